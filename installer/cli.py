@@ -1,0 +1,141 @@
+"""The command line: ``codequal-installer`` and its sub-commands.
+
+A thin front end. Each command loads and validates its inputs through the same
+functions the wizard uses, calls into the engine, and renders results. Heavy modules
+(rich, docker, kubernetes, textual) are imported inside the commands that need them so
+that ``--version``, ``check`` and ``plan`` start instantly.
+
+Every :class:`InstallerError` is printed as a sentence and a hint, with its documented
+exit code; operator mistakes never end in a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from installer import __version__
+from installer.answers import TARGETS
+from installer.errors import ExitCode, InstallerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(error: InstallerError) -> NoReturn:
+    """Print an operator-facing error and exit with its code."""
+    problems = getattr(error, "problems", None) or []
+    for line in problems:
+        click.echo(line, err=True)
+    if not problems or len(problems) > 1:
+        click.echo(f"error: {error.message}", err=True)
+    if error.hint:
+        click.echo(f"hint: {error.hint}", err=True)
+    sys.exit(int(error.exit_code))
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="codequal-installer")
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False),
+    help="Open the wizard pre-filled from this answer file.",
+)
+@click.pass_context
+def cli(ctx: click.Context, answers_path: str | None) -> None:
+    """Install the CodeQual platform: run without a command for the interactive wizard."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from screens.app import run_wizard
+
+    run_wizard(answers_path=answers_path)
+
+
+@cli.group()
+def answers() -> None:
+    """Answer files: schema, examples and validation."""
+
+
+@answers.command("schema")
+def answers_schema() -> None:
+    """Print the answer file's JSON Schema (draft 2020-12)."""
+    from installer.reference import answers_schema_text
+
+    click.echo(answers_schema_text(), nl=False)
+
+
+@answers.command("reference")
+def answers_reference() -> None:
+    """Print the answer-file reference as a Markdown table (as in the README)."""
+    from installer.reference import answers_reference_markdown
+
+    click.echo(answers_reference_markdown(), nl=False)
+
+
+@answers.command("example")
+@click.option("--target", "-t", type=click.Choice(TARGETS), required=True, help="Target to show.")
+def answers_example(target: str) -> None:
+    """Print a commented, valid answer file for TARGET."""
+    from installer.examples import example_text
+
+    click.echo(example_text(target), nl=False)  # type: ignore[arg-type]
+
+
+@answers.command("validate")
+@click.argument("file", type=click.Path(dir_okay=True, allow_dash=True))
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(dir_okay=True, allow_dash=False),
+    help="Secrets file to validate together with the answers.",
+)
+def answers_validate(file: str, secrets_path: str | None) -> None:
+    """Check FILE (or - for standard input); print every problem as FILE:LINE:COL: key: message."""
+    from installer.errors import AnswerFileError
+    from installer.validation import load_answers, load_secrets
+
+    problems: list[str] = []
+    answers_ok = False
+    try:
+        load_answers(file)
+        answers_ok = True
+    except AnswerFileError as e:
+        problems.extend(e.problems or [e.message])
+    if secrets_path is not None:
+        try:
+            loaded = load_secrets(secrets_path)
+            for warning in loaded.warnings:
+                click.echo(f"warning: {warning}", err=True)
+        except AnswerFileError as e:
+            problems.extend(e.problems or [e.message])
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+        click.echo(f"{count} found", err=True)
+        sys.exit(int(ExitCode.USAGE))
+    assert answers_ok  # noqa: S101
+    click.echo(f"{'<stdin>' if file == '-' else file}: valid")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the command line, turning errors into exit codes."""
+    try:
+        cli.main(args=argv, prog_name="codequal-installer", standalone_mode=False)
+    except InstallerError as e:
+        fail(e)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.ClickException as e:
+        e.show()
+        sys.exit(int(ExitCode.USAGE))
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: nothing more was changed", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)

@@ -1,0 +1,161 @@
+"""Release manifests: which services a CodeQual release runs, from which images.
+
+One YAML file per release (``installer/releases/<version>.yaml``), shipped with the
+installer and inside every offline bundle. It names each service's image (with its digest
+where known), ports, health check, volumes, the public routes nginx serves, and the
+migration command. The answer file's ``release.images`` overrides images per service.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from installer.answers import AnswerFile, ServiceName
+from installer.errors import AnswerFileError, UsageError
+
+RELEASES_PACKAGE = "installer.releases"
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HealthCheck(Manifest):
+    """How the engine (Docker or the kubelet) decides a container is healthy."""
+
+    test: list[str] = Field(
+        description="Command run inside the container, Compose form (CMD / CMD-SHELL first)."
+    )
+    http_path: str | None = Field(
+        None, description="HTTP path that answers 200 when healthy (Kubernetes probes)."
+    )
+    interval_seconds: int = Field(10, ge=1)
+    timeout_seconds: int = Field(5, ge=1)
+    retries: int = Field(5, ge=1)
+    start_period_seconds: int = Field(10, ge=0)
+
+
+class Service(Manifest):
+    """One service of the release."""
+
+    image: str = Field(description="Image reference, [registry/]name:tag.")
+    digest: str | None = Field(
+        None, pattern=r"^sha256:[a-f0-9]{64}$", description="Image digest, where known."
+    )
+    role: Literal["app", "proxy", "database", "monitoring"] = Field(
+        description="What the service is for; decides which targets and options include it."
+    )
+    ports: list[int] = Field(default_factory=list, description="Container ports it listens on.")
+    health: HealthCheck | None = None
+    volumes: dict[str, str] = Field(
+        default_factory=dict, description="Named volume -> mount path in the container."
+    )
+    command: list[str] | None = Field(None, description="Command, when not the image's own.")
+    user: str | None = Field(None, description="uid[:gid] the container runs as.")
+
+    @property
+    def reference(self) -> str:
+        """The image reference pinned by digest where the manifest knows it."""
+        return f"{self.image.split('@')[0]}@{self.digest}" if self.digest else self.image
+
+
+class Route(Manifest):
+    """A public path that nginx (or the Ingress) sends to a service."""
+
+    path: str = Field(pattern=r"^/[A-Za-z0-9/_.-]*$")
+    service: ServiceName
+    port: int
+    health_path: str = Field(description="Path under this route that answers 200 when healthy.")
+
+
+class Migration(Manifest):
+    """How the database schema is brought up to date."""
+
+    service: ServiceName = Field(description="Service whose image runs the migration.")
+    command: list[str] = Field(description="Command that migrates; idempotent.")
+    schema_version: str = Field(description="Schema version this release migrates to.")
+
+
+class ReleaseManifest(Manifest):
+    """A CodeQual release."""
+
+    name: str = "codequal"
+    version: str
+    services: dict[ServiceName, Service]
+    routes: list[Route]
+    migration: Migration
+
+    def image_for(self, service: ServiceName, answers: AnswerFile | None = None) -> str:
+        """The image reference to run: the answer file's override, else the manifest's."""
+        if answers is not None and service in answers.release.images:
+            return answers.release.images[service]
+        return self.services[service].reference
+
+    def images(self, answers: AnswerFile | None = None) -> dict[str, str]:
+        """Every service's image reference, overrides applied."""
+        return {name: self.image_for(name, answers) for name in self.services}
+
+
+def bundled_release_names() -> list[str]:
+    """Versions of the releases shipped inside the installer."""
+    names = [
+        p.name.removesuffix(".yaml")
+        for p in resources.files(RELEASES_PACKAGE).iterdir()
+        if p.name.endswith(".yaml")
+    ]
+    return sorted(names, key=_version_key)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    core = version.split("-", maxsplit=1)[0].split("+", maxsplit=1)[0]
+    return tuple(int(part) if part.isdigit() else -1 for part in core.split("."))
+
+
+def parse_release(text: str, source: str) -> ReleaseManifest:
+    from pydantic import ValidationError
+
+    from installer.validation import problems_from_error
+    from installer.yamlsource import parse_yaml
+
+    document = parse_yaml(text, source)
+    try:
+        return ReleaseManifest.model_validate(document.data)
+    except ValidationError as e:
+        problems = problems_from_error(e, document, ReleaseManifest)
+        raise AnswerFileError(
+            f"{source}: not a valid release manifest", problems=[str(p) for p in problems]
+        ) from None
+
+
+def load_release(name_or_path: str | None = None) -> ReleaseManifest:
+    """A release by version (shipped with the installer) or by manifest path.
+
+    ``None`` is the installer's own release (the newest shipped manifest).
+    """
+    if name_or_path is not None and (
+        name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path
+    ):
+        path = Path(name_or_path)
+        try:
+            return parse_release(path.read_text(encoding="utf-8"), str(path))
+        except OSError as e:
+            raise UsageError(
+                f"cannot read release manifest {path}: {e.strerror or type(e).__name__}"
+            ) from e
+    names = bundled_release_names()
+    name = name_or_path or names[-1]
+    if name not in names:
+        raise UsageError(
+            f"unknown release {name!r}", hint=f"releases shipped here: {', '.join(names)}"
+        )
+    text = resources.files(RELEASES_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return parse_release(text, f"release {name}")
+
+
+def release_for(answers: AnswerFile) -> ReleaseManifest:
+    """The release the answers ask for."""
+    return load_release(answers.release.version)

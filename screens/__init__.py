@@ -1,0 +1,1 @@
+"""The Textual wizard: one Screen per install step, over the engine in ``installer``."""
