@@ -100,6 +100,17 @@ class ReleaseManifest(Manifest):
         return {name: self.image_for(name, answers) for name in self.services}
 
 
+def _extra_release_dirs() -> list[Path]:
+    """Directories named by ``CODEQUAL_RELEASES_DIR`` (``:``-separated), searched first.
+
+    Lets an operator (or the test suite) offer releases that the installer does not ship.
+    """
+    import os
+
+    value = os.environ.get("CODEQUAL_RELEASES_DIR", "")
+    return [Path(p) for p in value.split(os.pathsep) if p]
+
+
 def bundled_release_names() -> list[str]:
     """Versions of the releases shipped inside the installer."""
     names = [
@@ -146,6 +157,11 @@ def load_release(name_or_path: str | None = None) -> ReleaseManifest:
             raise UsageError(
                 f"cannot read release manifest {path}: {e.strerror or type(e).__name__}"
             ) from e
+    if name_or_path is not None:
+        for directory in _extra_release_dirs():
+            candidate = directory / f"{name_or_path}.yaml"
+            if candidate.is_file():
+                return load_release(str(candidate))
     names = bundled_release_names()
     name = name_or_path or names[-1]
     if name not in names:
