@@ -49,8 +49,27 @@ def cli(ctx: click.Context, answers_path: str | None) -> None:
     """Install the CodeQual platform: run without a command for the interactive wizard."""
     if ctx.invoked_subcommand is not None:
         return
-    from screens.app import run_wizard
+    _start_wizard(answers_path)
 
+
+def _start_wizard(answers_path: str | None) -> None:
+    """Start the wizard front end, found through its entry point.
+
+    The engine never imports the UI: the distribution registers the wizard under the
+    ``codequal_installer.frontends`` entry-point group, so the engine runs (and its tests
+    pass) even where the UI is not installed.
+    """
+    from importlib.metadata import entry_points
+
+    from installer.errors import UsageError
+
+    found = entry_points(group="codequal_installer.frontends", name="wizard")
+    if not found:
+        raise UsageError(
+            "the wizard is not installed with this copy of the installer",
+            hint="use `codequal-installer apply --answers FILE`, or reinstall codequal-installer",
+        )
+    run_wizard = next(iter(found)).load()
     run_wizard(answers_path=answers_path)
 
 
