@@ -42,9 +42,7 @@ documents = st.recursive(
     max_leaves=25,
 )
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _validate_text(text: str) -> tuple[Result, str]:
