@@ -7,6 +7,7 @@ it returns a validated :class:`AnswerFile` or raises :class:`AnswerFileError` ho
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -114,11 +115,64 @@ def _value_at(data: Any, loc: Sequence[Hashable]) -> Any:
 
 
 def validate_answers_document(document: YamlDocument) -> tuple[AnswerFile | None, list[Problem]]:
-    """Validate a parsed answer file: the model, or every problem found."""
+    """Validate a parsed answer file: the model, or every problem found.
+
+    Rules between sections only run once every field is valid, so a file with a bad
+    field would hide its cross-field problems until the next run. To report everything
+    at once, the bad keys are set aside (their defaults stand in) and the rest is
+    validated again; cross-field problems that concern a key set aside are dropped, since
+    that key is already reported.
+    """
     try:
         return AnswerFile.model_validate(document.data), []
     except ValidationError as e:
-        return None, problems_from_error(e, document, AnswerFile)
+        problems = problems_from_error(e, document, AnswerFile)
+        problems += _problems_behind(e, document, problems)
+        return None, sorted(problems, key=lambda p: (p.line, p.column, p.path))
+
+
+def _problems_behind(
+    error: ValidationError, document: YamlDocument, reported: list[Problem]
+) -> list[Problem]:
+    removed = [tuple(item["loc"]) for item in error.errors(include_url=False)]
+    if any(len(loc) == 0 or loc[0] in ("version", "target") for loc in removed):
+        return []  # without a valid target, rules between sections say nothing useful
+    data = copy.deepcopy(document.data)
+    for loc in removed:
+        _remove(data, loc)
+    try:
+        AnswerFile.model_validate(data)
+    except ValidationError as second:
+        seen = {(p.path, p.message) for p in reported}
+        set_aside = [format_path(loc) for loc in removed]
+        return [
+            p
+            for p in problems_from_error(second, document, AnswerFile)
+            if (p.path, p.message) not in seen
+            and not any(p.path.startswith(gone) or gone.startswith(p.path) for gone in set_aside)
+        ]
+    return []
+
+
+def _remove(data: Any, loc: Sequence[Hashable]) -> None:
+    """Delete the key at ``loc`` (for a list item or an unknown key: its holder's key)."""
+    parent = data
+    for part in loc[:-1]:
+        if isinstance(parent, dict) and part in parent:
+            child = parent[part]
+        elif isinstance(parent, list) and isinstance(part, int) and 0 <= part < len(parent):
+            child = parent[part]
+        else:
+            return
+        if isinstance(child, list) and isinstance(parent, dict):
+            del parent[part]  # a bad item: the whole list falls back to its default
+            return
+        if not isinstance(child, dict):
+            return
+        parent = child
+    last = loc[-1]
+    if isinstance(parent, dict):
+        parent.pop(last, None)
 
 
 def _raise_problems(source: str, problems: list[Problem], what: str) -> AnswerFileError:

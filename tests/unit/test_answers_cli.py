@@ -187,3 +187,25 @@ def test_unknown_command_is_usage_exit_2() -> None:
     result = run_cli("answers", "frobnicate")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_field_mistakes_do_not_hide_rules_between_sections(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        "version: 1\n"
+        "target: production\n"
+        "domain: cq.example.com\n"
+        "databse: {}\n"
+        "database: {kind: sqlite, port: 0}\n"
+        "tls: {mode: none}\n"
+    )
+    result = run_cli("answers", "validate", str(path))
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith(str(path))]
+    assert [line.split(": ")[1] for line in lines] == [
+        "databse",
+        "database.kind",
+        "database.port",
+        "tls.mode",
+    ]
+    assert "sqlite is for development only" in lines[1]
