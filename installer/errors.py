@@ -98,3 +98,7 @@ class Interrupted(InstallerError):
     """The operator pressed Ctrl-C (or the process got SIGTERM)."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class RunInProgress(UsageError):
+    """Another run holds this installation's lock; nothing was changed."""

@@ -23,6 +23,9 @@ EventType = Literal[
     "step.failed",
     "run.finished",
     "run.failed",
+    # Added with the runner's rollback; front ends that do not know them may ignore them.
+    "rollback.started",
+    "step.rolled_back",
 ]
 
 

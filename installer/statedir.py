@@ -1,0 +1,149 @@
+"""One installation's state directory, and atomic file writes.
+
+For the Compose targets the state directory is ``<install_dir>/state/``; the Kubernetes
+targets use a local directory (platformdirs). It holds:
+
+==========================  ==========================================================
+``journal.json``            the runner's journal: each step's status and rollback data
+``apply.lock``              held (``flock``) by the run in progress; names its PID
+``logs/apply-<run>.log``    one full log per run, every line redacted (0600)
+``result.json``             the installed release: URLs, versions, where credentials are
+``previous/``               the rendered files of the last healthy install (rollback)
+``backups/``                database dumps taken before a migration (rollback; 0600)
+==========================  ==========================================================
+
+Every file here is written with :func:`atomic_write`: a temporary file in the same
+directory, ``fsync``, ``rename``, then ``fsync`` of the directory. A crash (or SIGKILL, or
+a full disk) leaves either the old file or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from installer.errors import InstallerError
+
+STATE_DIRNAME = "state"
+
+
+class StateWriteError(InstallerError):
+    """A file in the installation (or its state directory) could not be written."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        reason = error.strerror or type(error).__name__
+        if error.errno == errno.ENOSPC:
+            hint = f"free some space on the file system that holds {path.parent}, then run again"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = f"make {path.parent} writable for this user (or run as root), then run again"
+        else:
+            hint = None
+        super().__init__(f"cannot write {path}: {reason}", hint=hint)
+        self.path = path
+        self.errno = error.errno
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems refuse fsync on directories
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``content`` atomically, with permissions ``mode``.
+
+    The temporary file gets ``mode`` before any byte is written, so a secret is never
+    readable by others even for an instant. On any failure the temporary file is removed
+    and :class:`StateWriteError` says which path and why.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise StateWriteError(path, e) from e
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StateWriteError(path, e) from e
+    _fsync_directory(path.parent)
+
+
+def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:
+    """:func:`atomic_write` of ``data`` as indented JSON with a final newline."""
+    text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    atomic_write(path, text.encode("utf-8"), mode)
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON document at ``path``; None when it is missing or unreadable as JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class StateDir:
+    """The paths of one installation's state directory (nothing is created until asked)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_install_dir(cls, install_dir: Path | str) -> StateDir:
+        return cls(Path(install_dir) / STATE_DIRNAME)
+
+    @property
+    def journal(self) -> Path:
+        return self.path / "journal.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.path / "apply.lock"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def result(self) -> Path:
+        return self.path / "result.json"
+
+    @property
+    def previous(self) -> Path:
+        """The rendered files of the last healthy install, kept for rollback."""
+        return self.path / "previous"
+
+    @property
+    def backups(self) -> Path:
+        return self.path / "backups"
+
+    def run_log(self, run_id: str) -> Path:
+        return self.logs / f"apply-{run_id}.log"
+
+    def ensure(self) -> None:
+        """Create the directory (0700: it holds generated secrets and database dumps)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(self.path, 0o700)
+        except OSError as e:
+            raise StateWriteError(self.path, e) from e
+
+    def __repr__(self) -> str:
+        return f"StateDir({str(self.path)!r})"
