@@ -140,6 +140,44 @@ def answers_validate(file: str, secrets_path: str | None) -> None:
     click.echo(f"{'<stdin>' if file == '-' else file}: valid")
 
 
+@cli.command("plan")
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="Answer file to render (- for standard input).",
+)
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(dir_okay=False),
+    help="Secrets file (CODEQUAL_<KEY> environment variables fill keys it does not set).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Directory to render into; generated secrets are kept in its state/ directory.",
+)
+@click.option(
+    "--source-dir",
+    type=click.Path(file_okay=False),
+    help="development: mount this CodeQual checkout into the API container, with hot reload.",
+)
+def plan_command(
+    answers_path: str, secrets_path: str | None, out_dir: str, source_dir: str | None
+) -> None:
+    """Render every file for the answers' target into DIR and show what changed.
+
+    Changes nothing outside DIR. Secrets are shown only by where they come from.
+    """
+    from installer.render.cli import run_plan
+
+    run_plan(answers_path, secrets_path, out_dir, source_dir)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command line, turning errors into exit codes."""
     try:

@@ -1,0 +1,144 @@
+"""The Jinja2 environment: created once per process, templates compiled on first use.
+
+jinja2 is imported here and only here, when the first file is rendered, so commands that
+render nothing never pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from installer.render.escape import (
+    compose_string,
+    dotenv_value,
+    label_value,
+    nginx_string,
+    yaml_string,
+)
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+TEMPLATES_PACKAGE = "templates"
+_environment: Environment | None = None
+
+# Characters a YAML block scalar carries as themselves: printable ASCII and newline.
+_BLOCK_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) | {"\n"}
+
+
+def yaml_block(text: str, indent: int) -> str:
+    """``text`` as a YAML literal block scalar indented by ``indent`` spaces.
+
+    Falls back to a quoted scalar when the text has characters a block cannot hold
+    literally, or leading spaces on its first line (which would need an indentation
+    indicator), so the YAML always reads back as exactly ``text``.
+    """
+    if not text or any(c not in _BLOCK_SAFE for c in text) or text[0] == " ":
+        return yaml_string(text)
+    lines = text.split("\n")
+    if any(line != line.rstrip(" ") for line in lines):
+        return yaml_string(text)
+    chomp = "" if text.endswith("\n") and not text.endswith("\n\n") else "-"
+    if text.endswith("\n\n"):
+        return yaml_string(text)
+    body = text[:-1] if text.endswith("\n") else text
+    pad = " " * indent
+    return "|" + chomp + "\n" + "\n".join(pad + line if line else "" for line in body.split("\n"))
+
+
+_PLAIN_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+
+
+def _key(key: object) -> str:
+    text = str(key)
+    if text and set(text) <= _PLAIN_KEY and text[0].isalpha():
+        return text
+    return yaml_string(text)
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return yaml_string(value)
+
+
+def to_yaml(value: Any, indent: int = 0) -> str:
+    """Block-style YAML for plain data (dicts, lists, scalars), every string quoted.
+
+    For the data-shaped parts of manifests (rules, selectors, environment lists), which
+    read better built in Python than spelled out in template loops. The result starts on
+    a new line and is indented by ``indent``; empty collections are written in flow form.
+    """
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return " {}"
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f"{pad}{_key(key)}:{to_yaml(item, indent + 2)}")
+            else:
+                lines.append(f"{pad}{_key(key)}:{to_yaml(item, indent + 2)}")
+        return "\n" + "\n".join(lines)
+    if isinstance(value, list):
+        if not value:
+            return " []"
+        lines = []
+        for item in value:
+            if isinstance(item, dict) and item:
+                inner = to_yaml(item, indent + 2).lstrip("\n")
+                lines.append(f"{pad}- {inner[indent + 2 :]}")
+            elif isinstance(item, list) and item:
+                lines.append(f"{pad}-{to_yaml(item, indent + 2)}")
+            else:
+                lines.append(f"{pad}-{to_yaml(item, indent + 2)}")
+        return "\n" + "\n".join(lines)
+    return " " + _scalar(value)
+
+
+def _cpus(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def environment() -> Environment:
+    """The process-wide Jinja2 environment (StrictUndefined, no HTML autoescape)."""
+    global _environment  # noqa: PLW0603 - one environment per process, made on first use
+    if _environment is None:
+        from jinja2 import Environment, PackageLoader, StrictUndefined
+
+        env = Environment(
+            loader=PackageLoader(TEMPLATES_PACKAGE, "."),
+            undefined=StrictUndefined,
+            autoescape=False,  # noqa: S701 - no HTML here; each format has its own filter
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        env.filters.update(
+            yaml=yaml_string,
+            compose=compose_string,
+            dotenv=dotenv_value,
+            nginx=nginx_string,
+            label=label_value,
+            block=yaml_block,
+            cpus=_cpus,
+            tojson_sorted=_json,
+            toyaml=to_yaml,
+        )
+        _environment = env
+    return _environment
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one template by its path under ``templates/``."""
+    return environment().get_template(template).render(**context)
