@@ -690,3 +690,20 @@ class AnswerFile(BaseModel):
     def is_compose(self) -> bool:
         """True for the Docker Compose targets (development, production)."""
         return self.target in COMPOSE_TARGETS
+
+    @property
+    def compose_project(self) -> str:
+        """The Compose project name: ``codequal`` for the default ``install_dir``.
+
+        Any other ``install_dir`` gets ``codequal-<dir name>-<6 hex of the path>``, so two
+        installations on one Docker Engine (or two test runs) never share containers,
+        networks or volumes, and the name stays the same for the life of the directory.
+        """
+        path = PurePosixPath(self.install_dir)
+        if path == PurePosixPath("/opt/codequal"):
+            return "codequal"
+        import hashlib
+
+        slug = re.sub(r"[^a-z0-9]+", "-", path.name.lower()).strip("-")[:20].strip("-")
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:6]
+        return f"codequal-{slug}-{digest}" if slug else f"codequal-{digest}"
