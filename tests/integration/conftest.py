@@ -1,0 +1,53 @@
+"""Fixtures backed by real services: the Docker Engine, the test images, a registry.
+
+scripts/test provisions all of them (and starts dockerd), so a missing one is a failure, not a
+reason to skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.images import BuildReport, ImageBuildError, ensure_test_images
+from tests.support.registry import LocalRegistry, RegistryStartError, local_registry
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """A docker.DockerClient for a daemon that answers."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except docker.errors.DockerException as e:
+        pytest.fail(
+            f"no Docker Engine answers ({e}); scripts/test installs and starts one",
+            pytrace=False,
+        )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_images(docker_engine: Any) -> BuildReport:
+    """The locally built test images (tests/support/images.py), built or found cached."""
+    try:
+        return ensure_test_images()
+    except ImageBuildError as e:
+        pytest.fail(f"cannot build the test images: {e}", pytrace=False)
+
+
+@pytest.fixture
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """Debian's docker-registry on a free 127.0.0.1 port with its own config and storage."""
+    workdir: Path = tmp_path_factory.mktemp("registry")
+    try:
+        with local_registry(workdir) as running:
+            yield running
+    except RegistryStartError as e:
+        pytest.fail(str(e), pytrace=False)
