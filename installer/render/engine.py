@@ -50,9 +50,19 @@ def yaml_block(text: str, indent: int) -> str:
 _PLAIN_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
 
 
+# Plain words that YAML 1.1 (Kubernetes, Compose) reads as booleans or null.
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n"})
+
+
 def _key(key: object) -> str:
     text = str(key)
-    if text and set(text) <= _PLAIN_KEY and text[0].isalpha():
+    if (
+        text
+        and set(text) <= _PLAIN_KEY
+        and text[0].isascii()
+        and text[0].isalpha()
+        and text.lower() not in _YAML_WORDS
+    ):
         return text
     return yaml_string(text)
 
@@ -80,10 +90,7 @@ def to_yaml(value: Any, indent: int = 0) -> str:
             return " {}"
         lines = []
         for key, item in value.items():
-            if isinstance(item, (dict, list)) and item:
-                lines.append(f"{pad}{_key(key)}:{to_yaml(item, indent + 2)}")
-            else:
-                lines.append(f"{pad}{_key(key)}:{to_yaml(item, indent + 2)}")
+            lines.append(f"{pad}{_key(key)}:{to_yaml(item, indent + 2)}")
         return "\n" + "\n".join(lines)
     if isinstance(value, list):
         if not value:

@@ -27,13 +27,20 @@ class RenderError(InstallerError):
     exit_code = ExitCode.USAGE
 
 
+# Characters YAML cannot carry literally in a double-quoted scalar, or reads as line breaks
+# (NEL, LINE SEPARATOR, PARAGRAPH SEPARATOR in YAML 1.1), or strips (a byte-order mark).
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
+
+
 def yaml_string(value: object) -> str:
     """A YAML double-quoted scalar that reads back as ``str(value)``.
 
-    JSON string syntax is a subset of YAML's double-quoted style; ``ensure_ascii`` turns
-    line and paragraph separators (which YAML treats as line breaks) into escapes.
+    JSON string syntax is a subset of YAML's double-quoted style. Characters outside the
+    ASCII range stay literal (YAML's ``\\u`` escape cannot pair surrogates), except those
+    YAML does not allow or reads as line breaks, which become ``\\uXXXX`` escapes.
     """
-    return json.dumps(str(value), ensure_ascii=True)
+    text = json.dumps(str(value), ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def compose_string(value: object) -> str:

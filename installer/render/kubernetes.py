@@ -380,6 +380,8 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
         elif svc.name == "loki":
             config_files["config"] = {"configmap": "loki-config", "mount": "/etc/loki"}
             args = ["-config.file=/etc/loki/loki.yml"]
+        if svc.command:
+            args = None  # the manifest's own command knows its arguments
         obj = _workload(
             ctx,
             svc,
