@@ -17,9 +17,6 @@ from installer.render.context import RenderContext, ServiceSpec
 # Kinds in the order they are applied (and deleted in reverse).
 APPLY_ORDER: tuple[str, ...] = (
     "Namespace",
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
     "Secret",
     "ConfigMap",
     "PersistentVolumeClaim",
@@ -35,9 +32,6 @@ APPLY_ORDER: tuple[str, ...] = (
 
 API_VERSIONS: dict[str, str] = {
     "Namespace": "v1",
-    "ServiceAccount": "v1",
-    "Role": "rbac.authorization.k8s.io/v1",
-    "RoleBinding": "rbac.authorization.k8s.io/v1",
     "Secret": "v1",
     "ConfigMap": "v1",
     "PersistentVolumeClaim": "v1",
@@ -74,6 +68,9 @@ DEFAULT_UIDS: dict[str, int] = {
 # On Kubernetes the API keeps its state in PostgreSQL; its data directory is a cache, so it
 # is an emptyDir: a ReadWriteOnce volume would pin every replica (and the HPA) to one node.
 SCRATCH_VOLUME_SERVICES = frozenset({"codequal"})
+
+# Services whose pods Prometheus scrapes on Kubernetes (through a headless Service).
+SCRAPED_SERVICES = ("codequal", "deepwiki", "grafana", "loki")
 
 _SECRETS = "codequal-secrets"
 _TLS = "codequal-tls"
@@ -215,7 +212,7 @@ def _workload(
         # A ReadWriteOnce volume attaches to one node: the old pod must go first.
         "recreate": bool(svc.volumes) and svc.name not in SCRATCH_VOLUME_SERVICES,
         "annotations": _scrape_annotations(svc) if with_probes else {},
-        "service_account": svc.name if svc.name == "prometheus" else None,
+        "service_account": None,
         "restart_policy": None,
         "pod_security": _pod_security(svc, answers.kubernetes.openshift),
         "command": command,
@@ -242,10 +239,6 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
         objects.append(PlannedObject(kind, name, f"kubernetes/{kind.lower()}.yaml.j2", obj, secret))
 
     add("Namespace", ns, {"component": "namespace"})
-
-    if "prometheus" in ctx.services:
-        for kind in ("ServiceAccount", "Role", "RoleBinding"):
-            add(kind, "prometheus", {"component": "monitoring"})
 
     secret_data = {name: var.value for name, var in ctx.secret_variables.items()}
     add(
@@ -344,7 +337,31 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
             )
 
     for svc in ctx.services.values():
-        add("Service", svc.name, {"ports": svc.ports, "component": _component(svc)})
+        add(
+            "Service",
+            svc.name,
+            {
+                "ports": svc.ports,
+                "component": _component(svc),
+                "selector": svc.name,
+                "headless": False,
+            },
+        )
+    if "prometheus" in ctx.services:
+        # Headless: one DNS record per ready pod, for Prometheus to scrape each replica.
+        for svc in ctx.services.values():
+            if svc.name in SCRAPED_SERVICES:
+                add(
+                    "Service",
+                    f"{svc.name}-pods",
+                    {
+                        "ports": svc.ports,
+                        "component": "monitoring",
+                        "app": svc.name,
+                        "selector": svc.name,
+                        "headless": True,
+                    },
+                )
 
     for svc in ctx.services.values():
         config_files: dict[str, Any] = {}
@@ -589,11 +606,7 @@ def network_policies(ctx: RenderContext) -> dict[str, dict[str, Any]]:
             "ingress": [
                 {"from": [{"podSelector": _pods("grafana")}], "ports": _port_rules([9090])}
             ],
-            "egress": [
-                {"to": [{"podSelector": {}}]},
-                # The Kubernetes API, for pod discovery.
-                {"to": [anywhere], "ports": _port_rules([443, 6443])},
-            ],
+            "egress": [{"to": [{"podSelector": {}}]}],
         }
     if "grafana" in services:
         targets = [n for n in ("prometheus", "loki") if n in services]

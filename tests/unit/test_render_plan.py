@@ -377,6 +377,12 @@ def test_kubernetes_default_has_ingress_hpa_pdb_and_network_policies(
     assert by_kind["NetworkPolicy"][0] == "default-deny"
     assert "postgres" in by_kind["Deployment"]
     assert sorted(by_kind["Secret"]) == ["codequal-secrets", "codequal-tls"]
+    # Prometheus finds every replica through headless Services' DNS records.
+    headless = documents(
+        plan, next(o.path for o in plan.kubernetes_objects if o.name == "codequal-pods")
+    )[0]
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"]["app.kubernetes.io/name"] == "codequal"
     deny = documents(
         plan,
         plan.kubernetes_objects[
@@ -442,9 +448,11 @@ def test_changing_one_answer_changes_exactly_that_line(
     write_plan(render_plan(answers, secrets, RELEASE, tmp_path), tmp_path)
     changed = answers.model_copy(deep=True)
     changed.kubernetes.autoscaling.cpu_percent = 85
-    changes = compare_plan(render_plan(changed, secrets, RELEASE, tmp_path), tmp_path)
+    plan = render_plan(changed, secrets, RELEASE, tmp_path)
+    changes = compare_plan(plan, tmp_path)
     different = [c for c in changes if c.kind != "unchanged"]
-    assert [c.path for c in different] == ["kubernetes/35-horizontalpodautoscaler-codequal.yaml"]
+    hpa = next(o.path for o in plan.kubernetes_objects if o.kind == "HorizontalPodAutoscaler")
+    assert [c.path for c in different] == [hpa]
     body = [
         line
         for line in different[0].diff.splitlines()
