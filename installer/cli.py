@@ -178,6 +178,79 @@ def plan_command(
     run_plan(answers_path, secrets_path, out_dir, source_dir)
 
 
+@cli.command("apply")
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    required=True,
+    help="Answer file describing the installation.",
+)
+@click.option(
+    "--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file (YAML)."
+)
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (needed without a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and the steps; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line (NDJSON).")
+@click.option(
+    "--bundle",
+    type=click.Path(dir_okay=False),
+    help="Offline bundle to load the images from (air-gapped installs).",
+)
+def apply_command(
+    *,
+    answers_path: str,
+    secrets_path: str | None,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+    bundle: str | None,
+) -> None:
+    """Install or update CodeQual as the answer file describes.
+
+    Resumes an interrupted run; rolls back a failed one. Exit codes: 0 done, 1 failed and
+    rolled back, 2 invalid input, 3 prerequisites not met, 4 bundle integrity, 130
+    interrupted (run again to resume).
+    """
+    from installer.install_cli import run_apply
+
+    sys.exit(
+        run_apply(
+            answers_path, secrets_path, yes=yes, dry_run=dry_run, as_json=as_json, bundle=bundle
+        )
+    )
+
+
+@cli.command("status")
+@click.option(
+    "--install-dir",
+    type=click.Path(file_okay=False),
+    help="Installation directory (default: the answer file's, else /opt/codequal).",
+)
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Answer file whose install_dir to look at.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status_command(install_dir: str | None, answers_path: str | None, as_json: bool) -> None:
+    """Show what is installed, its version and each service's health (exit 0: all healthy)."""
+    from installer.install_cli import run_status
+
+    sys.exit(run_status(install_dir, answers_path, as_json))
+
+
+def _add_bundle_commands() -> None:
+    # installer.bundle.cli imports only click at module level: start-up stays instant.
+    from installer.bundle.cli import bundle
+
+    cli.add_command(bundle)
+
+
+_add_bundle_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command line, turning errors into exit codes."""
     try:

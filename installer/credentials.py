@@ -154,5 +154,9 @@ class Redactor:
                 text = text.replace(value, self.MASK)
         return text
 
+    def include(self, other: Redactor) -> None:
+        """Also hide every value ``other`` hides (a run learns generated secrets midway)."""
+        self.add(other._values)
+
     def __bool__(self) -> bool:
         return bool(self._values)

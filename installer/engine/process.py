@@ -176,3 +176,84 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         process.wait()
+
+
+def command_to_file(
+    argv: Sequence[str],
+    path: Path,
+    *,
+    cancel: CancelToken | None = None,
+    stdin_file: Path | None = None,
+    mode: int = 0o600,
+    timeout: float | None = None,
+) -> int:
+    """Run ``argv`` with its standard output written to ``path`` (atomically, ``mode``).
+
+    For binary output too large to pass through memory (a database dump). With
+    ``stdin_file`` the command reads that file instead (a restore), and ``path`` may be
+    ``/dev/null``. Returns the number of bytes written; :class:`CommandFailed` on failure.
+    """
+    import tempfile
+
+    discard = str(path) == os.devnull
+    if discard:
+        out_fd, tmp_name = os.open(os.devnull, os.O_WRONLY), ""
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        out_fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.fchmod(out_fd, mode)
+    source = open(stdin_file, "rb") if stdin_file is not None else None  # noqa: SIM115
+    try:
+        process = subprocess.Popen(
+            [*_death_signal_prefix(), *argv],
+            stdin=source if source is not None else subprocess.DEVNULL,
+            stdout=out_fd,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as e:
+        os.close(out_fd)
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        if source is not None:
+            source.close()
+        raise CommandFailed(
+            f"cannot run {argv[0]}: {e.strerror or e}", command=argv, returncode=None
+        ) from e
+    os.close(out_fd)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while process.poll() is None:
+            if cancel is not None and cancel.cancelled:
+                _stop(process)
+                raise Interrupted(cancel.reason)
+            if deadline is not None and time.monotonic() > deadline:
+                _stop(process)
+                raise CommandFailed(
+                    f"{_name(argv)} did not finish within {timeout:.0f}s",
+                    command=argv,
+                    returncode=None,
+                )
+            time.sleep(0.1)
+        errors = process.stderr.read().decode("utf-8", "replace") if process.stderr else ""
+        if process.returncode != 0:
+            raise CommandFailed(
+                f"{_name(argv)} failed (exit {process.returncode})",
+                command=argv,
+                returncode=process.returncode,
+                tail=errors.strip().splitlines()[-TAIL_LINES:],
+            )
+        if discard:
+            return 0
+        size = Path(tmp_name).stat().st_size
+        os.replace(tmp_name, path)
+        return size
+    except BaseException:
+        if tmp_name:
+            Path(tmp_name).unlink(missing_ok=True)
+        raise
+    finally:
+        if process.stderr is not None:
+            process.stderr.close()
+        if source is not None:
+            source.close()
