@@ -6,7 +6,9 @@ render nothing never pay for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from installer.render.escape import (
@@ -19,6 +21,7 @@ from installer.render.escape import (
 
 if TYPE_CHECKING:
     from jinja2 import Environment
+    from jinja2.bccache import BytecodeCache
 
 TEMPLATES_PACKAGE = "templates"
 _environment: Environment | None = None
@@ -116,6 +119,36 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates kept beside the templates, as Python keeps ``__pycache__``.
+
+    Compiling the templates costs several times more than rendering them; the cache makes
+    every run after the first pay only for rendering. Entries are keyed by each template's
+    checksum, so an edited template is compiled afresh. Where the installation is
+    read-only, rendering simply goes without.
+    """
+    from importlib.resources import files
+
+    from jinja2.bccache import Bucket, FileSystemBytecodeCache
+
+    class QuietBytecodeCache(FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Bucket) -> None:
+            # A read-only installation: the next run compiles again.
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    package = files(TEMPLATES_PACKAGE)
+    if not isinstance(package, Path):
+        return None
+    directory = package / "__pycache__"
+    try:
+        directory.mkdir(exist_ok=True)
+    except OSError:
+        if not directory.is_dir():
+            return None
+    return QuietBytecodeCache(str(directory), "%s.jinja")
+
+
 def environment() -> Environment:
     """The process-wide Jinja2 environment (StrictUndefined, no HTML autoescape)."""
     global _environment  # noqa: PLW0603 - one environment per process, made on first use
@@ -130,6 +163,7 @@ def environment() -> Environment:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,
+            bytecode_cache=_bytecode_cache(),
         )
         env.filters.update(
             yaml=yaml_string,

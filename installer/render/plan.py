@@ -251,7 +251,8 @@ def write_plan(plan: RenderedPlan, root: Path) -> list[FileChange]:
         index = json.dumps({"files": plan.paths}, indent=2).encode() + b"\n"
         state = root / STATE_DIR
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(state / RENDERED_INDEX, index, SECRET_MODE)
+        if _read(state / RENDERED_INDEX) != index:
+            atomic_write(state / RENDERED_INDEX, index, SECRET_MODE)
     except OSError as e:
         raise RenderError(
             f"cannot write the plan into {root}: {e.strerror or type(e).__name__}"

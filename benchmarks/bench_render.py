@@ -1,0 +1,77 @@
+"""Rendering every file of a target, against the process floor (``codequal-installer --version``).
+
+Runs, side by side and interleaved so both see the same machine load:
+
+* the floor: ``codequal-installer --version``;
+* ``codequal-installer plan --answers A --out DIR`` for each target (a second run into the
+  same DIR, so generated secrets and the certificate are reused, as on every later run);
+
+and prints the median wall time of each and its ratio to the floor. The goal is a ratio of
+at most 1.2. Run on demand:
+
+    .venv/bin/python benchmarks/bench_render.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ANSWERS = {
+    "development": "version: 1\ntarget: development\n",
+    "production": "version: 1\ntarget: production\ndomain: codequal.example.com\n",
+    "kubernetes": "version: 1\ntarget: kubernetes\ndomain: codequal.example.com\n",
+    "enterprise": (
+        "version: 1\ntarget: enterprise\ndomain: codequal.corp.local\n"
+        "kubernetes: {openshift: true}\n"
+    ),
+}
+GOAL = 1.2
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    exe = str(Path(sys.executable).parent / "codequal-installer")
+    floor_command = [exe, "--version"]
+    with tempfile.TemporaryDirectory() as work:
+        commands = {"--version (floor)": floor_command}
+        for target, text in ANSWERS.items():
+            answers = Path(work) / f"{target}.yaml"
+            answers.write_text(text)
+            out = Path(work) / target
+            command = [exe, "plan", "--answers", str(answers), "--out", str(out)]
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # state made once
+            commands[f"plan {target}"] = command
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.runs):
+            for name, command in commands.items():
+                samples[name].append(timed(command))
+    floor = statistics.median(samples["--version (floor)"])
+    print(f"{'command':<22} {'median ms':>10} {'ratio':>7}")
+    worst = 0.0
+    for name, values in samples.items():
+        median = statistics.median(values)
+        ratio = median / floor
+        if name.startswith("plan"):
+            worst = max(worst, ratio)
+        print(f"{name:<22} {median * 1000:>10.1f} {ratio:>7.2f}")
+    verdict = "meets" if worst <= GOAL else "misses"
+    print(f"worst ratio {worst:.2f}: {verdict} the goal of {GOAL}x ({args.runs} runs each)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
