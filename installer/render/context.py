@@ -135,7 +135,11 @@ def _needed_generated(answers: AnswerFile) -> list[str]:
     return keys
 
 
-def _required_supplied(answers: AnswerFile) -> list[tuple[str, str]]:
+def required_secrets(answers: AnswerFile) -> list[tuple[str, str]]:
+    """Secrets these answers cannot be rendered without: (key, what it is), in order.
+
+    The installer generates the others it needs (see :func:`_needed_generated`).
+    """
     required = []
     if answers.database.kind == "postgres" and answers.database.managed:
         required.append(("database_password", "the managed database's password"))
@@ -144,6 +148,10 @@ def _required_supplied(answers: AnswerFile) -> list[tuple[str, str]]:
     if answers.registry.mirror and answers.registry.username:
         required.append(("registry_password", "the password of registry.username"))
     return required
+
+
+# The older private name, which the wizard's form imports.
+_required_supplied = required_secrets
 
 
 def _read_pem(path: str, what: str) -> str:
@@ -170,7 +178,7 @@ def build_context(
     names = _service_names(answers, release)
     supplied = secrets.secrets if isinstance(secrets, LoadedSecrets) else secrets
     missing = [
-        f"{key} ({what})" for key, what in _required_supplied(answers) if supplied.get(key) is None
+        f"{key} ({what})" for key, what in required_secrets(answers) if supplied.get(key) is None
     ]
     if missing:
         raise RenderError(
@@ -404,15 +412,10 @@ def build_context(
         hosts={name: host(name) for name in specs},
         namespace=namespace,
         version=release.version,
-        project=_compose_project(answers),
+        # After install_dir, so two installs on one engine never share containers or
+        # volumes; "codequal" for the default install_dir.
+        project=answers.compose_project,
     )
-
-
-def _compose_project(answers: AnswerFile) -> str:
-    # The answer model names the project after install_dir (so two installs on one engine
-    # never share containers or volumes); "codequal" for the default install_dir.
-    project = getattr(answers, "compose_project", PROJECT)
-    return project if isinstance(project, str) else PROJECT
 
 
 def _pgdata(manifest: object) -> str:
