@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from installer import __version__
-from installer.answers import TARGETS
+from installer.answers import CHECK_NAMES, TARGETS
 from installer.errors import ExitCode, InstallerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -176,6 +176,39 @@ def plan_command(
     from installer.render.cli import run_plan
 
     run_plan(answers_path, secrets_path, out_dir, source_dir)
+
+
+@cli.command("check")
+@click.option(
+    "--target",
+    "-t",
+    type=click.Choice(TARGETS),
+    help="Target to check for (default: the answer file's, else development).",
+)
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Answer file: its target, install_dir, domain, ports and checks.skip.",
+)
+@click.option(
+    "--skip",
+    "skip",
+    multiple=True,
+    type=click.Choice(CHECK_NAMES),
+    help="Do not enforce this check (repeatable); the report shows it as skipped.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def check_command(
+    target: str | None, answers_path: str | None, skip: tuple[str, ...], as_json: bool
+) -> None:
+    """Check this machine (or cluster) against what the target needs.
+
+    Exits 0 when no check fails (warnings allowed), 3 when one does.
+    """
+    from installer.checks.cli import run_check
+
+    run_check(target, answers_path, skip, as_json)
 
 
 @cli.command("apply")

@@ -122,27 +122,51 @@ def _round_memory(value: float) -> int:
     return max(64 * MIB, int(value // (64 * MIB)) * 64 * MIB)
 
 
+def _memory_shares(usable: float, services: list[str]) -> dict[str, float]:
+    """``usable`` bytes split by weight, where a service whose share falls below its floor
+    gets the floor and the others share what is left (so raising one to its floor never
+    pushes the total past ``usable``, as long as the floors themselves fit)."""
+    floors = {s: _WEIGHTS[s][2] * MIB for s in services}
+    fixed: dict[str, float] = {}
+    while True:
+        rest = [s for s in services if s not in fixed]
+        if not rest:
+            return fixed
+        left = max(0.0, usable - sum(fixed.values()))
+        weight = sum(_WEIGHTS[s][1] for s in rest) or 1.0
+        shares = {s: left * _WEIGHTS[s][1] / weight for s in rest}
+        below = [s for s in rest if shares[s] < floors[s]]
+        if not below:
+            return {**fixed, **shares}
+        for name in below:
+            fixed[name] = floors[name]
+
+
 def allocate(profile: str, capacity: Capacity, services: Iterable[str]) -> ResourceAllocation:
     """Share ``capacity`` among ``services`` by weight, keeping headroom for the host.
 
-    Limits never fall below a service's floor; requests are a quarter of the CPU limit and
-    half of the memory limit, so the scheduler packs sensibly while bursts still fit.
-    Workers follow the CPU limit: one per CPU for the API (at most 8), one per two CPUs for
-    DeepWiki (at most 4), one elsewhere.
+    Memory limits never fall below a service's floor; what a floor takes beyond a
+    service's weighted share comes out of the others' shares, so the limits add up to at
+    most the usable memory (90 % of the machine) whenever the floors fit at all. On a
+    machine too small for the floors (which the memory check fails) every service gets
+    its floor. CPU limits are caps, rounded to 0.1 CPU (at least 0.1 each). Requests are a
+    quarter of the CPU limit and half of the memory limit, so the scheduler packs sensibly
+    while bursts still fit. Workers follow the CPU limit: one per CPU for the API (at most
+    8), one per two CPUs for DeepWiki (at most 4), one elsewhere.
     """
-    chosen = [s for s in services if s in _WEIGHTS]
-    unknown = [s for s in services if s not in _WEIGHTS]
+    names = list(services)
+    unknown = [s for s in names if s not in _WEIGHTS]
     if unknown:
         raise ValueError(f"no resource weights for: {', '.join(unknown)}")
+    chosen = list(dict.fromkeys(names))
     cpu_total = sum(_WEIGHTS[s][0] for s in chosen) or 1.0
-    mem_total = sum(_WEIGHTS[s][1] for s in chosen) or 1.0
     usable_cpu = capacity.cpus * (1 - _HEADROOM)
-    usable_mem = capacity.memory_bytes * (1 - _HEADROOM)
+    memory_shares = _memory_shares(capacity.memory_bytes * (1 - _HEADROOM), chosen)
     result: dict[str, ServiceResources] = {}
     for name in chosen:
-        cpu_w, mem_w, floor_mib = _WEIGHTS[name]
+        cpu_w, _mem_w, floor_mib = _WEIGHTS[name]
         cpu = _round_cpu(usable_cpu * cpu_w / cpu_total)
-        memory = max(_round_memory(usable_mem * mem_w / mem_total), floor_mib * MIB)
+        memory = max(_round_memory(memory_shares[name]), floor_mib * MIB)
         if name == "codequal":
             workers = max(1, min(8, int(cpu)))
         elif name == "deepwiki":

@@ -1,0 +1,1013 @@
+"""Raw measurements of the machine, behind a small interface the checks can be fed through.
+
+:class:`Probe` is what the prerequisite checks read; :class:`HostProbe` measures this
+machine. Tests inject their own :class:`Probe` to drive every verdict, so nothing here
+decides pass or fail: it only measures, and says *why* when it cannot.
+
+Start-up time is measured (``check`` must stay close to ``--version``), so the Linux fast
+paths read procfs and sysfs with the standard library and psutil is imported only where it
+adds what the standard library lacks (naming the process that holds a port, this host's
+addresses, other operating systems). Docker is spoken to over its socket with
+a plain HTTP exchange rather than the Docker SDK, and the Kubernetes client is imported only for
+the Kubernetes targets, inside the probe's worker thread.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import platform
+import shutil
+import socket
+import tempfile
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from installer.checks.detect import Environment
+
+DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+# Where the docker CLI looks for its plugins, after the user's own directory.
+COMPOSE_PLUGIN_DIRS: tuple[str, ...] = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+# A public name every pulling install needs; failing to resolve it means no pulls.
+PUBLIC_REGISTRY = "registry-1.docker.io"
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """Processors the containers can use."""
+
+    logical: int
+    physical: int | None = None  # cores without SMT siblings; None when unreadable
+
+
+@dataclass(frozen=True)
+class MemoryInfo:
+    """Memory as the kernel reports it (MemTotal is below the installed RAM; see checks)."""
+
+    total_bytes: int
+    available_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """Free space of the file system that holds ``path`` (or would, once created)."""
+
+    path: str
+    measured_at: str  # ``path`` or its nearest existing parent
+    free_bytes: int
+    total_bytes: int
+    device: int  # st_dev: two paths on one file system share their free space
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    """Operating system and distribution."""
+
+    system: str  # platform.system(): Linux, Darwin, Windows
+    id: str | None = None  # os-release ID: ubuntu, debian, rhel ...
+    id_like: tuple[str, ...] = ()
+    version_id: str | None = None
+    pretty_name: str | None = None
+
+
+@dataclass(frozen=True)
+class CgroupInfo:
+    """The control-group hierarchy Docker places containers in."""
+
+    version: int | None  # 1 (or hybrid), 2 (unified), None when not Linux or unreadable
+    controllers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class DockerInfo:
+    """What the Docker Engine said on GET /version and /info, or why it said nothing.
+
+    ``error`` is one of: ``not_running`` (no socket, or nobody listening on it),
+    ``permission`` (the socket refuses this user), ``timeout``, ``unsupported`` (an
+    endpoint this probe cannot speak to, e.g. ssh://), ``protocol`` (an answer that is not
+    the Engine API), ``unreachable`` (any other network error).
+    """
+
+    endpoint: str
+    reachable: bool
+    error: str | None = None
+    error_detail: str | None = None
+    installed: bool = True  # a docker or dockerd binary is on PATH (for the hint)
+    endpoint_from_env: bool = False  # DOCKER_HOST chose the endpoint
+    version: str | None = None
+    api_version: str | None = None
+    storage_driver: str | None = None
+    root_dir: str | None = None
+    cgroup_version: int | None = None
+    memory_limit: bool | None = None  # the Engine can enforce memory limits
+    https_proxy: str | None = None
+    ncpu: int | None = None
+    mem_total: int | None = None
+
+
+@dataclass(frozen=True)
+class ComposeInfo:
+    """The Compose CLI plugin (or a docker-compose binary on PATH) and its version."""
+
+    path: str | None
+    version: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A socket listening on one of the ports the install needs."""
+
+    port: int
+    address: str
+    pid: int | None = None
+    process: str | None = None
+
+
+@dataclass(frozen=True)
+class ListenerScan:
+    """Listening sockets on the ports asked about; ``complete`` is false when the scan
+    could not see every socket (then ``error`` says why)."""
+
+    listeners: tuple[Listener, ...] = ()
+    complete: bool = True
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A host name looked up through the system resolver."""
+
+    host: str
+    addresses: tuple[str, ...] = ()
+    error: str | None = None  # nxdomain, no_answer, timeout, error
+    error_detail: str | None = None
+    local_addresses: tuple[str, ...] = ()  # this host's own addresses, for comparison
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One Kubernetes node's capacity."""
+
+    name: str
+    cpus: float
+    memory_bytes: int
+    architecture: str | None = None
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KubernetesInfo:
+    """The cluster behind a kubeconfig context, or why it could not be reached.
+
+    ``error``: ``no_config``, ``unauthorized``, ``timeout``, ``unreachable``, ``error``.
+    ``nodes`` is None when the nodes could not be listed (RBAC), empty only for a cluster
+    without nodes.
+    """
+
+    reachable: bool
+    context: str | None = None
+    server: str | None = None
+    version: str | None = None  # major.minor.patch
+    git_version: str | None = None
+    api_groups: tuple[str, ...] = ()
+    nodes: tuple[NodeInfo, ...] | None = None
+    nodes_error: str | None = None
+    error: str | None = None
+    error_detail: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteAccess:
+    """Whether the installer can create and write ``path``."""
+
+    path: str
+    exists: bool
+    is_dir: bool
+    writable: bool
+    checked_at: str  # ``path`` or, when missing, the nearest existing parent
+    entries: tuple[str, ...] = field(default_factory=tuple)  # a few names, when non-empty
+    entry_count: int = 0
+    error: str | None = None
+
+
+class Probe(Protocol):
+    """The measurements the prerequisite checks read.
+
+    Every method returns a value, never raises for a condition of the machine (a missing
+    daemon, an unreadable file); it reports that condition in the value instead. The slow
+    ones take a timeout and are run concurrently by the caller.
+    """
+
+    def cpu(self) -> CpuInfo: ...
+
+    def memory(self) -> MemoryInfo: ...
+
+    def disk(self, path: str) -> DiskInfo: ...
+
+    def operating_system(self) -> OsInfo: ...
+
+    def kernel(self) -> str: ...
+
+    def architecture(self) -> str: ...
+
+    def cgroup(self) -> CgroupInfo: ...
+
+    def docker(self, timeout: float) -> DockerInfo: ...
+
+    def compose(self, timeout: float) -> ComposeInfo: ...
+
+    def listeners(self, ports: Collection[int]) -> ListenerScan: ...
+
+    def resolve(self, host: str, timeout: float, *, compare_local: bool = False) -> Resolution:
+        """Look ``host`` up; with ``compare_local``, also list this host's addresses."""
+        ...
+
+    def kubernetes(self, context: str | None, timeout: float) -> KubernetesInfo: ...
+
+    def write_access(self, path: str) -> WriteAccess: ...
+
+    def environment(
+        self,
+        docker: DockerInfo | None,
+        kubernetes: KubernetesInfo | None,
+        registry: Resolution | None,
+    ) -> Environment: ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def nearest_existing(path: str) -> Path:
+    """``path`` itself, or its closest parent that exists."""
+    current = Path(path)
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """The KEY=value pairs of an os-release file (quotes removed)."""
+    values: dict[str, str] = {}
+    for raw_line in text.splitlines():
+        line = raw_line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _hex_address(text: str) -> str:
+    """An address from /proc/net/tcp{,6}: hex, each 32-bit word in host (little-endian) order."""
+    raw = bytes.fromhex(text)
+    ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    family = socket.AF_INET if len(ordered) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, ordered)
+
+
+def parse_proc_net_tcp(text: str, ports: Collection[int]) -> list[tuple[str, int, int]]:
+    """(address, port, socket inode) of each LISTEN socket on ``ports`` in a /proc/net/tcp
+    or /proc/net/tcp6 table."""
+    found: list[tuple[str, int, int]] = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != "0A":  # 0A: TCP_LISTEN
+            continue
+        address_hex, _, port_hex = fields[1].partition(":")
+        port = int(port_hex, 16)
+        if port in ports:
+            found.append((_hex_address(address_hex), port, int(fields[9])))
+    return found
+
+
+def physical_cores_from_sysfs(cpu_root: Path) -> int | None:
+    """Distinct (package, core) pairs under /sys/devices/system/cpu; None when unreadable."""
+    cores: set[tuple[str, str]] = set()
+    try:
+        names = [n for n in os.listdir(cpu_root) if n.startswith("cpu") and n[3:].isdigit()]
+    except OSError:
+        return None
+    for name in names:
+        try:
+            with open(cpu_root / name / "topology/physical_package_id") as package_file:
+                package = package_file.read().strip()
+            with open(cpu_root / name / "topology/core_id") as core_file:
+                core = core_file.read().strip()
+        except OSError:
+            return None
+        cores.add((package, core))
+    return len(cores) or None
+
+
+def read_meminfo(text: str) -> tuple[int, int | None]:
+    """(MemTotal, MemAvailable) in bytes from /proc/meminfo."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[key] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+    return values["MemTotal"], values.get("MemAvailable")
+
+
+def cgroup_from_fs(root: Path) -> CgroupInfo:
+    """The cgroup version and its enabled controllers, from /sys/fs/cgroup and /proc/cgroups."""
+    unified = root / "sys/fs/cgroup/cgroup.controllers"
+    try:
+        return CgroupInfo(2, frozenset(unified.read_text().split()))
+    except OSError:
+        pass
+    try:
+        text = (root / "proc/cgroups").read_text()
+    except OSError:
+        return CgroupInfo(None)
+    enabled = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and not line.startswith("#") and fields[3] == "1":
+            enabled.add(fields[0])
+    if not enabled:
+        return CgroupInfo(None)
+    if "cpuacct" in enabled or "cpu" in enabled:
+        enabled.add("cpu")
+    return CgroupInfo(1, frozenset(enabled))
+
+
+def on_path(name: str, path_dirs: Iterable[str] | None = None) -> str | None:
+    """Full path of executable ``name`` on PATH (or in ``path_dirs``)."""
+    search = os.pathsep.join(path_dirs) if path_dirs is not None else None
+    return shutil.which(name, path=search)
+
+
+# --------------------------------------------------------------------------- Docker
+
+
+def docker_endpoint(environ: Mapping[str, str]) -> tuple[str, bool]:
+    """The Engine endpoint the docker CLI would use, and whether DOCKER_HOST chose it."""
+    host = environ.get("DOCKER_HOST", "").strip()
+    if host:
+        return host, True
+    runtime_dir = environ.get("XDG_RUNTIME_DIR")
+    if not os.path.exists(DEFAULT_DOCKER_SOCKET) and runtime_dir:
+        rootless = os.path.join(runtime_dir, "docker.sock")
+        if os.path.exists(rootless):
+            return f"unix://{rootless}", False
+    return f"unix://{DEFAULT_DOCKER_SOCKET}", False
+
+
+_MAX_ENGINE_ANSWER = 8 * 1024 * 1024
+
+
+class EngineProtocolError(ValueError):
+    """The peer did not answer like the Docker Engine API."""
+
+
+def _engine_socket(endpoint: str, timeout: float, environ: Mapping[str, str]) -> socket.socket:
+    """A connected socket to the Engine at ``endpoint`` (unix://, or tcp:// with TLS when
+    DOCKER_TLS_VERIFY is set, as the docker CLI does)."""
+    if endpoint.startswith("unix://"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(endpoint[len("unix://") :])
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    if endpoint.startswith("tcp://"):
+        host, _, port = endpoint[len("tcp://") :].rstrip("/").rpartition(":")
+        tls = environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
+        plain = socket.create_connection(
+            (host.strip("[]") or "localhost", int(port or (2376 if tls else 2375))), timeout
+        )
+        if not tls:
+            return plain
+        import ssl
+
+        cert_dir = Path(environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+        try:
+            context = ssl.create_default_context(cafile=str(cert_dir / "ca.pem"))
+            context.load_cert_chain(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem"))
+            return context.wrap_socket(plain, server_hostname=host.strip("[]"))
+        except BaseException:
+            plain.close()
+            raise
+    raise EngineProtocolError(f"unsupported endpoint {endpoint}")
+
+
+def engine_get(endpoint: str, path: str, timeout: float, environ: Mapping[str, str]) -> Any:
+    """GET ``path`` from the Engine API and decode its JSON body.
+
+    A plain HTTP/1.0 exchange over the socket: the Engine answers it with a
+    Content-Length (or closes), and it spares ``check`` the import of http.client.
+    """
+    with _engine_socket(endpoint, timeout, environ) as sock:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
+        chunks = []
+        received = 0
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+            if received > _MAX_ENGINE_ANSWER:
+                raise EngineProtocolError(f"GET {path} answered more than the Engine ever does")
+    raw = b"".join(chunks)
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if not separator or len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise EngineProtocolError("not an HTTP answer")
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)
+    }
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(body)
+    if parts[1] != "200":
+        raise EngineProtocolError(f"GET {path} answered HTTP {parts[1]}")
+    return json.loads(body)
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = []
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out.append(rest[:size])
+        body = rest[size + 2 :]
+    return b"".join(out)
+
+
+def query_docker(
+    endpoint: str,
+    timeout: float,
+    *,
+    environ: Mapping[str, str] | None = None,
+    from_env: bool = False,
+    installed: bool = True,
+) -> DockerInfo:
+    """GET /version and /info from the Engine at ``endpoint``."""
+    env = os.environ if environ is None else environ
+
+    def unreachable(kind: str, detail: str) -> DockerInfo:
+        return DockerInfo(
+            endpoint,
+            reachable=False,
+            error=kind,
+            error_detail=detail,
+            installed=installed,
+            endpoint_from_env=from_env,
+        )
+
+    if not endpoint.startswith(("unix://", "tcp://")):
+        return unreachable("unsupported", "only unix:// and tcp:// endpoints can be probed")
+    answers: dict[str, dict[str, Any]] = {}
+    try:
+        for path in ("/version", "/info"):
+            decoded = engine_get(endpoint, path, timeout, env)
+            if not isinstance(decoded, dict):
+                raise EngineProtocolError(f"GET {path} answered no JSON object")
+            answers[path] = decoded
+    except FileNotFoundError:
+        return unreachable("not_running", "no such socket")
+    except ConnectionRefusedError:
+        return unreachable("not_running", "connection refused")
+    except PermissionError:
+        return unreachable("permission", "permission denied on the socket")
+    except TimeoutError:
+        return unreachable("timeout", f"no answer within {timeout:g} s")
+    except EngineProtocolError as e:
+        return unreachable("protocol", str(e))
+    except (ValueError, UnicodeDecodeError) as e:
+        return unreachable("protocol", f"the answer is not the Engine API ({type(e).__name__})")
+    except OSError as e:
+        return unreachable("unreachable", e.strerror or str(e) or type(e).__name__)
+    version, info = answers["/version"], answers["/info"]
+    cgroup = info.get("CgroupVersion")
+    return DockerInfo(
+        endpoint,
+        reachable=True,
+        installed=installed,
+        endpoint_from_env=from_env,
+        version=str(version.get("Version") or info.get("ServerVersion") or "") or None,
+        api_version=version.get("ApiVersion"),
+        storage_driver=info.get("Driver"),
+        root_dir=info.get("DockerRootDir"),
+        cgroup_version=int(cgroup) if isinstance(cgroup, str) and cgroup.isdigit() else None,
+        memory_limit=info.get("MemoryLimit"),
+        https_proxy=info.get("HttpsProxy") or None,
+        ncpu=info.get("NCPU"),
+        mem_total=info.get("MemTotal"),
+    )
+
+
+# --------------------------------------------------------------------------- Compose
+
+
+def compose_candidates(environ: Mapping[str, str]) -> list[str]:
+    """Where the Compose v2 plugin can be, in the docker CLI's order, then PATH."""
+    config_dir = environ.get("DOCKER_CONFIG") or os.path.join(
+        environ.get("HOME") or str(Path.home()), ".docker"
+    )
+    dirs = [os.path.join(config_dir, "cli-plugins"), *COMPOSE_PLUGIN_DIRS]
+    found = [
+        os.path.join(d, "docker-compose")
+        for d in dirs
+        if os.access(os.path.join(d, "docker-compose"), os.X_OK)
+    ]
+    standalone = shutil.which("docker-compose", path=environ.get("PATH"))
+    if standalone is not None:
+        found.append(standalone)
+    return found
+
+
+def compose_version(binary: str, timeout: float) -> ComposeInfo:
+    """Run ``binary version --short`` (the plugin binary works on its own, without the
+    docker CLI in front of it, which saves one process start)."""
+    import subprocess  # only when the version is not remembered
+
+    try:
+        completed = subprocess.run(
+            [binary, "version", "--short"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return ComposeInfo(binary, error=f"`{binary} version` did not answer within {timeout:g} s")
+    except OSError as e:
+        return ComposeInfo(binary, error=f"cannot run {binary}: {e.strerror or e}")
+    output = completed.stdout.strip()
+    if completed.returncode != 0 or not output:
+        # Compose v1 has no --short on some releases; its output starts with "docker-compose".
+        return ComposeInfo(
+            binary, error=f"`{binary} version --short` exited {completed.returncode}"
+        )
+    return ComposeInfo(binary, version=output.splitlines()[0].lstrip("v"))
+
+
+def compose_cache_file(environ: Mapping[str, str]) -> Path:
+    """Where the Compose version is remembered between runs (the XDG cache directory)."""
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(
+        environ.get("HOME") or str(Path.home()), ".cache"
+    )
+    return Path(base) / "codequal-installer" / "compose-version.json"
+
+
+def cached_compose_version(binary: str, timeout: float, environ: Mapping[str, str]) -> ComposeInfo:
+    """:func:`compose_version`, remembered per binary (path, inode, size, mtime).
+
+    Starting the 70 MB Go binary costs more than the rest of ``check``; an unchanged
+    binary has an unchanged version, and an upgrade changes its inode, size or mtime.
+    """
+    try:
+        real = os.path.realpath(binary)
+        stat = os.stat(real)
+    except OSError as e:
+        return ComposeInfo(binary, error=f"cannot read {binary}: {e.strerror or e}")
+    key = f"{real}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+    cache = compose_cache_file(environ)
+    try:
+        remembered = json.loads(cache.read_text(encoding="utf-8"))
+        if isinstance(remembered, dict) and remembered.get("binary") == key:
+            return ComposeInfo(binary, version=str(remembered["version"]))
+    except (OSError, ValueError, KeyError):
+        pass
+    info = compose_version(binary, timeout)
+    if info.version is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
+            temporary.write_text(
+                json.dumps({"binary": key, "version": info.version}), encoding="utf-8"
+            )
+            os.replace(temporary, cache)
+        except OSError:
+            pass  # a read-only home only costs the next run the same wait
+    return info
+
+
+# --------------------------------------------------------------------------- the host
+
+
+class HostProbe:
+    """Measures this machine (the default :class:`Probe`)."""
+
+    def __init__(self, root: str = "/", environ: Mapping[str, str] | None = None) -> None:
+        self.root = Path(root)
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+
+    def cpu(self) -> CpuInfo:
+        logical = os.cpu_count() or 1
+        physical: int | None
+        if platform.system() == "Linux":
+            physical = physical_cores_from_sysfs(self.root / "sys/devices/system/cpu")
+        else:
+            import psutil
+
+            physical = psutil.cpu_count(logical=False)
+        return CpuInfo(logical=logical, physical=physical)
+
+    def memory(self) -> MemoryInfo:
+        try:
+            total, available = read_meminfo((self.root / "proc/meminfo").read_text())
+            return MemoryInfo(total, available)
+        except (OSError, KeyError):
+            import psutil
+
+            memory = psutil.virtual_memory()
+            return MemoryInfo(memory.total, memory.available)
+
+    def disk(self, path: str) -> DiskInfo:
+        where = nearest_existing(path)
+        usage = shutil.disk_usage(where)
+        return DiskInfo(
+            path=path,
+            measured_at=str(where),
+            free_bytes=usage.free,
+            total_bytes=usage.total,
+            device=where.stat().st_dev,
+        )
+
+    def operating_system(self) -> OsInfo:
+        system = platform.system()
+        if system != "Linux":
+            release = platform.mac_ver()[0] if system == "Darwin" else platform.release()
+            return OsInfo(system=system, version_id=release or None, pretty_name=system)
+        values: dict[str, str] = {}
+        for candidate in ("etc/os-release", "usr/lib/os-release"):
+            try:
+                values = parse_os_release((self.root / candidate).read_text())
+                break
+            except OSError:
+                continue
+        return OsInfo(
+            system=system,
+            id=values.get("ID"),
+            id_like=tuple(values.get("ID_LIKE", "").split()),
+            version_id=values.get("VERSION_ID"),
+            pretty_name=values.get("PRETTY_NAME"),
+        )
+
+    def kernel(self) -> str:
+        return platform.release()
+
+    def architecture(self) -> str:
+        return platform.machine()
+
+    def cgroup(self) -> CgroupInfo:
+        return cgroup_from_fs(self.root)
+
+    def docker(self, timeout: float) -> DockerInfo:
+        endpoint, from_env = docker_endpoint(self.environ)
+        installed = any(on_path(n) for n in ("docker", "dockerd"))
+        return query_docker(
+            endpoint, timeout, environ=self.environ, from_env=from_env, installed=installed
+        )
+
+    def compose(self, timeout: float) -> ComposeInfo:
+        candidates = compose_candidates(self.environ)
+        if not candidates:
+            return ComposeInfo(None, error="no docker-compose plugin or binary found")
+        return cached_compose_version(candidates[0], timeout, self.environ)
+
+    def listeners(self, ports: Collection[int]) -> ListenerScan:
+        busy, untested = ports_taken_by_binding(ports)
+        error = None
+        if untested:
+            # Ports below 1024 cannot be bound without privileges: read the kernel's
+            # socket tables for those instead (slower, so only then).
+            try:
+                busy |= {
+                    port
+                    for table in ("proc/net/tcp", "proc/net/tcp6")
+                    if (self.root / table).exists()
+                    for _address, port, _inode in parse_proc_net_tcp(
+                        (self.root / table).read_text(), untested
+                    )
+                }
+                untested = set()
+            except OSError as e:
+                error = f"ports {', '.join(map(str, sorted(untested)))} not tested: {e.strerror}"
+        if untested and error is None:
+            error = (
+                f"ports {', '.join(map(str, sorted(untested)))} could not be tested "
+                "without privileges"
+            )
+        listeners = tuple(_name_owners(busy)) if busy else ()
+        return ListenerScan(listeners, complete=not untested, error=error)
+
+    def resolve(self, host: str, timeout: float, *, compare_local: bool = False) -> Resolution:
+        # getaddrinfo has no timeout of its own: the caller runs this in a thread and
+        # stops waiting after ``timeout``.
+        return resolve_host(host, with_local_addresses=compare_local)
+
+    def kubernetes(self, context: str | None, timeout: float) -> KubernetesInfo:
+        return query_kubernetes(context, timeout)
+
+    def write_access(self, path: str) -> WriteAccess:
+        return probe_write_access(path)
+
+    def environment(
+        self,
+        docker: DockerInfo | None,
+        kubernetes: KubernetesInfo | None,
+        registry: Resolution | None,
+    ) -> Environment:
+        from installer.checks.detect import detect_environment
+
+        return detect_environment(
+            root=self.root,
+            environ=self.environ,
+            docker=docker,
+            kubernetes=kubernetes,
+            registry=registry,
+        )
+
+
+def ports_taken_by_binding(ports: Collection[int]) -> tuple[set[int], set[int]]:
+    """(ports something listens on, ports this user may not bind), by binding each one on
+    every IPv4 and IPv6 address the way Docker publishes it.
+
+    SO_REUSEADDR makes connections lingering in TIME_WAIT no obstacle, while a listening
+    socket on any overlapping address still is: exactly "could Docker publish it now".
+    Far cheaper than reading /proc/net/tcp, which walks every socket of the host.
+    """
+    busy: set[int] = set()
+    untested: set[int] = set()
+    for port in ports:
+        for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):  # noqa: S104
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError:
+                continue  # no IPv6 on this host
+            with sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind((address, port))
+                except PermissionError:
+                    untested.add(port)
+                    break
+                except OSError as e:
+                    if e.errno == errno.EADDRINUSE:
+                        busy.add(port)
+                        break
+                    # EADDRNOTAVAIL: IPv6 disabled; nothing can listen there either.
+    return busy, untested - busy
+
+
+def _name_owners(busy: Collection[int]) -> list[Listener]:
+    """A listener for each busy port, with the process that holds it where this user may
+    read it (psutil walks /proc/*/fd to find the socket's owner)."""
+    import psutil
+
+    listeners: list[Listener] = []
+    seen: set[int] = set()
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.Error:
+        connections = []  # named "unknown" below; the port is in use all the same
+    for connection in connections:
+        address: Any = connection.laddr  # an (ip, port) named tuple for TCP sockets
+        if connection.status != psutil.CONN_LISTEN or not address:
+            continue
+        port = int(address.port)
+        if port not in busy:
+            continue
+        name = None
+        if connection.pid is not None:
+            try:
+                name = psutil.Process(connection.pid).name()
+            except psutil.Error:
+                name = None
+        listeners.append(Listener(port, str(address.ip), connection.pid, name))
+        seen.add(port)
+    listeners.extend(
+        Listener(port, "an address this user cannot see") for port in busy if port not in seen
+    )
+    return sorted(listeners, key=lambda item: (item.port, item.address))
+
+
+def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution:
+    """Resolve ``host`` with the system resolver (the caller bounds the time it may take)."""
+    try:
+        # An ASCII name goes as bytes: a str is IDNA-encoded first, which imports a codec
+        # that costs more than the lookup of a local name.
+        name: str | bytes = host.encode("ascii") if host.isascii() else host
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        kinds = {socket.EAI_NONAME: "nxdomain", socket.EAI_AGAIN: "no_answer"}
+        kind = kinds.get(e.errno, "error") if e.errno is not None else "error"
+        if kind == "error" and getattr(socket, "EAI_NODATA", None) == e.errno:
+            kind = "nxdomain"
+        return Resolution(host, error=kind, error_detail=e.strerror)
+    except (OSError, UnicodeError) as e:
+        return Resolution(host, error="error", error_detail=str(e))
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    local: tuple[str, ...] = ()
+    if with_local_addresses:
+        import psutil
+
+        local = tuple(
+            address.address.split("%")[0]
+            for addresses_of in psutil.net_if_addrs().values()
+            for address in addresses_of
+            if address.family in (socket.AF_INET, socket.AF_INET6)
+        )
+    return Resolution(host, addresses=addresses, local_addresses=local)
+
+
+def probe_write_access(path: str) -> WriteAccess:
+    """Whether ``path`` can be created and written, tested by creating a file in it."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        return WriteAccess(
+            path,
+            exists=True,
+            is_dir=False,
+            writable=False,
+            checked_at=path,
+            error="not a directory",
+        )
+    exists = target.is_dir()
+    where = target if exists else nearest_existing(path)
+    entries: list[str] = []
+    count = 0
+    if exists:
+        try:
+            with os.scandir(target) as scan:
+                for entry in scan:
+                    count += 1
+                    if len(entries) < 5:
+                        entries.append(entry.name)
+        except OSError as e:
+            return WriteAccess(
+                path, True, True, writable=False, checked_at=path, error=e.strerror or str(e)
+            )
+    if not where.is_dir():
+        return WriteAccess(
+            path, exists, exists, writable=False, checked_at=str(where), error="not a directory"
+        )
+    try:
+        # A real file, because os.access() does not see read-only bind mounts, ACLs or
+        # root-squashing NFS the way a write does.
+        fd, name = tempfile.mkstemp(prefix=".codequal-write-test-", dir=where)
+        os.close(fd)
+        os.unlink(name)
+        writable, error = True, None
+    except OSError as e:
+        writable, error = False, e.strerror or str(e)
+    return WriteAccess(
+        path,
+        exists=exists,
+        is_dir=exists,
+        writable=writable,
+        checked_at=str(where),
+        entries=tuple(sorted(entries)),
+        entry_count=count,
+        error=error,
+    )
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def query_kubernetes(context: str | None, timeout: float) -> KubernetesInfo:
+    """Server version, API groups and nodes of the cluster behind ``context``.
+
+    The kubernetes client is imported here, in the probe's worker thread, and only for
+    the Kubernetes targets: it costs more than the rest of ``check`` together.
+    """
+    try:
+        from kubernetes import client as kubernetes_client
+        from kubernetes import config as kubernetes_config
+        from kubernetes.config.config_exception import ConfigException
+    except ImportError as e:  # pragma: no cover - a declared dependency
+        return KubernetesInfo(False, context, error="error", error_detail=str(e))
+    # The client is untyped; keep it at arm's length.
+    client: Any = kubernetes_client
+    config: Any = kubernetes_config
+    configuration = client.Configuration()
+    try:
+        if context is None and "KUBERNETES_SERVICE_HOST" in os.environ and not _kubeconfig_exists():
+            config.load_incluster_config(client_configuration=configuration)
+            context_name: str | None = "in-cluster"
+        else:
+            config.load_kube_config(context=context, client_configuration=configuration)
+            context_name = context or _current_context(config)
+    except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
+        return KubernetesInfo(False, context, error="no_config", error_detail=_first_line(e))
+    configuration.retries = False  # one attempt: the timeout is the operator's wait
+    server = configuration.host
+    api = client.ApiClient(configuration)
+    try:
+        code = client.VersionApi(api).get_code(_request_timeout=timeout)
+        groups = client.ApisApi(api).get_api_versions(_request_timeout=timeout)
+    except client.exceptions.ApiException as e:
+        kind = "unauthorized" if e.status in (401, 403) else "error"
+        return KubernetesInfo(
+            False, context_name, server, error=kind, error_detail=f"HTTP {e.status} {e.reason}"
+        )
+    except Exception as e:  # noqa: BLE001 - urllib3 raises many kinds for one cause
+        text = f"{type(e).__name__}: {e}"
+        kind = "timeout" if "timed out" in text.lower() or "Timeout" in text else "unreachable"
+        return KubernetesInfo(
+            False, context_name, server, error=kind, error_detail=_short_network_error(e)
+        )
+    nodes: tuple[NodeInfo, ...] | None
+    nodes_error = None
+    try:
+        listed = client.CoreV1Api(api).list_node(_request_timeout=timeout)
+        nodes = tuple(_node_info(item) for item in listed.items)
+    except client.exceptions.ApiException as e:
+        nodes, nodes_error = None, f"HTTP {e.status} {e.reason}"
+    except Exception as e:  # noqa: BLE001
+        nodes, nodes_error = None, _short_network_error(e)
+    finally:
+        api.close()
+    major = "".join(ch for ch in str(code.major) if ch.isdigit())
+    minor = "".join(ch for ch in str(code.minor) if ch.isdigit())
+    git_version = str(code.git_version or "")
+    patch = git_version.lstrip("v").split("-")[0].split("+")[0].split(".")
+    version = f"{major}.{minor}.{patch[2] if len(patch) > 2 and patch[2].isdigit() else 0}"
+    return KubernetesInfo(
+        True,
+        context_name,
+        server,
+        version=version,
+        git_version=git_version or None,
+        api_groups=tuple(sorted(g.name for g in (groups.groups or []))),
+        nodes=nodes,
+        nodes_error=nodes_error,
+    )
+
+
+def _node_info(node: Any) -> NodeInfo:
+    from kubernetes import utils
+
+    parse_quantity: Any = utils.parse_quantity
+    capacity = node.status.capacity or {}
+    info = node.status.node_info
+    return NodeInfo(
+        name=node.metadata.name,
+        cpus=float(parse_quantity(capacity.get("cpu", "0"))),
+        memory_bytes=int(parse_quantity(capacity.get("memory", "0"))),
+        architecture=getattr(info, "architecture", None),
+        provider_id=getattr(node.spec, "provider_id", None),
+    )
+
+
+def _kubeconfig_exists() -> bool:
+    paths = os.environ.get("KUBECONFIG", "").split(os.pathsep)
+    paths = [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
+    return any(os.path.exists(p) for p in paths)
+
+
+def _current_context(config: Any) -> str | None:
+    try:
+        _contexts, active = config.list_kube_config_contexts()
+        return str(active["name"]) if active else None
+    except Exception:  # noqa: BLE001 - only for display
+        return None
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def _short_network_error(error: BaseException) -> str:
+    """The innermost reason of a urllib3 error, without its object reprs."""
+    reason = getattr(error, "reason", None)
+    text = str(reason if reason is not None else error)
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "Name or service not known",
+        "No route to host",
+        "certificate verify failed",
+    ):
+        if marker.lower() in text.lower():
+            return marker.lower() if marker != "Connection refused" else "connection refused"
+    return _first_line(error)
