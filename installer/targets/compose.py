@@ -445,10 +445,8 @@ class ComposeTarget:
 
     def _remove_first_install(self, ctx: StepContext) -> Iterator[StepUpdate]:
         compose_file = self.install_dir / "docker-compose.yml"
-        if compose_file.is_file() and self.engine.project_containers(
-            self.project.name, oneoff=None
-        ):
-            yield "removing the containers this install created (volumes are kept)"
+        if compose_file.is_file():
+            yield "removing the containers and network this install created (volumes are kept)"
             try:
                 yield from self.project.down()
             except CommandFailed as e:
@@ -898,8 +896,11 @@ class DatabaseStep(ComposeStep):
         while True:
             container = self._postgres_container()
             if container is not None:
+                # Over TCP: the first start's initialisation runs a temporary server on the
+                # socket only, which answers the socket and then shuts down under our feet.
                 code, _ = self.target.engine.exec(
-                    container.id, ["pg_isready", "-U", db.user, "-d", db.name]
+                    container.id,
+                    ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", db.user, "-d", db.name],
                 )
                 if code == 0:
                     break
@@ -925,13 +926,19 @@ class DatabaseStep(ComposeStep):
             f'SELECT \'CREATE DATABASE "{name}" OWNER "{role}"\' WHERE NOT EXISTS '
             f"(SELECT FROM pg_database WHERE datname = '{name}')\\gexec\n"
         )
-        try:
-            yield from self.target.project.stream(
-                "exec", "-T", "postgres", "psql", "-q", "-U", db.user, "-d", "postgres",
-                stdin=sql.encode(), cancel=ctx.cancel,
-            )  # fmt: skip
-        except CommandFailed as e:
-            raise _fail(self.name, e, "cannot create the database role") from e
+        for attempt in range(1, 6):
+            try:
+                yield from self.target.project.stream(
+                    "exec", "-T", "postgres", "psql", "-q", "-U", db.user, "-d", "postgres",
+                    stdin=sql.encode(), cancel=ctx.cancel,
+                )  # fmt: skip
+                break
+            except CommandFailed as e:
+                # psql exits 2 when the connection failed (a server still starting): retry.
+                if e.returncode != 2 or attempt == 5:
+                    raise _fail(self.name, e, "cannot create the database role") from e
+                yield f"PostgreSQL is not ready yet (attempt {attempt}); retrying"
+                ctx.sleep(2)
         yield f"role {role} and database {name} ready (password set from the secrets)"
 
     def _wait_managed(self, ctx: StepContext) -> Iterator[StepUpdate]:

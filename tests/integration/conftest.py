@@ -51,3 +51,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry
             yield running
     except RegistryStartError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture
+def install(tmp_path: Path, docker_engine: Any, test_images: BuildReport) -> Iterator[Any]:
+    """An installation in its own install_dir (tests/integration/apply_support.py): holds the
+    host-ports lock, and at the end scans what it produced for secrets and removes its
+    containers, networks and volumes."""
+    from tests.integration.apply_support import Install, host_ports_lock
+
+    with host_ports_lock():
+        installation = Install(tmp_path, tmp_path / "install", docker_engine)
+        try:
+            yield installation
+            installation.assert_no_secret_leaked()
+        finally:
+            installation.teardown()
