@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +126,7 @@ def _bytecode_cache() -> BytecodeCache | None:
     Compiling the templates costs several times more than rendering them; the cache makes
     every run after the first pay only for rendering. Entries are keyed by each template's
     checksum, so an edited template is compiled afresh. Where the installation is
-    read-only, rendering simply goes without.
+    read-only, or Python is told not to write bytecode, nothing is written.
     """
     from importlib.resources import files
 
@@ -133,6 +134,8 @@ def _bytecode_cache() -> BytecodeCache | None:
 
     class QuietBytecodeCache(FileSystemBytecodeCache):
         def dump_bytecode(self, bucket: Bucket) -> None:
+            if sys.dont_write_bytecode:  # PYTHONDONTWRITEBYTECODE: read, never write
+                return
             # A read-only installation: the next run compiles again.
             with contextlib.suppress(OSError):
                 super().dump_bytecode(bucket)

@@ -143,6 +143,19 @@ def test_development_defaults_run_sqlite_without_nginx_on_loopback(
     assert codequal["restart"] == "unless-stopped"
 
 
+def test_compose_project_follows_install_dir(pki: dict[str, Path], tmp_path: Path) -> None:
+    answers, secrets = materialize(case("production-container-db-selfsigned-monitoring"), pki)
+    answers.install_dir = "/srv/cq-staging"
+    plan = render_plan(answers, secrets, RELEASE, tmp_path)
+    project = answers.compose_project
+    assert project != "codequal" and project.startswith("codequal-cq-staging-")
+    assert documents(plan, "docker-compose.yml")[0]["name"] == project
+    assert f"COMPOSE_PROJECT_NAME='{project}'" in plan.file(".env").content.decode()
+    promtail = documents(plan, "monitoring/promtail/promtail.yml")[0]
+    filters = promtail["scrape_configs"][0]["docker_sd_configs"][0]["filters"]
+    assert filters == [{"name": "label", "values": [f"com.docker.compose.project={project}"]}]
+
+
 def test_source_dir_mounts_the_checkout_and_runs_the_dev_server(
     pki: dict[str, Path], tmp_path: Path
 ) -> None:
