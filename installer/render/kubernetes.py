@@ -69,6 +69,12 @@ DEFAULT_UIDS: dict[str, int] = {
 # is an emptyDir: a ReadWriteOnce volume would pin every replica (and the HPA) to one node.
 SCRATCH_VOLUME_SERVICES = frozenset({"codequal"})
 
+# Directories an image writes to outside its volumes (the root file system is read-only).
+WRITABLE_PATHS: dict[str, tuple[str, ...]] = {
+    "postgres": ("/var/run/postgresql",),
+    "grafana": ("/var/log/grafana",),
+}
+
 # Services whose pods Prometheus scrapes on Kubernetes (through a headless Service).
 SCRAPED_SERVICES = ("codequal", "deepwiki", "grafana", "loki")
 
@@ -187,9 +193,10 @@ def _workload(
                     "persistentVolumeClaim": {"claimName": pvc_name(volume)},
                 }
             )
-    if svc.name == "postgres":
-        mounts.append({"name": "run", "mountPath": "/var/run/postgresql"})
-        volumes.append({"name": "run", "emptyDir": {}})
+    # Where each image writes besides its volumes: scratch space under a read-only root.
+    for index, path in enumerate(WRITABLE_PATHS.get(svc.name, ())):
+        mounts.append({"name": f"scratch-{index}", "mountPath": path})
+        volumes.append({"name": f"scratch-{index}", "emptyDir": {}})
     if config_files:
         for volume_name, spec in config_files.items():
             mounts.append({"name": volume_name, "mountPath": spec["mount"], "readOnly": True})
