@@ -599,3 +599,51 @@ def test_diff_of_a_secret_file_never_shows_old_or_new_values(
     assert "sk-old-value" not in env_change.diff and "sk-new-value" not in env_change.diff
     generated = json.loads((tmp_path / "state/generated-secrets.json").read_text())
     assert not any(v in env_change.diff for v in generated.values())
+
+
+def test_corrupt_generated_secrets_stop_the_render_with_a_hint(
+    pki: dict[str, Path], tmp_path: Path
+) -> None:
+    from installer.secretstore import StateError
+
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "generated-secrets.json").write_text("{not json")
+    with pytest.raises(StateError) as error:
+        render_case(case("production-container-db-selfsigned-monitoring"), pki, tmp_path)
+    assert "generated-secrets.json" in error.value.message
+    assert error.value.hint and "backup" in error.value.hint
+
+
+# --- what rendering imports -------------------------------------------------------------------
+
+_IMPORTS = """
+import sys
+from pathlib import Path
+import installer.cli
+assert "jinja2" not in sys.modules and "cryptography" not in sys.modules, "start-up"
+from installer.credentials import Secrets
+from installer.release import load_release
+from installer.render import render_plan
+from installer.validation import parse_answers_text
+answers = parse_answers_text("version: 1\\ntarget: production\\ndomain: codequal.example.com\\n")
+render_plan(answers, Secrets(), load_release("0.1.0"), Path(sys.argv[1]))
+print("cryptography" in sys.modules)
+"""
+
+
+def test_cryptography_is_imported_only_to_make_a_certificate(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run() -> str:
+        result = subprocess.run(
+            [sys.executable, "-c", _IMPORTS, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert run() == "True"  # first render: the self-signed certificate is made
+    assert run() == "False"  # later renders reuse it from state/
