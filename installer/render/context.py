@@ -7,6 +7,7 @@ validated answers, the release manifest, the resource allocation and the resolve
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -94,6 +95,7 @@ class RenderContext:
     hosts: dict[str, str]
     namespace: str
     version: str
+    version_label: str
     project: str
 
     def has(self, service: str) -> bool:
@@ -412,10 +414,17 @@ def build_context(
         hosts={name: host(name) for name in specs},
         namespace=namespace,
         version=release.version,
+        version_label=_label_safe(release.version),
         # After install_dir, so two installs on one engine never share containers or
         # volumes; "codequal" for the default install_dir.
         project=answers.compose_project,
     )
+
+
+def _label_safe(text: str) -> str:
+    # A label value allows [A-Za-z0-9_.-] only: "1.2.0+build.5" becomes "1.2.0_build.5".
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:63]
+    return cleaned.strip("_.-") or "unknown"
 
 
 def _pgdata(manifest: object) -> str:

@@ -647,3 +647,13 @@ def test_cryptography_is_imported_only_to_make_a_certificate(tmp_path: Path) -> 
 
     assert run() == "True"  # first render: the self-signed certificate is made
     assert run() == "False"  # later renders reuse it from state/
+
+
+def test_a_build_version_becomes_a_valid_version_label(tmp_path: Path) -> None:
+    release = RELEASE.model_copy(update={"version": "0.1.0+build.7"})
+    answers = AnswerFile.model_validate(
+        {"version": 1, "target": "kubernetes", "domain": "codequal.example.com"}
+    )
+    plan = render_plan(answers, Secrets(), release, tmp_path)
+    namespace = documents(plan, plan.kubernetes_objects[0].path)[0]
+    assert namespace["metadata"]["labels"]["app.kubernetes.io/version"] == "0.1.0_build.7"
