@@ -96,9 +96,10 @@ def test_plan_after_one_changed_answer_shows_exactly_that_change(tmp_path: Path)
     assert result.exit_code == 0, result.output
     diff = result.stdout.split("Changes against", 1)[1].splitlines()[1:]
     body = [line for line in diff if line.startswith(("-", "+", "@@"))]
+    (hpa,) = [p.relative_to(out) for p in out.glob("kubernetes/*-horizontalpodautoscaler-*")]
     assert [line for line in body if not line.startswith("@@")] == [
-        "--- a/kubernetes/36-horizontalpodautoscaler-codequal.yaml",
-        "+++ b/kubernetes/36-horizontalpodautoscaler-codequal.yaml",
+        f"--- a/{hpa}",
+        f"+++ b/{hpa}",
         "-          averageUtilization: 70",
         "+          averageUtilization: 90",
     ]
