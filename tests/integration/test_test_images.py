@@ -128,6 +128,7 @@ def test_standin_migrates_and_reports_a_real_postgres_through_nginx(
             postgres.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", "codequal"]).exit_code == 0
         ),
         "postgres to accept TCP connections",
+        timeout=120,
     )
     assert main_process_uid(postgres) != 0, "postgres must not run as root"
     database_url = f"postgresql://codequal:{password}@{network}-db:5432/codequal"
@@ -180,6 +181,7 @@ def test_standin_migrates_and_reports_a_real_postgres_through_nginx(
     wait_for(
         lambda: postgres.exec_run(["pg_isready", "-h", "127.0.0.1"]).exit_code == 0,
         "postgres to come back",
+        timeout=120,
     )
     assert "Skipping initialization" in postgres.logs().decode()
     wait_for(
@@ -317,7 +319,7 @@ def test_every_test_release_health_check_passes_in_its_image_except_the_broken_o
     wait_for(
         lambda: all(state != "starting" for state in states().values()),
         "every health check to settle",
-        timeout=60,
+        timeout=120,
     )
     final = states()
     wrong = {
@@ -360,3 +362,16 @@ def test_registry_takes_a_push_and_serves_it_back_by_digest(
         assert ran.stdout.strip() == "served back"
     finally:
         subprocess.run(["docker", "rmi", by_digest], capture_output=True, check=False)
+
+
+def test_a_corrupt_cached_base_tarball_is_recognised_so_it_can_be_made_again(
+    docker_engine: Any, tmp_path: Path
+) -> None:
+    from tests.support.images import _import_tarball, _UnreadableTarball
+
+    tarball = tmp_path / "debian-bookworm-truncated.tar.zst"
+    tarball.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 64)  # a zstd magic number, then garbage
+    reference = f"codequal-test/scratch:{secrets.token_hex(4)}"
+    with pytest.raises(_UnreadableTarball):
+        _import_tarball(tarball, reference, "inputs", lambda _: None)
+    assert not docker_engine.images.list(name=reference)

@@ -349,6 +349,9 @@ def _debootstrap_tarball(target: Path, log: Log) -> None:
         raise ImageBuildError("debootstrap needs root")
     mirror = debian_mirror()
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Trees left by a run that was killed (callers hold the build lock: none is in use).
+    for stale in target.parent.glob("debootstrap-*"):
+        _remove_tree(stale)
     work = Path(tempfile.mkdtemp(prefix="debootstrap-", dir=target.parent))
     root = work / "root"
     try:
@@ -396,6 +399,41 @@ def _debootstrap_tarball(target: Path, log: Log) -> None:
         _remove_tree(work)
 
 
+class _UnreadableTarball(Exception):
+    """The cached tarball cannot be decompressed (truncated, corrupted)."""
+
+
+def _import_tarball(tarball: Path, reference: str, inputs: str, log: Log) -> None:
+    """Import under a temporary tag, and give it ``reference`` only once the whole tarball was
+    read: a truncated stream still imports (as a partial image) and must not pass for the base.
+    """
+    log(f"importing {reference}")
+    importing = f"{reference}-importing"
+    import_error: ImageBuildError | None = None
+    with subprocess.Popen(["zstd", "-qdc", str(tarball)], stdout=subprocess.PIPE) as unzstd:
+        try:
+            _docker_import(
+                unzstd.stdout,
+                importing,
+                [
+                    f"LABEL {INPUTS_LABEL}={inputs}",
+                    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "ENV LANG=C.UTF-8",
+                    'CMD ["/bin/bash"]',
+                ],
+            )
+        except ImageBuildError as e:
+            import_error = e
+    try:
+        if unzstd.returncode != 0:
+            raise _UnreadableTarball(str(tarball))
+        if import_error is not None:
+            raise import_error
+        subprocess.run(["docker", "tag", importing, reference], check=True, capture_output=True)
+    finally:
+        subprocess.run(["docker", "rmi", importing], check=False, capture_output=True)
+
+
 def _ensure_base(client: Any, force: bool, log: Log) -> tuple[str, bool]:
     inputs = _base_inputs()
     reference = base_reference()
@@ -406,21 +444,13 @@ def _ensure_base(client: Any, force: bool, log: Log) -> tuple[str, bool]:
         _debootstrap_tarball(tarball, log)
     else:
         log(f"using cached {tarball}")
-    log(f"importing {reference}")
-    with subprocess.Popen(["zstd", "-dc", str(tarball)], stdout=subprocess.PIPE) as unzstd:
-        _docker_import(
-            unzstd.stdout,
-            reference,
-            [
-                f"LABEL {INPUTS_LABEL}={inputs}",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "ENV LANG=C.UTF-8",
-                'CMD ["/bin/bash"]',
-            ],
-        )
-    if unzstd.returncode != 0:
+    try:
+        _import_tarball(tarball, reference, inputs, log)
+    except _UnreadableTarball:
+        log(f"{tarball} is unreadable; making it again")
         tarball.unlink(missing_ok=True)
-        raise ImageBuildError(f"cannot read {tarball}; removed it, run again to rebuild")
+        _debootstrap_tarball(tarball, log)
+        _import_tarball(tarball, reference, inputs, log)
     return reference, True
 
 
