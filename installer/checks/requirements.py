@@ -206,9 +206,11 @@ def size(value: float) -> str:
 
 
 def version_tuple(text: str | None) -> tuple[int, ...]:
-    """Leading numeric parts of a version: "20.10.24+dfsg1" -> (20, 10, 24)."""
+    """Leading numeric parts of a version, before any pre-release or build suffix:
+    "20.10.24+dfsg1" -> (20, 10, 24), "5.15.0-1051-azure" -> (5, 15, 0)."""
+    core = (text or "").strip().lstrip("v").split("-", 1)[0].split("+", 1)[0]
     parts: list[int] = []
-    for piece in (text or "").lstrip("v").replace("-", ".").replace("+", ".").split("."):
+    for piece in core.split("."):
         digits = ""
         for ch in piece:
             if not ch.isdigit():
