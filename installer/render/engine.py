@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,10 @@ if TYPE_CHECKING:
 TEMPLATES_PACKAGE = "templates"
 _environment: Environment | None = None
 
-# Characters a YAML block scalar carries as themselves: printable ASCII and newline.
-_BLOCK_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) | {"\n"}
+# Text a YAML block scalar carries as itself: printable ASCII and newlines, no trailing
+# spaces on a line.
+_BLOCK_SAFE = re.compile(r"[\x20-\x7e\n]*")
+_TRAILING_SPACE = re.compile(r" $", re.MULTILINE)
 
 
 def yaml_block(text: str, indent: int) -> str:
@@ -38,10 +41,12 @@ def yaml_block(text: str, indent: int) -> str:
     literally, or leading spaces on its first line (which would need an indentation
     indicator), so the YAML always reads back as exactly ``text``.
     """
-    if not text or any(c not in _BLOCK_SAFE for c in text) or text[0] == " ":
-        return yaml_string(text)
-    lines = text.split("\n")
-    if any(line != line.rstrip(" ") for line in lines):
+    if (
+        not text
+        or text[0] == " "
+        or not _BLOCK_SAFE.fullmatch(text)
+        or _TRAILING_SPACE.search(text)
+    ):
         return yaml_string(text)
     chomp = "" if text.endswith("\n") and not text.endswith("\n\n") else "-"
     if text.endswith("\n\n"):
@@ -51,7 +56,7 @@ def yaml_block(text: str, indent: int) -> str:
     return "|" + chomp + "\n" + "\n".join(pad + line if line else "" for line in body.split("\n"))
 
 
-_PLAIN_KEY = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./")
+_PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
 
 
 # Plain words that YAML 1.1 (Kubernetes, Compose) reads as booleans or null.
@@ -60,13 +65,7 @@ _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y",
 
 def _key(key: object) -> str:
     text = str(key)
-    if (
-        text
-        and set(text) <= _PLAIN_KEY
-        and text[0].isascii()
-        and text[0].isalpha()
-        and text.lower() not in _YAML_WORDS
-    ):
+    if _PLAIN_KEY.fullmatch(text) and text.lower() not in _YAML_WORDS:
         return text
     return yaml_string(text)
 
