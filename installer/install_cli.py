@@ -76,6 +76,22 @@ def print_preview(preview: Any) -> None:
             str(item.size),
         )
     console.print(files)
+    objects = facts.get("objects") or []
+    if objects:
+        how = (
+            "server-side dry run"
+            if facts.get("dry_run") == "server"
+            else "as rendered: the cluster was not reached"
+        )
+        listed = Table(
+            title=f"Objects in apply order ({how})", title_justify="left", show_edge=False
+        )
+        for column in ("#", "object", "what applying it would do"):
+            listed.add_column(column)
+        for index, entry in enumerate(objects, start=1):
+            where = f" ({entry['namespace']})" if entry.get("namespace") else ""
+            listed.add_row(str(index), f"{entry['kind']} {entry['name']}{where}", entry["verdict"])
+        console.print(listed)
     steps = Table(title="Steps", title_justify="left", show_edge=False)
     steps.add_column("#")
     steps.add_column("step")
@@ -194,7 +210,12 @@ def run_status(install_dir: str | None, answers_path: str | None, as_json: bool)
     if install_dir is None and answers_path is not None:
         from installer.validation import load_answers
 
-        install_dir = load_answers(answers_path).install_dir
+        answers = load_answers(answers_path)
+        if not answers.is_compose:
+            from installer.targets.kubernetes.plan import print_kubernetes_status
+
+            return print_kubernetes_status(answers, as_json=as_json)
+        install_dir = answers.install_dir
     directory = Path(install_dir or "/opt/codequal")
     status = installation_status(directory)
     if as_json:

@@ -1,0 +1,471 @@
+"""The Kubernetes adapter, through the real runner and the official client, against the
+fake API server (tests/support/fake_kube_api.py): fresh install, re-apply, failures
+explained, missing permissions, rollback of a failed upgrade, status, contexts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from installer.engine.kubernetes import Cluster, ClusterUnreachable, list_contexts
+from installer.errors import ExitCode
+from installer.targets.kubernetes.plan import dry_run, kubernetes_status, prepare_install
+from tests.support.fake_kube_api import ContainerRun, FakeKubeAPI, Node
+from tests.support.kube_install import (
+    RELEASE_2,
+    RELEASE_BROKEN,
+    answers,
+    install,
+    options,
+    release,
+)
+
+NAMESPACE = "codequal"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI() as server:
+        yield server
+        assert server.fake_failures == []
+
+
+@pytest.fixture
+def kubeconfig(api: FakeKubeAPI, tmp_path: Path) -> Path:
+    return api.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+def step_messages(run: object, step: str) -> str:
+    return "\n".join(e.message for e in run.of(step))  # type: ignore[attr-defined]
+
+
+def live_versions(api: FakeKubeAPI) -> dict[tuple[str, str, str, str], str]:
+    # Events are the cluster's own chatter; everything else must stand still.
+    return {k: v for k, v in api.resource_versions().items() if k[1] != "events"}
+
+
+def test_fresh_install_reaches_verified_and_records_the_release(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.job_runs["codequal-test/standin:1"] = ContainerRun(["migrating to 1", "schema at 1"], 0)
+
+    run = install(answers(), kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == 0, run.text()
+    assert run.final().type == "run.finished"
+    finished = {e.step for e in run.events if e.type == "step.finished"}
+    assert {"prerequisites", "containers", "database", "services", "verification"} <= finished
+    verification = step_messages(run, "verification")
+    for name in ("codequal", "deepwiki", "postgres"):
+        assert f"rolled out: {name}:" in verification
+        assert f"Service {name}: 1 ready endpoint(s)" in verification
+    # The migration's log was streamed line by line while the Job ran.
+    database = [e.message for e in run.of("database") if e.type == "step.output"]
+    assert "| migrating to 1" in database and "| schema at 1" in database
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "1.0.0-test"
+    recorded = {(r["kind"], r["name"]) for r in json.loads(record["data"]["objects"])}
+    assert ("Deployment", "codequal") in recorded and ("Job", "codequal-migrate-1") in recorded
+    # Every object carries our field manager, written with server-side apply.
+    deployment = api.get_object("apps/v1", "Deployment", "codequal", NAMESPACE)
+    assert deployment is not None
+    managers = {(m["manager"], m["operation"]) for m in deployment["metadata"]["managedFields"]}
+    assert ("codequal-installer", "Apply") in managers
+    # The autoscaler owns the API's replica count: the installer never sets it.
+    assert "f:replicas" not in json.dumps(deployment["metadata"]["managedFields"])
+    # Secrets went to the cluster, not to the record ConfigMap.
+    assert "POSTGRES_PASSWORD" not in json.dumps(record)
+
+
+def test_apply_order_is_the_dependency_order(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    run = install(answers(monitoring={"enabled": False}), kubeconfig, tmp_path / "root")
+    assert run.exit_code == 0, run.text()
+    kinds = [b["kind"] for b in api.applied_bodies if b["kind"] not in ("ConfigMap",)]
+    order = ["Namespace", "Secret", "PersistentVolumeClaim", "Service", "Deployment", "Job"]
+    firsts = [kinds.index(k) for k in order]
+    assert firsts == sorted(firsts), kinds
+    after_job = kinds[kinds.index("Job") :]
+    for kind in ("Ingress", "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"):
+        assert kind in after_job
+    assert after_job.index("Ingress") < after_job.index("NetworkPolicy")
+
+
+def test_reapply_with_the_same_answers_changes_nothing(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    first = install(answers(), kubeconfig, tmp_path / "root")
+    assert first.exit_code == 0, first.text()
+    before = live_versions(api)
+    writes_before = len(api.writes())
+
+    second = install(answers(), kubeconfig, tmp_path / "root")
+
+    assert second.exit_code == 0, second.text()
+    assert live_versions(api) == before
+    assert len(api.writes()) == writes_before  # only reads and dry runs
+    skipped = {e.step for e in second.events if e.type == "step.skipped"}
+    assert {"containers", "database", "services", "monitoring", "record"} <= skipped
+    assert second.final().message.startswith("nothing changed")
+
+
+def test_a_changed_answer_changes_only_what_it_touches(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+    before = live_versions(api)
+
+    changed = answers(kubernetes={"replicas": {"deepwiki": 2}})
+    run = install(changed, kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == 0, run.text()
+    deploy = step_messages(run, "containers")
+    assert "Deployment deepwiki in namespace codequal: configured" in deploy
+    assert "Deployment codequal in namespace codequal: unchanged" in deploy
+    after = live_versions(api)
+    unchanged_configmap = ("", "configmaps", NAMESPACE, "codequal-env")
+    assert after[unchanged_configmap] == before[unchanged_configmap]
+    deepwiki = api.get_object("apps/v1", "Deployment", "deepwiki", NAMESPACE)
+    assert deepwiki is not None and deepwiki["status"]["availableReplicas"] == 2
+
+
+def test_an_image_that_cannot_be_pulled_fails_with_the_registry_explained(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.unpullable_images.add("registry.corp.local:5000/codequal-test/deepwiki:missing")
+    mirrored = answers(
+        registry={"mirror": "registry.corp.local:5000"},
+        release={"images": {"deepwiki": "codequal-test/deepwiki:missing"}},
+    )
+
+    run = install(mirrored, kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == ExitCode.INSTALL_FAILED, run.text()
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert failed.step == "verification"
+    assert "did not become available" in failed.message
+    assert "cannot be pulled (ImagePullBackOff)" in failed.message
+    tail = "\n".join(failed.data["log_tail"])
+    assert 'Failed to pull image "registry.corp.local:5000/codequal-test/deepwiki:missing"' in tail
+    assert "registry.corp.local:5000" in failed.data["hint"]
+    assert "--bundle" in failed.data["hint"]
+    # A fresh install that failed leaves nothing of itself behind.
+    assert run.final().data["rolled_back"]
+    assert api.get_object("v1", "Namespace", NAMESPACE) is None
+
+
+def test_a_migration_job_that_cannot_start_fails_with_the_reason(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.unpullable_images.add("codequal-test/standin:1")
+
+    run = install(answers(), kubeconfig, tmp_path / "root", rollout_timeout=1.0)
+
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert failed.step == "database"
+    assert "could not start within 1 s" in failed.message
+    assert "the image codequal-test/standin:1 cannot be pulled" in "\n".join(
+        failed.data["log_tail"]
+    )
+
+
+def test_a_failing_migration_fails_with_its_log(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.job_runs["codequal/codequal-migrate-1"] = ContainerRun(
+        ["connecting to postgres", "error: relation users already exists"], 1
+    )
+    run = install(answers(), kubeconfig, tmp_path / "root")
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert failed.step == "database" and "failed" in failed.message
+    assert "error: relation users already exists" in failed.data["log_tail"]
+    assert failed.data["command"] == ["standin", "migrate", "--schema-version", "1"]
+
+
+def test_a_crashing_container_fails_with_its_last_log_lines(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(
+        ["deepwiki starting", "fatal: cannot open /app/repos: permission denied"], 2
+    )
+    broken = release(RELEASE_BROKEN)
+
+    run = install(answers(), kubeconfig, tmp_path / "root", release_manifest=broken)
+
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert "Deployment deepwiki did not become available" in failed.message
+    assert "keeps crashing (exit code 2" in failed.message
+    assert "  | fatal: cannot open /app/repos: permission denied" in failed.data["log_tail"]
+
+
+def test_a_pod_that_cannot_be_scheduled_names_the_schedulers_reason(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    small = [Node(f"small-{i}", cpu_millis=8000, memory_bytes=1024**3) for i in (1, 2, 3)]
+    with FakeKubeAPI(nodes=small) as api:
+        config = api.write_kubeconfig(tmp_path / "small-kubeconfig")
+        run = install(answers(checks={"skip": ["dns", "memory"]}), config, tmp_path / "root")
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert "cannot be scheduled: 0/3 nodes are available: 3 Insufficient memory" in failed.message
+    assert "resources.profile" in failed.data["hint"]
+
+
+def test_a_missing_storage_class_is_a_prerequisite_failure_naming_the_choices(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    run = install(answers(kubernetes={"storage_class": "fast-ssd"}), kubeconfig, tmp_path / "root")
+    assert run.exit_code == ExitCode.PREREQUISITES
+    final = run.final()
+    assert "StorageClass 'fast-ssd' (kubernetes.storage_class) does not exist" in final.message
+    assert "standard" in final.data["hint"]
+    assert api.writes() == []
+
+
+def test_a_missing_permission_fails_before_anything_is_applied(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.deny("create", "deployments", group="apps", namespace=NAMESPACE)
+    api.deny("get", "pods/log", namespace=NAMESPACE)
+
+    run = install(answers(), kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == ExitCode.PREREQUISITES, run.text()
+    final = run.final()
+    assert final.data["step"] == "prerequisites"
+    assert "cannot create deployments.apps in namespace codequal" in final.message
+    assert "cannot get pods/log in namespace codequal" in final.message
+    assert "nothing was applied" in final.data["hint"]
+    assert api.writes() == []  # not one create, patch or delete reached the server
+    reviews = [r for r in api.requests if r.resource == "selfsubjectaccessreviews"]
+    assert len(reviews) > 20
+
+
+def test_a_namespace_the_user_may_not_change_is_used_as_it_is(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    api.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    for verb in ("create", "patch", "delete"):
+        api.deny(verb, "namespaces")
+
+    run = install(answers(monitoring={"enabled": False}), kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == 0, run.text()
+    assert "exists and this user may not change it" in step_messages(run, "prerequisites")
+    assert not any(r.resource == "namespaces" and r.verb == "patch" for r in api.requests)
+
+
+def test_a_failed_upgrade_rolls_back_to_the_recorded_release(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    first = install(answers(), kubeconfig, tmp_path / "root")
+    assert first.exit_code == 0, first.text()
+    api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
+
+    upgrade = install(
+        answers(), kubeconfig, tmp_path / "root", release_manifest=release(RELEASE_BROKEN)
+    )
+
+    assert upgrade.exit_code == ExitCode.INSTALL_FAILED
+    rollback = step_messages(upgrade, "containers")
+    assert "restoring release 1.0.0-test from the release record" in rollback
+    assert "pruned Job codequal-migrate-2" in rollback or "deleted Job codequal-migrate-2" in (
+        step_messages(upgrade, "database")
+    )
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "1.0.0-test"
+    for name in ("codequal", "deepwiki"):
+        live = api.get_object("apps/v1", "Deployment", name, NAMESPACE)
+        assert live is not None
+        image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "codequal-test/standin:1"
+    assert api.get_object("batch/v1", "Job", "codequal-migrate-2", NAMESPACE) is None
+    # The recorded release runs again: a plain re-apply of it finds nothing to do.
+    again = install(answers(), kubeconfig, tmp_path / "root")
+    assert again.exit_code == 0, again.text()
+    assert {"containers", "record"} <= {e.step for e in again.events if e.type == "step.skipped"}
+
+
+def test_a_successful_upgrade_records_the_new_release(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+    run = install(answers(), kubeconfig, tmp_path / "root", release_manifest=release(RELEASE_2))
+    assert run.exit_code == 0, run.text()
+    assert "upgrading from the recorded release 1.0.0-test" in step_messages(run, "containers")
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "2.0.0-test"
+    assert api.get_object("batch/v1", "Job", "codequal-migrate-2", NAMESPACE) is not None
+    status = kubernetes_status(answers(), options=options(kubeconfig))
+    assert status["version"] == "2.0.0-test" and status["healthy"] is True
+
+
+def test_a_field_changed_by_another_manager_is_a_named_conflict(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+    cluster = Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)})
+    path = "/apis/apps/v1/namespaces/codequal/deployments/deepwiki"
+    cluster._call(
+        "PATCH",
+        path,
+        query=[("fieldManager", "kubectl-edit")],
+        body={
+            "spec": {"template": {"spec": {"containers": [{"name": "deepwiki", "image": "x:1"}]}}}
+        },
+        content_type="application/merge-patch+json",
+    )
+    cluster.close()
+
+    run = install(answers(), kubeconfig, tmp_path / "root", release_manifest=release(RELEASE_2))
+
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert failed.step == "containers"
+    assert 'conflict with "kubectl-edit"' in failed.message
+    assert "--force-conflicts" in failed.data["hint"]
+
+
+def test_status_reads_the_record_and_the_live_state(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    before = kubernetes_status(answers(), options=options(kubeconfig))
+    assert before["installed"] is False
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+
+    status = kubernetes_status(answers(), options=options(kubeconfig))
+
+    assert status["installed"] is True and status["version"] == "1.0.0-test"
+    by_name = {s["name"]: s for s in status["services"]}
+    assert by_name["deepwiki"]["healthy"] is True and by_name["deepwiki"]["ready"] == "1/1"
+    # Live state, not the record: a Deployment that lost its pods is reported unhealthy.
+    api.unpullable_images.add("broken:1")
+    cluster = Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)})
+    cluster._call(
+        "PATCH",
+        "/apis/apps/v1/namespaces/codequal/deployments/deepwiki",
+        query=[("fieldManager", "kubectl-edit")],
+        body={"spec": {"template": {"metadata": {"labels": {"x": "y"}}}}},
+        content_type="application/merge-patch+json",
+    )
+    cluster.close()
+    status = kubernetes_status(answers(), options=options(kubeconfig))
+    assert {s["name"]: s for s in status["services"]}["deepwiki"]["healthy"] is False
+
+
+def test_dry_run_prints_objects_in_apply_order_and_changes_nothing(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    session = prepare_install(
+        answers(),
+        _secrets(),
+        release=release(),
+        root=tmp_path / "root",
+        options=options(kubeconfig),
+    )
+    lines: list[str] = []
+    mode = dry_run(session, lines.append)
+    session.close()
+
+    assert mode == "server"
+    text = "\n".join(lines)
+    assert api.writes() == []
+    assert api.get_object("v1", "Namespace", NAMESPACE) is None
+    headers = [line for line in lines if line.startswith("---\n# ")]
+    kinds = [h.split(". ", 1)[1].split(" ")[0] for h in headers]
+    assert kinds[0] == "Namespace" and kinds.index("Deployment") < kinds.index("Ingress")
+    assert "would be created" in text
+    assert "sk-ant-dry-run-secret" not in text and "<redacted>" in text
+
+
+def test_dry_run_after_install_shows_what_would_change(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+    before = live_versions(api)
+    changed = answers(kubernetes={"replicas": {"deepwiki": 3}})
+    session = prepare_install(
+        changed, _secrets(), release=release(), root=tmp_path / "root", options=options(kubeconfig)
+    )
+    lines: list[str] = []
+    dry_run(session, lines.append)
+    session.close()
+    verdicts = {line.split(". ", 1)[1] for line in lines if line.startswith("---\n# ")}
+    assert "Deployment deepwiki in namespace codequal: would be changed" in verdicts
+    assert "Deployment codequal in namespace codequal: unchanged" in verdicts
+    assert live_versions(api) == before
+
+
+def test_dry_run_without_a_cluster_prints_the_rendered_objects(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    session = prepare_install(
+        answers(), _secrets(), release=release(), root=tmp_path / "root", options=options(missing)
+    )
+    lines: list[str] = []
+    assert dry_run(session, lines.append) == "rendered"
+    assert "cannot be reached" in lines[0]
+    assert sum(1 for line in lines if line.startswith("---")) == len(session.objects)
+
+
+def _secrets() -> object:
+    from installer.credentials import Secrets
+
+    return Secrets(anthropic_api_key="sk-ant-dry-run-secret")  # type: ignore[arg-type]
+
+
+def test_kubeconfig_contexts_are_listed_for_the_wizard(api: FakeKubeAPI, tmp_path: Path) -> None:
+    config = api.write_kubeconfig(
+        tmp_path / "kubeconfig", context="prod", extra_contexts=("staging",)
+    )
+    contexts = list_contexts({"KUBECONFIG": str(config)})
+    assert [(c.name, c.current) for c in contexts] == [("prod", True), ("staging", False)]
+    nothing = {"KUBECONFIG": str(tmp_path / "missing"), "HOME": str(tmp_path)}
+    assert list_contexts(nothing) == []
+
+
+def test_inside_a_pod_the_service_account_is_used(tmp_path: Path) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("pod-token")
+    (account / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    environ = {
+        "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+        "KUBERNETES_SERVICE_PORT": "443",
+        "HOME": str(tmp_path),
+    }
+    contexts = list_contexts(environ, service_account_dir=account)
+    assert [(c.name, c.current) for c in contexts] == [("in-cluster", True)]
+    cluster = Cluster.connect(environ=environ, service_account_dir=account)
+    assert (cluster.context, cluster.server) == ("in-cluster", "https://10.96.0.1:443")
+    assert cluster.api.configuration.api_key["BearerToken"] == "bearer pod-token"
+    cluster.close()
+    # A kubeconfig, when there is one, wins: the operator chose it.
+    with pytest.raises(ClusterUnreachable):
+        Cluster.connect("in-cluster", environ={**environ, "KUBECONFIG": "/nonexistent"})
+
+
+def test_the_context_from_the_answers_is_the_one_used(api: FakeKubeAPI, tmp_path: Path) -> None:
+    config = api.write_kubeconfig(tmp_path / "kubeconfig", context="prod", extra_contexts=("ci",))
+    cluster = Cluster.connect("ci", environ={"KUBECONFIG": str(config)})
+    assert cluster.context == "ci" and cluster.version().git_version == "v1.30.4"
+    cluster.close()
+    with pytest.raises(ClusterUnreachable) as caught:
+        Cluster.connect("nope", environ={"KUBECONFIG": str(config)})
+    assert "no context named 'nope'" in caught.value.message
+    assert "prod, ci" in (caught.value.hint or "")
+
+
+def test_an_unknown_context_in_the_answers_is_a_prerequisite_failure(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    run = install(answers(kubernetes={"context": "elsewhere"}), kubeconfig, tmp_path / "root")
+    assert run.exit_code == ExitCode.PREREQUISITES
+    assert "kubernetes" in run.final().message
+    assert api.writes() == []
