@@ -958,6 +958,9 @@ class FakeKubeAPI:
 
     def _prepare(self, rt: ResourceType, obj: Obj, old: Obj | None, namespace: str) -> Obj:
         """Defaults, server-owned metadata and validation: the object as it would be stored."""
+        # As the API server's decoder does: a body without apiVersion/kind gets the URL's.
+        obj.setdefault("apiVersion", rt.group_version)
+        obj.setdefault("kind", rt.kind)
         if obj.get("apiVersion") != rt.group_version or obj.get("kind") != rt.kind:
             raise ApiError(
                 400,
@@ -1184,6 +1187,10 @@ class FakeKubeAPI:
             raise ApiError(400, "BadRequest", "error decoding YAML: the body is not an object")
         if (config.get("metadata") or {}).get("managedFields"):
             raise ApiError(400, "BadRequest", "metadata.managedFields must be nil")
+        if not config.get("apiVersion") or not config.get("kind"):
+            raise ApiError(
+                400, "BadRequest", "apiVersion and kind must be set in an apply configuration"
+            )
         config_name = (config.get("metadata") or {}).get("name")
         if config_name != name:
             raise ApiError(
