@@ -67,9 +67,19 @@ class PrerequisiteError(InstallerError):
 
 
 class BundleIntegrityError(InstallerError):
-    """An offline bundle (or one of its parts) failed verification."""
+    """An offline bundle (or one of its parts) failed verification.
+
+    ``problems`` holds one line per problem found (a bad part, a changed member), when
+    verification went on to find them all.
+    """
 
     exit_code = ExitCode.BUNDLE_INTEGRITY
+
+    def __init__(
+        self, message: str, *, problems: Sequence[str] = (), hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)
 
 
 class StepFailed(InstallerError):

@@ -1,0 +1,369 @@
+"""``codequal-installer bundle ...``: create, verify, inspect, keygen, extract, load, push.
+
+Imports nothing heavy at module level: the command line's start-up stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from installer.bundle.progress import TransferProgress
+
+
+def _progress_printer() -> Any:
+    """Progress on standard error while it is a terminal; silent otherwise (logs, CI)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(progress: TransferProgress) -> None:
+        end = "\n" if progress.finished else ""
+        click.echo(f"\r{progress.describe():<72}{end}", err=True, nl=False)
+
+    return show
+
+
+@click.group("bundle")
+def bundle() -> None:
+    """Offline bundles: one (optionally signed) file that installs CodeQual without network."""
+
+
+@bundle.command("create")
+@click.option(
+    "--release",
+    "release_name",
+    required=True,
+    help="Release version (shipped or in CODEQUAL_RELEASES_DIR) or manifest path.",
+)
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Answer file: its image overrides apply, and it ships as the example.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Bundle file to write (default: ./codequal-<version>.bundle).",
+)
+@click.option(
+    "--sign-key",
+    type=click.Path(dir_okay=False, exists=True),
+    help="ed25519 private key (PEM) to sign the bundle's metadata with.",
+)
+@click.option(
+    "--part-size", help="Split into parts of this size (e.g. 700M, 4G) with a .parts header."
+)
+@click.option(
+    "--wheelhouse",
+    "wheelhouse_path",
+    type=click.Path(file_okay=False),
+    help="Reuse this wheelhouse; made (and kept) there when it is empty or missing.",
+)
+@click.option(
+    "--python",
+    "python_versions",
+    multiple=True,
+    metavar="X.Y",
+    help="Python version the target runs (repeatable; default: this one's).",
+)
+@click.option(
+    "--level",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 19),
+    help="zstd compression level.",
+)
+def bundle_create(
+    *,
+    release_name: str,
+    answers_path: str | None,
+    out_path: str | None,
+    sign_key: str | None,
+    part_size: str | None,
+    wheelhouse_path: str | None,
+    python_versions: tuple[str, ...],
+    level: int,
+) -> None:
+    """Make codequal-<version>.bundle from the release's local images."""
+    import tempfile
+
+    from installer.bundle.create import create_bundle
+    from installer.bundle.format import human_size, parse_size
+    from installer.bundle.wheelhouse import build_wheelhouse
+    from installer.release import load_release
+
+    release = load_release(release_name)
+    size = parse_size(part_size) if part_size else None
+    answers = None
+    answers_text = None
+    if answers_path is not None:
+        from installer.validation import load_answers
+
+        answers = load_answers(answers_path)
+        answers_text = Path(answers_path).read_bytes()
+    out = Path(out_path or f"codequal-{release.version}.bundle")
+    with tempfile.TemporaryDirectory(prefix="codequal-wheelhouse-") as scratch:
+        wheelhouse = Path(wheelhouse_path) if wheelhouse_path else Path(scratch)
+        if not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl")):
+            click.echo(
+                f"making the wheelhouse in {wheelhouse} (pip, from the package index)", err=True
+            )
+            build_wheelhouse(wheelhouse, list(python_versions) or None)
+        created = create_bundle(
+            release,
+            out,
+            wheelhouse=wheelhouse,
+            answers_text=answers_text,
+            answers=answers,
+            sign_key=Path(sign_key) if sign_key else None,
+            part_size=size,
+            progress=_progress_printer(),
+            level=level,
+        )
+    metadata = created.metadata
+    click.echo(
+        f"{created.path}: {human_size(created.compressed_size)} "
+        f"({human_size(metadata.uncompressed_size)} uncompressed), "
+        f"{len(metadata.images)} image(s), {metadata.files} files, "
+        f"{'signed' if metadata.key_id else 'unsigned'}"
+    )
+    for part in created.parts:
+        click.echo(f"  {part}")
+
+
+def _report_json(report: Any) -> dict[str, Any]:
+    metadata = report.metadata
+    return {
+        "bundle": report.index.source.display,
+        "verified": report.verified,
+        "signature": report.signature,
+        "release": {"name": metadata.release_name, "version": metadata.release_version},
+        "installer_version": metadata.installer_version,
+        "platform": {
+            "os": metadata.platform.os,
+            "machine": metadata.platform.machine,
+            "python": metadata.platform.python,
+        },
+        "compressed_size": report.index.compressed_size,
+        "uncompressed_size": metadata.uncompressed_size,
+        "files": metadata.files,
+        "images_size": metadata.images_size,
+        "images": [image.to_json() for image in metadata.images],
+        "parts": len(report.index.source.parts_header.parts)
+        if report.index.source.parts_header
+        else None,
+    }
+
+
+def _print_report(report: Any) -> None:
+    from installer.bundle.format import human_size
+
+    metadata = report.metadata
+    source = report.index.source
+    click.echo(f"bundle:    {source.display}")
+    if source.parts_header is not None:
+        click.echo(
+            f"parts:     {len(source.parts_header.parts)} of at most "
+            f"{human_size(source.parts_header.part_size)}"
+        )
+    click.echo(
+        f"release:   {metadata.release_name} {metadata.release_version} "
+        f"(installer {metadata.installer_version})"
+    )
+    click.echo(f"platform:  {metadata.platform.describe()}")
+    click.echo(f"signature: {report.signature}")
+    click.echo(
+        f"size:      {human_size(report.index.compressed_size)} compressed, "
+        f"{human_size(metadata.uncompressed_size)} uncompressed, {metadata.files} files"
+    )
+    click.echo(f"images:    {human_size(metadata.images_size)} stored (shared layers once)")
+    for image in metadata.images:
+        refs = ", ".join(image.references) or image.id
+        click.echo(
+            f"  {refs}  {human_size(image.size)}  {len(image.layers)} layer(s)  {image.id[:19]}"
+        )
+
+
+@bundle.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, exists=True),
+    help="ed25519 public key (PEM) the bundle must be signed with.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bundle_verify(file: str, key: str | None, as_json: bool) -> None:
+    """Check FILE (or its .parts): parts, signature, aggregate hash, every member. Exit 4 if bad."""
+    from installer.bundle import verify_bundle
+
+    report = verify_bundle(file, key=Path(key) if key else None, progress=_progress_printer())
+    if as_json:
+        click.echo(json.dumps(_report_json(report), indent=2))
+        return
+    click.echo(
+        f"{report.index.source.display}: OK: {report.metadata.files} files and "
+        f"{len(report.metadata.symlinks)} links match, {report.signature}"
+    )
+
+
+@bundle.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Also check the signature against this public key.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def bundle_inspect(file: str, key: str | None, as_json: bool) -> None:
+    """Show release, images, platform and signature of FILE without extracting it."""
+    from installer.bundle import inspect_bundle
+
+    report = inspect_bundle(file, key=Path(key) if key else None)
+    if as_json:
+        click.echo(json.dumps(_report_json(report), indent=2))
+    else:
+        _print_report(report)
+
+
+@bundle.command("keygen")
+@click.option(
+    "--out",
+    "prefix",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Writes PREFIX.key (private, mode 0600) and PREFIX.pub.",
+)
+def bundle_keygen(prefix: str) -> None:
+    """Make an ed25519 key pair for signing bundles."""
+    from installer.bundle.signing import generate_key_pair
+
+    private, public = generate_key_pair(Path(prefix))
+    click.echo(f"private key: {private} (keep it secret)\npublic key:  {public}")
+
+
+@bundle.command("extract")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--key", type=click.Path(dir_okay=False, exists=True), help="Public key to check.")
+@click.option("--no-images", is_flag=True, help="Leave the images in the bundle.")
+def bundle_extract(file: str, directory: str, key: str | None, no_images: bool) -> None:
+    """Verify FILE and extract it into DIRECTORY (new or empty), hardened."""
+    from installer.bundle import open_bundle
+
+    opened = open_bundle(
+        file,
+        Path(directory),
+        key=Path(key) if key else None,
+        extract_images=not no_images,
+        progress=_progress_printer(),
+    )
+    click.echo(f"{directory}: {opened.metadata.files} files extracted, {opened.signature}")
+    click.echo(f"run the installer from it: {Path(directory) / 'codequal-installer'} --help")
+
+
+@bundle.command("load")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", type=click.Path(dir_okay=False, exists=True), help="Public key to check.")
+def bundle_load(file: str, key: str | None) -> None:
+    """Stream FILE's images into the local Docker Engine, verifying them on the way."""
+    from installer.bundle.docker_load import load_images_into_docker
+    from installer.bundle.reader import locate_bundle, read_index
+
+    source = locate_bundle(file)
+    source.check_parts()
+    index = read_index(source)
+    index.check_signature(Path(key) if key else None)
+    for image in load_images_into_docker(index, progress=_progress_printer()):
+        click.echo(f"loaded {image.reference} ({image.id[:19]})")
+
+
+@bundle.command("push")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--mirror", help="Registry host[:port][/path] (default: the answer file's registry.mirror)."
+)
+@click.option(
+    "--answers",
+    "answers_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Answer file whose registry section to use.",
+)
+@click.option("--insecure", is_flag=True, default=None, help="Allow plain HTTP / unverified TLS.")
+@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True), help="Corporate CA (PEM).")
+@click.option(
+    "--username", help="Registry user; the password comes from CODEQUAL_REGISTRY_PASSWORD."
+)
+@click.option("--key", type=click.Path(dir_okay=False, exists=True), help="Public key to check.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    help="Where to extract the images (default: a temporary directory).",
+)
+def bundle_push(
+    *,
+    file: str,
+    mirror: str | None,
+    answers_path: str | None,
+    insecure: bool | None,
+    ca_file: str | None,
+    username: str | None,
+    key: str | None,
+    workdir: str | None,
+) -> None:
+    """Verify and extract FILE's images, then push them to the registry mirror."""
+    import os
+    import shutil
+    import tempfile
+
+    from installer.bundle import open_bundle
+    from installer.bundle.registry import RegistryTarget
+    from installer.errors import UsageError
+
+    section: Any = None
+    if answers_path is not None:
+        from installer.validation import load_answers
+
+        section = load_answers(answers_path).registry
+    mirror = mirror or (section.mirror if section else None)
+    if not mirror:
+        raise UsageError(
+            "no registry to push to", hint="give --mirror or an answer file with registry.mirror"
+        )
+    target = RegistryTarget(
+        mirror=mirror,
+        insecure=bool(
+            insecure if insecure is not None else (section.insecure if section else False)
+        ),
+        ca_file=Path(ca_file)
+        if ca_file
+        else (Path(section.ca_file) if section and section.ca_file else None),
+        username=username or (section.username if section else None),
+        password=os.environ.get("CODEQUAL_REGISTRY_PASSWORD"),
+    )
+    scratch = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="codequal-bundle-"))
+    try:
+        root = scratch / "bundle" if workdir is None else scratch
+        if workdir is None:
+            pass
+        opened = open_bundle(
+            file, root, key=Path(key) if key else None, progress=_progress_printer()
+        )
+        for pushed in opened.push_images(target, progress=_progress_printer()):
+            state = (
+                "present"
+                if pushed.manifest_skipped
+                else (
+                    f"{pushed.uploaded_blobs} uploaded, {pushed.skipped_blobs} present, "
+                    f"{pushed.mounted_blobs} mounted"
+                )
+            )
+            click.echo(f"{pushed.pinned} ({pushed.source}): {state}")
+    finally:
+        if workdir is None:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,500 @@
+"""``bundle create``: one file with everything an install without network needs.
+
+The release's images stream from one ``docker save`` call straight into the bundle (never
+held in memory, never written to disk first); the wheelhouse, templates, release manifest
+and example answers come from files. Everything is hashed on the way through, and the
+checksum list, the metadata and the signature are written last, in the tail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import posixpath
+import sys
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from installer import __version__
+from installer.bundle.format import (
+    ANSWERS_NAME,
+    IMAGES_DIR,
+    LAUNCHER_NAME,
+    METADATA_NAME,
+    RELEASE_NAME,
+    SIGNATURE_NAME,
+    SUMS_NAME,
+    TEMPLATES_DIR,
+    WHEELHOUSE_DIR,
+    BundleMetadata,
+    Platform,
+    format_sums,
+)
+from installer.bundle.images import images_from_save
+from installer.bundle.parts import PARTS_SUFFIX, PartsWriter, part_name
+from installer.bundle.progress import ProgressCallback, ProgressMeter
+from installer.bundle.writer import BundleStreamWriter
+from installer.errors import InstallerError, PrerequisiteError, UsageError
+from installer.release import ReleaseManifest
+
+SAVE_TIMEOUT_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class CreatedBundle:
+    """What ``create_bundle`` wrote."""
+
+    path: Path  # the bundle, or its .parts header when split
+    metadata: BundleMetadata
+    compressed_size: int
+    parts: list[Path]
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """A regular file to store: its member name and where it is read from."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+    mode: int = 0o644
+
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self._path().stat().st_size
+
+    def _path(self) -> Path:
+        assert self.path is not None  # noqa: S101
+        return self.path
+
+
+def release_text(release: ReleaseManifest) -> bytes:
+    """The release manifest as stored: canonical JSON, which is YAML the installer reads."""
+    import json
+
+    document = release.model_dump(mode="json", exclude_none=True)
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def image_references(release: ReleaseManifest, answers: Any = None) -> list[str]:
+    """Each distinct image the release runs (answer-file overrides applied), by tag.
+
+    A digest pin (``name:tag@sha256:...``) is dropped for saving: an image that was built
+    or loaded here has no registry digest, and the saved image ID is recorded instead.
+    """
+    references = {ref.split("@", 1)[0] for ref in release.images(answers).values()}
+    return sorted(references)
+
+
+def launcher_text() -> bytes:
+    """The launcher script of the installer's offline form (packaging/codequal-installer.sh)."""
+    packaged = resources.files("installer.bundle").joinpath("launcher.sh")
+    if packaged.is_file():
+        return packaged.read_bytes()
+    source = Path(__file__).resolve().parents[2] / "packaging" / "codequal-installer.sh"
+    try:
+        return source.read_bytes()
+    except OSError as e:
+        raise UsageError(f"the launcher script is missing from this installer ({source})") from e
+
+
+def template_inputs() -> list[FileInput]:
+    """Every template file, under ``templates/``, sorted."""
+    import templates
+
+    root = Path(templates.__file__).resolve().parent
+    inputs = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root).as_posix()
+        if path.is_file() and "__pycache__" not in relative and not relative.endswith(".pyc"):
+            inputs.append(FileInput(f"{TEMPLATES_DIR}/{relative}", path=path))
+    return inputs
+
+
+def wheel_inputs(wheelhouse: Path) -> list[FileInput]:
+    wheels = sorted(p for p in wheelhouse.iterdir() if p.name.endswith(".whl") and p.is_file())
+    if not any(p.name.startswith("codequal_installer-") for p in wheels):
+        raise UsageError(
+            f"{wheelhouse} holds no codequal_installer wheel",
+            hint="give a wheelhouse made by `pip wheel` of this project, or leave out --wheelhouse",
+        )
+    return [FileInput(f"{WHEELHOUSE_DIR}/{p.name}", path=p) for p in wheels]
+
+
+def wheelhouse_pythons(wheelhouse: Path) -> list[str]:
+    """The CPython versions the wheelhouse's compiled wheels are for (``3`` if all pure)."""
+    versions: set[str] = set()
+    for wheel in wheelhouse.glob("*.whl"):
+        tags = wheel.name.removesuffix(".whl").split("-")
+        if len(tags) >= 5 and tags[-2].startswith("cp3") and tags[-2][3:].isdigit():
+            versions.add(f"3.{tags[-2][3:]}")
+    return sorted(versions, key=lambda v: int(v.split(".")[1])) or ["3"]
+
+
+def _open_output(out: Path, part_size: int | None) -> tuple[Any, Path]:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if part_size is None:
+        temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        return open(temporary, "wb"), temporary
+    for stale in out.parent.glob(f"{out.name}.part*"):
+        stale.unlink()
+    return PartsWriter(out.parent, out.name, part_size), out.with_name(out.name + PARTS_SUFFIX)
+
+
+def create_bundle(
+    release: ReleaseManifest,
+    out: Path,
+    *,
+    wheelhouse: Path,
+    answers_text: bytes | None = None,
+    answers: Any = None,
+    sign_key: Path | None = None,
+    part_size: int | None = None,
+    docker_client: Any = None,
+    progress: ProgressCallback | None = None,
+    level: int = 3,
+) -> CreatedBundle:
+    """Write the bundle for ``release`` to ``out`` (or its parts beside it)."""
+    from installer.bundle import signing
+    from installer.examples import example_text
+
+    private_key = signing.load_private_key(sign_key) if sign_key is not None else None
+    references = image_references(release, answers)
+    client = docker_client or docker_client_for_bundles()
+    _check_images_present(client, references)
+
+    before_images = [
+        FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
+        FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755),
+    ]
+    after_images = [
+        FileInput(RELEASE_NAME, data=release_text(release)),
+        *template_inputs(),
+        *wheel_inputs(wheelhouse),
+    ]
+    sink, final_path = _open_output(out, part_size)
+    try:
+        writer = BundleStreamWriter(sink, level=level)
+        sums: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        symlinks: dict[str, str] = {}
+        for item in before_images:
+            _add_input(writer, item, sums, sizes)
+        manifest_json = _add_saved_images(
+            writer,
+            client,
+            references,
+            sums=sums,
+            sizes=sizes,
+            symlinks=symlinks,
+            progress=progress,
+            staging_dir=out.parent,
+        )
+        for item in after_images:
+            _add_input(writer, item, sums, sizes)
+        images = images_from_save(manifest_json, sums, sizes, symlinks)
+        _check_saved_references(images, references)
+        uncompressed = writer.uncompressed
+        writer.start_tail()
+        sums_bytes = format_sums(sums)
+        import hashlib
+
+        metadata = BundleMetadata(
+            release_name=release.name,
+            release_version=release.version,
+            installer_version=__version__,
+            platform=Platform(sys.platform, platform.machine(), wheelhouse_pythons(wheelhouse)),
+            aggregate_sha256=hashlib.sha256(sums_bytes).hexdigest(),
+            uncompressed_size=uncompressed,
+            files=len(sums),
+            symlinks=symlinks,
+            images=images,
+            images_size=sum(s for n, s in sizes.items() if n.startswith(f"{IMAGES_DIR}/")),
+            key_id=signing.key_id(private_key.public_key()) if private_key else None,
+        )
+        metadata_bytes = metadata.to_bytes()
+        writer.add_file(SUMS_NAME, len(sums_bytes), sums_bytes)
+        writer.add_file(METADATA_NAME, len(metadata_bytes), metadata_bytes)
+        if private_key is not None:
+            signature = signing.sign(private_key, metadata_bytes)
+            writer.add_file(SIGNATURE_NAME, len(signature), signature)
+        compressed_size = writer.finish()
+        sink.flush()
+        if isinstance(sink, PartsWriter):
+            sink.close()
+            header = sink.header()
+            _write_atomically(final_path, header.to_bytes())
+            parts = [out.parent / p.name for p in header.parts]
+        else:
+            os.fsync(sink.fileno())
+            sink.close()
+            os.replace(final_path, out)
+            final_path, parts = out, []
+    except BaseException:
+        sink.close()
+        if isinstance(sink, PartsWriter):
+            for index in range(1, len(sink.parts) + 2):
+                (out.parent / part_name(out.name, index)).unlink(missing_ok=True)
+        else:
+            final_path.unlink(missing_ok=True)
+        raise
+    return CreatedBundle(final_path, metadata, compressed_size, parts)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def _add_input(
+    writer: BundleStreamWriter, item: FileInput, sums: dict[str, str], sizes: dict[str, int]
+) -> None:
+    size = item.size()
+    if item.data is not None:
+        sums[item.name] = writer.add_file(item.name, size, item.data, mode=item.mode)
+    else:
+        assert item.path is not None  # noqa: S101
+        mode = item.mode | (item.path.stat().st_mode & 0o111)
+        with open(item.path, "rb") as f:
+            sums[item.name] = writer.add_file(item.name, size, f, mode=mode)
+    sizes[item.name] = size
+
+
+def docker_client_for_bundles() -> Any:
+    """A Docker SDK client with a timeout long enough for saving and loading large images."""
+    from installer.engine.docker import DockerEngine
+
+    return DockerEngine(timeout=SAVE_TIMEOUT_SECONDS).client
+
+
+def _check_images_present(client: Any, references: list[str]) -> None:
+    import docker
+
+    missing = []
+    for reference in references:
+        try:
+            client.images.get(reference)
+        except docker.errors.ImageNotFound:
+            missing.append(reference)
+        except docker.errors.DockerException as e:
+            raise PrerequisiteError(f"cannot look up image {reference}: {e}") from e
+    if missing:
+        raise PrerequisiteError(
+            f"not in the local Docker Engine: {', '.join(missing)}",
+            hint="build, pull or load these images on this machine before making the bundle",
+        )
+
+
+def _check_saved_references(images: list[Any], references: list[str]) -> None:
+    from installer.bundle.registry import normalize_reference
+
+    saved = {normalize_reference(ref) for image in images for ref in image.references}
+    lost = [ref for ref in references if normalize_reference(ref) not in saved]
+    if lost:
+        raise InstallerError(f"docker save did not write {', '.join(lost)}")
+
+
+@contextlib.contextmanager
+def _save_stream(client: Any, references: list[str]) -> Iterator[BinaryIO]:
+    """One ``GET /images/get?names=...`` for all images: Docker writes shared layers once."""
+    import docker
+
+    api = client.api
+    try:
+        # The SDK's get_image() takes one name; the endpoint itself takes many.
+        response = api._get(api._url("/images/get"), params={"names": references}, stream=True)
+        api._raise_for_status(response)
+    except docker.errors.DockerException as e:
+        raise InstallerError(f"docker save failed: {e}") from e
+    response.raw.decode_content = False
+    try:
+        yield response.raw
+    finally:
+        response.close()
+
+
+def needs_staging(client: Any, references: list[str]) -> bool:
+    """Whether Docker's save of these images holds a link whose direction is left to chance.
+
+    Docker writes a layer once per save; when one layer appears under two different legacy
+    layer IDs (it is the top layer of one image and also in another, or sits on different
+    parents), the second copy becomes a link to the first, and which copy comes first
+    follows Go's random map order. Layers shared as a common base (same parents, not any
+    image's top) have one ID and are written once without a link.
+    """
+    import hashlib
+
+    identities: dict[str, set[tuple[str, str | None]]] = {}
+    for reference in references:
+        attrs = client.images.get(reference).attrs
+        diff_ids = list(attrs.get("RootFS", {}).get("Layers") or [])
+        chain = ""
+        for position, diff_id in enumerate(diff_ids):
+            chain = (
+                diff_id
+                if not chain
+                else ("sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest())
+            )
+            top = attrs["Id"] if position == len(diff_ids) - 1 else None
+            identities.setdefault(diff_id, set()).add((chain, top))
+    return any(len(found) > 1 for found in identities.values())
+
+
+def _check_save_member(info: tarfile.TarInfo) -> str:
+    name = posixpath.normpath(info.name)
+    if name.startswith(("/", "../")) or name in ("..", "."):
+        raise InstallerError(f"docker save wrote an unsafe path {info.name!r}")
+    if info.issym():
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), info.linkname))
+        if target.startswith("../") or target == ".." or posixpath.isabs(info.linkname):
+            raise InstallerError(f"docker save wrote a link leaving the archive: {name}")
+    elif not info.isreg():
+        raise InstallerError(f"docker save wrote an unexpected member {name!r}")
+    return name
+
+
+class _ImageSink:
+    """Collects what create_bundle needs while image members are written."""
+
+    def __init__(
+        self,
+        writer: BundleStreamWriter,
+        sums: dict[str, str],
+        sizes: dict[str, int],
+        symlinks: dict[str, str],
+        meter: ProgressMeter,
+    ) -> None:
+        self.writer = writer
+        self.sums = sums
+        self.sizes = sizes
+        self.symlinks = symlinks
+        self.meter = meter
+        self.manifest_json: bytes | None = None
+
+    def file(self, name: str, size: int, source: IO[bytes], mode: int) -> None:
+        member = f"{IMAGES_DIR}/{name}"
+        captured: list[bytes] = []
+        keep = name == "manifest.json"
+
+        def on_data(chunk: bytes) -> None:
+            self.meter.advance(len(chunk))
+            if keep:
+                captured.append(chunk)
+
+        self.sums[member] = self.writer.add_file(member, size, source, mode=mode, on_data=on_data)
+        self.sizes[member] = size
+        if keep:
+            self.manifest_json = b"".join(captured)
+
+    def link(self, name: str, target: str) -> None:
+        member = f"{IMAGES_DIR}/{name}"
+        self.writer.add_symlink(member, target)
+        self.symlinks[member] = target
+
+
+def _add_saved_images(
+    writer: BundleStreamWriter,
+    client: Any,
+    references: list[str],
+    *,
+    sums: dict[str, str],
+    sizes: dict[str, int],
+    symlinks: dict[str, str],
+    progress: ProgressCallback | None,
+    staging_dir: Path,
+) -> bytes:
+    """Copy the ``docker save`` stream into ``images/``; returns its manifest.json.
+
+    Straight from the stream when Docker's output is deterministic; through a staging
+    directory (then every link points at the first path, in sorted order) when it is not.
+    """
+    import requests
+
+    sink = _ImageSink(writer, sums, sizes, symlinks, ProgressMeter("save", progress))
+    staged = needs_staging(client, references)
+    try:
+        with (
+            _save_stream(client, references) as stream,
+            tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar,
+        ):
+            if staged:
+                _stage_and_add(tar, sink, staging_dir)
+            else:
+                for info in tar:
+                    if info.isdir():
+                        continue  # directories are implied by their files
+                    name = _check_save_member(info)
+                    if info.issym():
+                        sink.link(name, info.linkname)
+                    else:
+                        source = tar.extractfile(info)
+                        assert source is not None  # noqa: S101
+                        sink.file(name, info.size, source, info.mode)
+    except (tarfile.TarError, requests.RequestException, OSError) as e:
+        raise InstallerError(
+            f"reading the docker save stream failed: {e}",
+            hint="check the Docker Engine's log and its free disk space (it stages saves on disk)",
+        ) from e
+    sink.meter.finish()
+    if sink.manifest_json is None:
+        raise InstallerError("docker save wrote no manifest.json")
+    return sink.manifest_json
+
+
+def _stage_and_add(tar: tarfile.TarFile, sink: _ImageSink, staging_dir: Path) -> None:
+    """Write the save to disk, then add it with each shared layer's data at its first path."""
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix=".codequal-save-", dir=staging_dir))
+    try:
+        links: dict[str, str] = {}  # path -> resolved path of the data
+        files: dict[str, int] = {}  # path -> mode
+        for info in tar:
+            if info.isdir():
+                continue
+            name = _check_save_member(info)
+            if info.issym():
+                links[name] = posixpath.normpath(
+                    posixpath.join(posixpath.dirname(name), info.linkname)
+                )
+                continue
+            path = root / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(info)
+            assert source is not None  # noqa: S101
+            with open(path, "wb") as f:
+                shutil.copyfileobj(source, f, 1 << 20)
+            files[name] = info.mode
+        groups: dict[str, list[str]] = {}
+        for name, first_target in links.items():
+            target = first_target
+            while target in links:
+                target = links[target]
+            if target not in files:
+                raise InstallerError(f"docker save wrote a dangling link {name}")
+            groups.setdefault(target, [target]).append(name)
+        canonical = {}  # every path of a group -> the group's first path
+        for data_path, members in groups.items():
+            first = min(members)
+            canonical.update({member: first for member in members})
+            canonical[data_path] = first
+        for name in sorted(set(files) | set(links)):
+            first = canonical.get(name, name)
+            data_path = next((d for d, m in groups.items() if first in m), name)
+            if first == name:
+                with open(root / data_path, "rb") as f:
+                    size = (root / data_path).stat().st_size
+                    sink.file(name, size, f, files.get(data_path, 0o644))
+            else:
+                sink.link(name, posixpath.relpath(first, posixpath.dirname(name)))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,417 @@
+"""Reading a bundle: locating it (one file or parts), its index, and its verified members.
+
+:func:`read_index` reads only the footer and the tail frame (metadata, checksum list,
+signature): that is all ``inspect`` needs. :func:`iter_members` streams the whole tar and
+checks every member against the index as it goes: extra members are rejected before their
+data is handed out, a member's hash is checked when its data has been read, and members
+the index names but the stream lacks are reported at the end. Verification, extraction
+and loading into Docker all go through it, so they agree on what a good bundle is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import queue
+import tarfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from installer.bundle.format import (
+    FOOTER_SIZE,
+    METADATA_NAME,
+    SIGNATURE_NAME,
+    SUMS_NAME,
+    TAIL_NAMES,
+    BundleMetadata,
+    parse_footer,
+    parse_sums,
+)
+from installer.bundle.parts import PARTS_SUFFIX, ConcatenatedReader, PartsHeader, check_parts
+from installer.bundle.progress import ProgressCallback, ProgressMeter
+from installer.errors import BundleIntegrityError, UsageError
+
+CHUNK = 1 << 20
+_MAX_TAIL = 64 << 20  # the tail holds text only; anything larger is not ours
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """Where a bundle's bytes are: one file, or parts named by a ``.parts`` header."""
+
+    path: Path
+    parts_header_path: Path | None = None
+    parts_header: PartsHeader | None = None
+
+    @property
+    def display(self) -> str:
+        return str(self.parts_header_path or self.path)
+
+    def open(self) -> BinaryIO:
+        if self.parts_header is None:
+            return open(self.path, "rb")
+        assert self.parts_header_path is not None  # noqa: S101
+        directory = self.parts_header_path.parent
+        reader = ConcatenatedReader([directory / p.name for p in self.parts_header.parts])
+        return io.BufferedReader(reader, buffer_size=CHUNK)
+
+    def size(self) -> int:
+        if self.parts_header is not None:
+            return self.parts_header.size
+        return self.path.stat().st_size
+
+    def check_parts(self) -> None:
+        """Each part against the header, on its own, naming every bad part."""
+        if self.parts_header is None or self.parts_header_path is None:
+            return
+        problems = check_parts(self.parts_header_path, self.parts_header)
+        if problems:
+            raise BundleIntegrityError(
+                f"{len(problems)} bad part(s) of {self.parts_header.bundle}",
+                problems=problems,
+                hint="copy the named parts again",
+            )
+
+
+def locate_bundle(path: str | Path) -> BundleSource:
+    """A bundle file, a ``.parts`` header, or a bundle name whose ``.parts`` header exists."""
+    path = Path(path)
+    header_path: Path | None = None
+    if path.name.endswith(PARTS_SUFFIX) and path.is_file():
+        header_path = path
+    elif not path.exists() and path.with_name(path.name + PARTS_SUFFIX).is_file():
+        header_path = path.with_name(path.name + PARTS_SUFFIX)
+    if header_path is not None:
+        header = PartsHeader.load(header_path)
+        return BundleSource(header_path.with_name(header.bundle), header_path, header)
+    if not path.is_file():
+        raise UsageError(f"no bundle at {path}", hint="give the .bundle file or its .parts header")
+    return BundleSource(path)
+
+
+@dataclass(frozen=True)
+class BundleIndex:
+    """The tail of a bundle, read through its footer: what it claims to hold."""
+
+    source: BundleSource
+    metadata: BundleMetadata
+    metadata_bytes: bytes
+    sums: dict[str, str]
+    sums_bytes: bytes
+    signature: bytes | None
+    compressed_size: int
+
+    def check_signature(self, public_key_path: Path | None) -> str:
+        """Check the signature against ``public_key_path``; returns a one-line status."""
+        from installer.bundle import signing
+
+        if public_key_path is None:
+            if self.signature is None:
+                return "unsigned"
+            return f"signed by {self.metadata.key_id} (not checked: no --key given)"
+        public_key = signing.load_public_key(public_key_path)
+        if self.signature is None:
+            raise BundleIntegrityError(
+                "the bundle is not signed, but a public key was given",
+                hint="ask for a signed bundle, or leave out --key to check hashes only",
+            )
+        wanted = signing.key_id(public_key)
+        if self.metadata.key_id is not None and self.metadata.key_id != wanted:
+            raise BundleIntegrityError(
+                f"the bundle was signed by key {self.metadata.key_id}, not by --key ({wanted})"
+            )
+        signing.check_signature(public_key, self.signature, self.metadata_bytes)
+        return f"signed by {wanted} (signature valid)"
+
+
+def _decompress_all(data: bytes) -> bytes:
+    import zstandard
+
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+    out = bytearray()
+    while chunk := reader.read(CHUNK):
+        out += chunk
+        if len(out) > _MAX_TAIL:
+            raise BundleIntegrityError("the bundle's tail frame is too large: not a bundle")
+    return bytes(out)
+
+
+def read_index(source: BundleSource) -> BundleIndex:
+    """Footer, then the tail frame: metadata, checksums, signature. Reads no image data."""
+    import zstandard
+
+    size = source.size()
+    with source.open() as f:
+        if size < FOOTER_SIZE:
+            raise BundleIntegrityError(f"{source.display} is too short to be a bundle: truncated")
+        f.seek(size - FOOTER_SIZE)
+        offset, length = parse_footer(f.read(FOOTER_SIZE), size)
+        if length > _MAX_TAIL:
+            raise BundleIntegrityError("the bundle's footer points at an implausible tail")
+        f.seek(offset)
+        compressed_tail = f.read(length)
+    try:
+        tail = _decompress_all(compressed_tail)
+    except zstandard.ZstdError as e:
+        raise BundleIntegrityError(
+            f"the bundle's tail (metadata and checksums) is corrupt: {e}"
+        ) from e
+    members: dict[str, bytes] = {}
+    order: list[str] = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tail), mode="r:") as tar:
+            for info in tar:
+                data = tar.extractfile(info) if info.isreg() else None
+                if data is None or info.name not in TAIL_NAMES or info.name in members:
+                    raise BundleIntegrityError(
+                        f"unexpected member {info.name!r} in the bundle's tail: "
+                        "the bundle was changed"
+                    )
+                members[info.name] = data.read()
+                order.append(info.name)
+    except tarfile.TarError as e:
+        raise BundleIntegrityError(f"the bundle's tail is not a tar stream: {e}") from e
+    if order[:2] != [SUMS_NAME, METADATA_NAME] or order[2:] not in ([], [SIGNATURE_NAME]):
+        raise BundleIntegrityError(
+            f"the bundle's tail holds {order}, expected {SUMS_NAME}, {METADATA_NAME} "
+            f"and optionally {SIGNATURE_NAME}: the bundle was changed"
+        )
+    metadata = BundleMetadata.from_bytes(members[METADATA_NAME])
+    sums_bytes = members[SUMS_NAME]
+    if hashlib.sha256(sums_bytes).hexdigest() != metadata.aggregate_sha256:
+        raise BundleIntegrityError(
+            f"aggregate hash mismatch: {SUMS_NAME} does not match metadata.json: "
+            "the checksum list was changed"
+        )
+    return BundleIndex(
+        source=source,
+        metadata=metadata,
+        metadata_bytes=members[METADATA_NAME],
+        sums=parse_sums(sums_bytes),
+        sums_bytes=sums_bytes,
+        signature=members.get(SIGNATURE_NAME),
+        compressed_size=size,
+    )
+
+
+class _PrefetchingDecompressor(io.RawIOBase):
+    """Decompresses in a background thread so that hashing and zstd use both cores.
+
+    libzstd and hashlib release the GIL on large buffers; a bounded queue keeps memory flat.
+    """
+
+    def __init__(self, compressed: BinaryIO, meter: ProgressMeter | None) -> None:
+        super().__init__()
+        import zstandard
+
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._buffer = memoryview(b"")
+        self._done = False
+        self._stop = threading.Event()
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            compressed, read_size=CHUNK, read_across_frames=True
+        )
+
+        def pump() -> None:
+            try:
+                while not self._stop.is_set():
+                    position = compressed.tell()
+                    chunk = reader.read(4 * CHUNK)
+                    if meter is not None:
+                        meter.advance(compressed.tell() - position)
+                    if not chunk:
+                        break
+                    self._queue.put(chunk)
+            except BaseException as e:  # noqa: BLE001 - handed to the reading thread
+                self._error = e
+            finally:
+                self._queue.put(None)
+
+        self._thread = threading.Thread(target=pump, name="bundle-decompress", daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._buffer and not self._done:
+            item = self._queue.get()
+            if item is None:
+                self._done = True
+                if self._error is not None:
+                    raise self._error
+            else:
+                self._buffer = memoryview(item)
+        count = min(len(view), len(self._buffer))
+        view[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        return count
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
+        super().close()
+
+
+@dataclass
+class Member:
+    """A member the index names, handed out while the stream is read."""
+
+    name: str
+    kind: str  # "file" or "symlink"
+    size: int
+    mode: int
+    linkname: str
+    _data: IO[bytes] | None
+    _expected: str | None
+    _digest: Any = field(default_factory=hashlib.sha256)
+    _read: int = 0
+
+    def chunks(self) -> Iterator[bytes]:
+        """The member's data, hashed on the way; read at most once."""
+        if self._data is None:
+            return
+        while chunk := self._data.read(CHUNK):
+            self._digest.update(chunk)
+            self._read += len(chunk)
+            yield chunk
+
+    def read_all(self, limit: int = 64 << 20) -> bytes:
+        if self.size > limit:
+            raise BundleIntegrityError(f"{self.name} is implausibly large ({self.size} bytes)")
+        return b"".join(self.chunks())
+
+    def _finish(self) -> bool:
+        """Reads what the consumer left; True when the hash matches the index."""
+        for _ in self.chunks():
+            pass
+        if self._expected is None:
+            return True
+        return self._read == self.size and self._digest.hexdigest() == self._expected
+
+
+def iter_members(
+    index: BundleIndex,
+    *,
+    fail_fast: bool = True,
+    problems: list[str] | None = None,
+    progress: ProgressCallback | None = None,
+    operation: str = "verify",
+) -> Iterator[Member]:
+    """Every content member in stream order, checked against ``index``.
+
+    With ``fail_fast`` the first problem raises :class:`BundleIntegrityError` before the
+    offending member is handed out (or, for a content mismatch, right after its data was
+    read: callers that write data must treat it as unconfirmed until the next member
+    arrives or the iteration ends). Without it, problems are collected in ``problems``
+    and raised together at the end.
+    """
+    import zstandard
+
+    found: list[str] = [] if problems is None else problems
+
+    def problem(message: str) -> None:
+        if fail_fast:
+            raise BundleIntegrityError(
+                message, hint="the bundle was damaged or changed: copy it again"
+            )
+        found.append(message)
+
+    meter = ProgressMeter(operation, progress, index.compressed_size)
+    seen: set[str] = set()
+    tail: list[str] = []
+    expected_links = index.metadata.symlinks
+    with index.source.open() as compressed:
+        stream = _PrefetchingDecompressor(compressed, meter)
+        try:
+            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115
+            for info in tar:
+                name = info.name
+                if tail and (name not in TAIL_NAMES or name in tail):
+                    problem(f"extra member {name!r} after the checksum list")
+                    continue
+                if name in TAIL_NAMES:
+                    _check_tail_member(index, tar, info, tail, problem)
+                    continue
+                if name in seen:
+                    problem(f"member {name!r} appears more than once")
+                    continue
+                seen.add(name)
+                if info.isreg():
+                    expected = index.sums.get(name)
+                    if expected is None:
+                        problem(f"extra member {name!r}: not in {SUMS_NAME}")
+                        continue
+                    member = Member(
+                        name, "file", info.size, info.mode, "", tar.extractfile(info), expected
+                    )
+                    yield member
+                    if not member._finish():
+                        problem(f"member {name!r}: SHA-256 mismatch (content changed)")
+                elif info.issym():
+                    if expected_links.get(name) != info.linkname:
+                        problem(
+                            f"extra member {name!r}: a symbolic link the metadata does not list"
+                            if name not in expected_links
+                            else f"member {name!r}: link target changed to {info.linkname!r}"
+                        )
+                        continue
+                    yield Member(name, "symlink", 0, info.mode, info.linkname, None, None)
+                else:
+                    problem(f"extra member {name!r}: type {info.type!r} is never part of a bundle")
+            tar.close()
+        except zstandard.ZstdError as e:
+            raise BundleIntegrityError(
+                f"the bundle's compressed data is corrupt near byte {meter.done}: {e}",
+                hint="copy the bundle again",
+            ) from e
+        except (tarfile.TarError, EOFError) as e:
+            raise BundleIntegrityError(
+                f"the bundle's tar stream is damaged or truncated: {e}",
+                hint="copy the bundle again",
+            ) from e
+        finally:
+            stream.close()
+    meter.finish()
+    missing = sorted((set(index.sums) | set(expected_links)) - seen)
+    if missing:
+        shown = ", ".join(missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
+        problem(f"missing member(s): {shown}")
+    wanted_tail = [SUMS_NAME, METADATA_NAME] + ([SIGNATURE_NAME] if index.signature else [])
+    if tail != wanted_tail:
+        problem(f"the stream's tail holds {tail}, the footer's index {wanted_tail}")
+    if found and problems is None:
+        raise BundleIntegrityError(
+            f"{len(found)} integrity problem(s) in {index.source.display}",
+            problems=found,
+            hint="the bundle was damaged or changed: copy it again",
+        )
+
+
+def _check_tail_member(
+    index: BundleIndex,
+    tar: tarfile.TarFile,
+    info: tarfile.TarInfo,
+    tail: list[str],
+    problem: Callable[[str], None],
+) -> None:
+    reference = {
+        SUMS_NAME: index.sums_bytes,
+        METADATA_NAME: index.metadata_bytes,
+        SIGNATURE_NAME: index.signature,
+    }[info.name]
+    data = tar.extractfile(info) if info.isreg() else None
+    content = data.read(_MAX_TAIL) if data is not None else None
+    tail.append(info.name)
+    if content != reference:
+        problem(f"{info.name} in the stream differs from the one the footer points at")
