@@ -4,9 +4,14 @@ explained, missing permissions, rollback of a failed upgrade, status, contexts."
 
 from __future__ import annotations
 
+import http.server
 import json
+import ssl
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -469,3 +474,68 @@ def test_an_unknown_context_in_the_answers_is_a_prerequisite_failure(
     assert run.exit_code == ExitCode.PREREQUISITES
     assert "kubernetes" in run.final().message
     assert api.writes() == []
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.path)
+        code = 200 if self.path in ("/health", "/deepwiki/health") else 404
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def https_server(cert: Path, key: Path) -> Iterator[int]:
+    """The ingress stand-in: HTTPS on localhost with the given certificate."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_verification_requests_each_public_route_over_https(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    local = answers(domain="localhost", monitoring={"enabled": False})
+    root = tmp_path / "root"
+    # The self-signed certificate is made once, at the first render; the ingress serves it.
+    prepare_install(local, _secrets(), release=release(), root=root, options=options(kubeconfig))
+    tls = root / "state" / "tls"
+    with https_server(tls / "self-signed.crt", tls / "self-signed.key") as port:
+        run = install(local, kubeconfig, root, https_port=port)
+    assert run.exit_code == 0, run.text()
+    verification = step_messages(run, "verification")
+    assert f"https://localhost:{port}/health: HTTP 200" in verification
+    assert f"https://localhost:{port}/deepwiki/health: HTTP 200" in verification
+
+
+def test_verification_fails_when_the_public_host_presents_another_certificate(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    from installer.secretstore import generate_self_signed
+
+    cert, key, _ = generate_self_signed("localhost")
+    (tmp_path / "other.crt").write_bytes(cert)
+    (tmp_path / "other.key").write_bytes(key)
+    local = answers(domain="localhost", monitoring={"enabled": False})
+    with https_server(tmp_path / "other.crt", tmp_path / "other.key") as port:
+        run = install(local, kubeconfig, tmp_path / "root", https_port=port, https_timeout=0.5)
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert failed.step == "verification"
+    assert f"https://localhost:{port}/health does not answer" in failed.message
+    assert "CERTIFICATE_VERIFY_FAILED" in failed.message or "certificate" in failed.message
