@@ -539,3 +539,68 @@ def test_verification_fails_when_the_public_host_presents_another_certificate(
     assert failed.step == "verification"
     assert f"https://localhost:{port}/health does not answer" in failed.message
     assert "CERTIFICATE_VERIFY_FAILED" in failed.message or "certificate" in failed.message
+
+
+def test_the_kubernetes_client_is_imported_only_when_a_cluster_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import installer.cli, installer.targets.kubernetes, installer.engine.kubernetes\n"
+        "import installer.targets.kubernetes.steps, installer.targets.kubernetes.plan\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _interrupt_after(kubeconfig: Path, root: Path, created: int) -> None:
+    """Run an install and stop it (Ctrl-C) once ``created`` objects exist."""
+    from installer.runner import Runner
+    from installer.targets.kubernetes.plan import install_plan
+
+    session = prepare_install(
+        answers(), _secrets(), release=release(), root=root, options=options(kubeconfig)
+    )
+    runner = Runner(install_plan(session))
+    events = runner.run()
+    count = 0
+    for event in events:
+        if event.step == "containers" and event.message.endswith(": created"):
+            count += 1
+            if count == created:
+                break
+    events.close()  # between two objects, as a cancelled run stops
+    session.close()
+    assert runner.outcome is not None and runner.outcome.exit_code == ExitCode.INTERRUPTED
+
+
+def test_an_interrupted_install_resumes_and_finishes(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _interrupt_after(kubeconfig, tmp_path / "root", 5)
+    assert api.get_object("v1", "Namespace", NAMESPACE) is not None
+
+    resumed = install(answers(), kubeconfig, tmp_path / "root")
+
+    assert resumed.exit_code == 0, resumed.text()
+    assert "resuming the interrupted run at containers" in resumed.events[0].message
+    containers = [e.message for e in resumed.of("containers") if e.type == "step.output"]
+    assert containers[0] == "Namespace codequal: unchanged"  # made by the interrupted run
+    assert sum(m.endswith(": created") for m in containers) > 5
+
+
+def test_a_resumed_install_that_fails_removes_what_the_interrupted_run_made(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _interrupt_after(kubeconfig, tmp_path / "root", 3)
+    api.unpullable_images.add("codequal-test/standin:1")
+
+    resumed = install(answers(), kubeconfig, tmp_path / "root", rollout_timeout=0.5)
+
+    assert resumed.exit_code == ExitCode.INSTALL_FAILED
+    assert "deleted Namespace codequal (created by this run)" in step_messages(
+        resumed, "containers"
+    )
+    assert api.get_object("v1", "Namespace", NAMESPACE) is None
