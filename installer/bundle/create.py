@@ -361,6 +361,20 @@ def _check_save_member(info: tarfile.TarInfo) -> str:
     return name
 
 
+def _sorted_manifest(data: bytes) -> bytes:
+    import json
+
+    try:
+        entries = json.loads(data)
+        entries.sort(key=lambda entry: (entry["Config"], entry.get("RepoTags") or []))
+        for entry in entries:
+            if entry.get("RepoTags"):
+                entry["RepoTags"] = sorted(entry["RepoTags"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InstallerError(f"docker save wrote a malformed manifest.json: {e}") from e
+    return json.dumps(entries, separators=(",", ":")).encode("utf-8")
+
+
 class _ImageSink:
     """Collects what create_bundle needs while image members are written."""
 
@@ -381,18 +395,21 @@ class _ImageSink:
 
     def file(self, name: str, size: int, source: IO[bytes], mode: int) -> None:
         member = f"{IMAGES_DIR}/{name}"
-        captured: list[bytes] = []
-        keep = name == "manifest.json"
+        if name == "manifest.json":
+            # Docker lists the images in random (Go map) order: sort them.
+            self.manifest_json = _sorted_manifest(source.read(size))
+            self.meter.advance(size)
+            self.sums[member] = self.writer.add_file(
+                member, len(self.manifest_json), self.manifest_json, mode=mode
+            )
+            self.sizes[member] = len(self.manifest_json)
+            return
 
         def on_data(chunk: bytes) -> None:
             self.meter.advance(len(chunk))
-            if keep:
-                captured.append(chunk)
 
         self.sums[member] = self.writer.add_file(member, size, source, mode=mode, on_data=on_data)
         self.sizes[member] = size
-        if keep:
-            self.manifest_json = b"".join(captured)
 
     def link(self, name: str, target: str) -> None:
         member = f"{IMAGES_DIR}/{name}"

@@ -205,10 +205,12 @@ def check_parts(header_path: Path, header: PartsHeader) -> list[str]:
                 digest.update(chunk)
         if digest.hexdigest() != part.sha256:
             problems.append(f"{label}: SHA-256 mismatch: the part is corrupt")
+    named = {part.name for part in header.parts}
+    prefix = f"{header.bundle}.part"
     extra = sorted(
         p.name
-        for p in directory.glob(f"{header.bundle}.part*")
-        if p.name not in {part.name for part in header.parts}
+        for p in directory.glob(f"{prefix}*")
+        if p.name[len(prefix) :].isdigit() and p.name not in named
     )
     problems += [f"{name}: extra part not named in {header_path.name}" for name in extra]
     return problems

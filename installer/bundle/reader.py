@@ -36,6 +36,13 @@ from installer.bundle.progress import ProgressCallback, ProgressMeter
 from installer.errors import BundleIntegrityError, UsageError
 
 CHUNK = 1 << 20
+_TYPE_NAMES = {
+    tarfile.LNKTYPE: "hard link",
+    tarfile.CHRTYPE: "character device",
+    tarfile.BLKTYPE: "block device",
+    tarfile.FIFOTYPE: "FIFO",
+    tarfile.DIRTYPE: "directory",
+}
 _MAX_TAIL = 64 << 20  # the tail holds text only; anything larger is not ours
 
 
@@ -366,7 +373,8 @@ def iter_members(
                         continue
                     yield Member(name, "symlink", 0, info.mode, info.linkname, None, None)
                 else:
-                    problem(f"extra member {name!r}: type {info.type!r} is never part of a bundle")
+                    kind = _TYPE_NAMES.get(info.type, f"type {info.type!r}")
+                    problem(f"extra member {name!r}: a {kind} is never part of a bundle")
             tar.close()
         except zstandard.ZstdError as e:
             raise BundleIntegrityError(
@@ -391,8 +399,9 @@ def iter_members(
     if tail != wanted_tail:
         problem(f"the stream's tail holds {tail}, the footer's index {wanted_tail}")
     if found and problems is None:
+        more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
         raise BundleIntegrityError(
-            f"{len(found)} integrity problem(s) in {index.source.display}",
+            f"{index.source.display}: {found[0]}{more}",
             problems=found,
             hint="the bundle was damaged or changed: copy it again",
         )
