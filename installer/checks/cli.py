@@ -48,7 +48,8 @@ def render_report(report: PrerequisiteReport, file: TextIO | None = None) -> Non
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=file, highlight=False)
+    # Measured values and hints are plain text: "[::1]" is an address, not markup.
+    console = Console(file=file, highlight=False, markup=False, emoji=False)
     table = Table(
         title=f"Prerequisites for the {report.target} target ({report.profile} profile)",
         title_justify="left",
@@ -62,11 +63,11 @@ def render_report(report: PrerequisiteReport, file: TextIO | None = None) -> Non
     for result in report.results:
         note = result.hint or result.reason or ""
         table.add_row(
-            result.name,
+            Text(result.name),
             Text(result.status, style=_STYLES[result.status]),
-            result.measured or "—",
-            result.required or "—",
-            note,
+            Text(result.measured or "—"),
+            Text(result.required or "—"),
+            Text(note),
         )
     console.print(table)
     environment = report.environment

@@ -21,6 +21,7 @@ import platform
 import shutil
 import socket
 import tempfile
+import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -480,13 +481,26 @@ def query_docker(
 
     if not endpoint.startswith(("unix://", "tcp://")):
         return unreachable("unsupported", "only unix:// and tcp:// endpoints can be probed")
-    answers: dict[str, dict[str, Any]] = {}
+    answers: dict[str, Any] = {}
+
+    def fetch(path: str) -> None:
+        try:
+            answers[path] = engine_get(endpoint, path, timeout, env)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
+            answers[path] = e
+
+    # The two requests overlap: each waits mostly on the daemon, /info the longer.
+    version_request = threading.Thread(target=fetch, args=("/version",), daemon=True)
+    version_request.start()
+    fetch("/info")
+    version_request.join(timeout + 1)
     try:
         for path in ("/version", "/info"):
-            decoded = engine_get(endpoint, path, timeout, env)
+            decoded = answers.get(path, TimeoutError())
+            if isinstance(decoded, BaseException):
+                raise decoded
             if not isinstance(decoded, dict):
                 raise EngineProtocolError(f"GET {path} answered no JSON object")
-            answers[path] = decoded
     except FileNotFoundError:
         return unreachable("not_running", "no such socket")
     except ConnectionRefusedError:

@@ -958,3 +958,21 @@ def test_requirements_for_a_bare_target() -> None:
     assert req.domain is None
     assert Requirements.for_target("development").domain == "localhost"
     assert Requirements.for_target("enterprise").profile.nodes == 3
+
+
+def test_the_table_prints_values_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from installer.checks.cli import render_report
+
+    scan = ListenerScan((Listener(3000, "::1", 77, "[bold]node[/bold]"),))
+    report = run(scan=scan, cpu_info=CpuInfo(2, 2))
+    out = io.StringIO()
+    monkeypatch.setenv("COLUMNS", "400")  # one line per row
+    render_report(report, out)
+    text = out.getvalue()
+    assert "Prerequisites for the development target (minimal profile)" in text
+    assert "[bold]node[/bold]" in text  # a process name is not markup
+    assert "port 3000 (for codequal API) is in use by [bold]node[/bold] (pid 77) on ::1" in text
+    assert "11 passed, 0 warned, 2 failed, 1 skipped" in text
+    assert "cloud: aws" in text and "air-gapped: no" in text
