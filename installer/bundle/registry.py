@@ -122,7 +122,13 @@ class RegistryClient:
                 raise UsageError(f"registry.ca_file {target.ca_file} does not exist")
             self.session.verify = str(target.ca_file)
         if target.insecure:
+            import warnings
+
+            import urllib3
+
             self.session.verify = False
+            # The operator chose this (registry.insecure); one warning per request is noise.
+            warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         if target.username:
             self.session.auth = (target.username, target.password or "")
         self.base = self._probe_base()
@@ -169,6 +175,8 @@ class RegistryClient:
         import requests
 
         kwargs.setdefault("timeout", self._timeout)
+        # Per request: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        kwargs.setdefault("verify", self.session.verify)
         delay = 1.0
         for attempt in range(1, retries + 1):
             try:
@@ -287,6 +295,7 @@ class RegistryClient:
                     data=body,
                     headers={"Content-Type": "application/octet-stream"},
                     timeout=self._timeout,
+                    verify=self.session.verify,
                 )
                 self._check_put(response, digest, repository)
                 return
@@ -303,6 +312,7 @@ class RegistryClient:
                         "Content-Length": str(length),
                     },
                     timeout=self._timeout,
+                    verify=self.session.verify,
                 )
                 if response.status_code >= 500 or response.status_code == 429:
                     raise _RetryableUpload(f"PATCH answered {response.status_code}")
@@ -316,6 +326,7 @@ class RegistryClient:
             params={"digest": digest},
             headers={"Content-Length": "0"},
             timeout=self._timeout,
+            verify=self.session.verify,
         )
         self._check_put(response, digest, repository)
 
