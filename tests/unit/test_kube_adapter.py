@@ -604,3 +604,58 @@ def test_a_resumed_install_that_fails_removes_what_the_interrupted_run_made(
         resumed, "containers"
     )
     assert api.get_object("v1", "Namespace", NAMESPACE) is None
+
+
+def test_objects_a_new_answer_drops_are_pruned_and_their_data_kept(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+    without = answers(monitoring={"enabled": False})
+    session = prepare_install(
+        without, _secrets(), release=release(), root=tmp_path / "root", options=options(kubeconfig)
+    )
+    lines: list[str] = []
+    dry_run(session, lines.append)
+    session.close()
+    verdicts = "\n".join(lines)
+    assert "Deployment grafana in namespace codequal: would be deleted" in verdicts
+    assert "PersistentVolumeClaim grafana-data in namespace codequal: kept" in verdicts
+    assert api.get_object("apps/v1", "Deployment", "grafana", NAMESPACE) is not None
+
+    run = install(without, kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == 0, run.text()
+    record = step_messages(run, "record")
+    assert "pruned Deployment grafana in namespace codequal" in record
+    assert "kept PersistentVolumeClaim grafana-data" in record
+    for kind, name in (("Deployment", "prometheus"), ("ConfigMap", "loki-config")):
+        assert (
+            api.get_object("apps/v1" if kind == "Deployment" else "v1", kind, name, NAMESPACE)
+            is None
+        )
+    assert api.get_object("v1", "PersistentVolumeClaim", "grafana-data", NAMESPACE) is not None
+    assert api.get_object("apps/v1", "Deployment", "codequal", NAMESPACE) is not None
+
+
+def test_a_rollback_does_not_run_the_previous_migration_again(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    # Same schema version, new image: the database step replaces the Job of the same name.
+    # Restoring the recorded release must not start the old migration Job again.
+    assert install(answers(), kubeconfig, tmp_path / "root").exit_code == 0
+    api.crashing_images["codequal-test/standin:9"] = ContainerRun(["no"], 1)
+    upgrade = answers(
+        release={
+            "images": {"codequal": "codequal-test/standin:8", "deepwiki": "codequal-test/standin:9"}
+        }
+    )
+
+    run = install(upgrade, kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    assert run.outcome.status == "failed", run.text()  # not rollback_failed
+    assert "replacing the earlier Job codequal-migrate-1" in step_messages(run, "database")
+    live = api.get_object("apps/v1", "Deployment", "codequal", NAMESPACE)
+    assert live is not None
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "codequal-test/standin:1"
+    assert api.get_object("batch/v1", "Job", "codequal-migrate-1", NAMESPACE) is None

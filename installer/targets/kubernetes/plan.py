@@ -189,12 +189,25 @@ def dry_run_objects(session: KubeInstall) -> tuple[str, list[dict[str, Any]]]:
     items = session.objects if cluster is None else session.applied()
     namespace_ref = ObjectRef("v1", "Namespace", session.namespace)
     namespace_exists = cluster is not None and cluster.get(namespace_ref) is not None
-    listed = []
+    listed: list[dict[str, Any]] = []
     for item in items:
         verdict = f"rendered (not checked: {reason})" if cluster is None else ""
         if cluster is not None:
             verdict = _dry_verdict(cluster, item.obj, item.ref, namespace_exists)
-        listed.append({**item.ref.to_dict(), "verdict": verdict, "object": redacted(item.obj)})
+        entry: dict[str, Any] = {**item.ref.to_dict(), "verdict": verdict}
+        listed.append({**entry, "object": redacted(item.obj)})
+    if cluster is not None and namespace_exists:
+        from installer.targets.kubernetes.record import read_record
+        from installer.targets.kubernetes.steps import prune_candidates
+
+        for ref in prune_candidates(read_record(cluster, session.namespace), items):
+            verdict = (
+                "kept (no longer used; its data stays until you delete it)"
+                if ref.kind == "PersistentVolumeClaim"
+                else "would be deleted (no longer part of the install)"
+            )
+            pruned: dict[str, Any] = {**ref.to_dict(), "verdict": verdict, "object": None}
+            listed.append(pruned)
     return ("rendered" if cluster is None else "server"), listed
 
 
@@ -209,7 +222,8 @@ def dry_run(session: KubeInstall, write: Callable[[str], None]) -> str:
         ref = ObjectRef.from_dict(entry)
         verdict = "rendered" if mode == "rendered" else entry["verdict"]
         write(f"---\n# {index}. {ref}: {verdict}")
-        write(_dump(entry["object"]).rstrip("\n"))
+        if entry["object"] is not None:
+            write(_dump(entry["object"]).rstrip("\n"))
     return mode
 
 

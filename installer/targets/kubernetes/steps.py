@@ -17,13 +17,16 @@ The seed's seven steps, done the way cluster operators expect:
 ``verification``   rollouts complete (observedGeneration, updated and available replicas),
                    endpoints ready, then HTTPS to the public host when it resolves from here
 ``monitoring``     the monitoring stack, or ServiceMonitors with the Prometheus Operator
-``record``         the release record in the cluster
+``record``         objects the previous release had and this one does not are pruned
+                   (PersistentVolumeClaims are kept: their data is the operator's to drop),
+                   then the release record is written
 
 Applying steps check first with a server-side dry run: when no object would change, the
 step is skipped, so a re-apply with the same answers writes nothing. Each remembers (in
 the runner's journal) the objects it created; its rollback deletes them. The containers step's
 rollback also restores the recorded release when there is one: the recorded objects are
-applied again and the objects the new release added are pruned.
+applied again (all but Jobs: a rollback does not run the previous migration again) and the
+objects the new release added are pruned.
 """
 
 from __future__ import annotations
@@ -491,9 +494,16 @@ def restore_release(
             hint="re-install the previous release with its answer file",
         )
     yield f"restoring release {record.version} from the release record"
+    refused: list[str] = []
     for item in recorded:
         ctx.raise_if_cancelled()
-        cluster.apply(item.obj, force=True)  # the recorded state wins over anything newer
+        if item.kind == "Job":
+            continue  # a finished Job is history: its pod template cannot be put back anyway
+        try:
+            cluster.apply(item.obj, force=True)  # the recorded state wins over anything newer
+        except KubernetesError as e:
+            refused.append(f"{item.ref}: {e.message}")
+            yield f"could not restore {item.ref}: {e.message}"
     keep = record.object_set
     for item in reversed(session.applied()):
         if item.ref not in keep and cluster.delete(item.ref):
@@ -510,6 +520,25 @@ def restore_release(
                     yield f"restored {state.message}"
                 break
             ctx.sleep(session.options.poll_interval)
+    if refused:
+        raise StepFailed(
+            f"release {record.version} was restored except {len(refused)} object(s): "
+            + "; ".join(refused),
+            step="containers",
+            hint="fix or delete those objects by hand, then apply the previous answers again",
+        )
+
+
+def prune_candidates(
+    record: ReleaseRecord | None, applied: Sequence[ManifestObject]
+) -> list[ObjectRef]:
+    """Objects the recorded release had and this one does not, in reverse apply order."""
+    if record is None:
+        return []
+    wanted = {item.ref for item in applied}
+    return [
+        ref for ref in reversed(record.objects) if ref not in wanted and ref.kind != "Namespace"
+    ]
 
 
 class DatabaseStep(KubeStep):
@@ -859,6 +888,13 @@ class RecordStep(KubeStep):
             session.applied(),
         )
         cluster = session.cluster()
+        previous = read_record(cluster, session.namespace)
+        for ref in prune_candidates(previous, session.applied()):
+            if ref.kind == "PersistentVolumeClaim":
+                # Its data outlives the answers that made it: the operator decides.
+                yield f"kept {ref}: no longer used; delete it yourself when its data can go"
+            elif cluster.delete(ref):
+                yield f"pruned {ref}: no longer part of the install"
         for item in items:
             cluster.apply(item.obj)
         yield f"recorded release {session.release.version} ({len(session.applied())} objects)"
