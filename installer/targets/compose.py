@@ -170,6 +170,9 @@ class ComposeTarget:
             for c in changes.values()
             if c.kind == "removed"
         ]
+        # The step descriptions read the Compose file: give them the scratch rendering, so
+        # that nothing renders into install_dir (which would store generated secrets).
+        self._compose_doc = _load_yaml(rendered.file("docker-compose.yml").content)
         steps = [PlannedStep(s.name, s.title, s.description) for s in self._steps()]
         return PlanPreview(
             target=self.answers.target,
@@ -178,14 +181,8 @@ class ComposeTarget:
             files=files,
             steps=steps,
             facts={
-                "compose_project": _compose_name(rendered) or self.answers.compose_project,
-                "images": {
-                    name: str(spec.get("image"))
-                    for name, spec in (
-                        _load_yaml(rendered.file("docker-compose.yml").content).get("services")
-                        or {}
-                    ).items()
-                },
+                "compose_project": self.project.name,
+                "images": self.images(),
                 "urls": self.urls(),
             },
         )
@@ -197,8 +194,8 @@ class ComposeTarget:
 
     @property
     def project(self) -> ComposeProject:
-        name = _compose_name(self.render()) or self.answers.compose_project
-        return ComposeProject(self.install_dir, name)
+        name = self.compose_document().get("name") or self.answers.compose_project
+        return ComposeProject(self.install_dir, str(name))
 
     def services(self) -> dict[str, dict[str, Any]]:
         services: dict[str, dict[str, Any]] = self.compose_document().get("services") or {}
@@ -445,7 +442,12 @@ class ComposeTarget:
 
     def _remove_first_install(self, ctx: StepContext) -> Iterator[StepUpdate]:
         compose_file = self.install_dir / "docker-compose.yml"
-        if compose_file.is_file():
+        try:
+            self.engine.project_containers(self.project.name, oneoff=None)
+            reachable = True
+        except InstallerError:
+            reachable = False  # no container can have been made where no engine answers
+        if compose_file.is_file() and reachable:
             yield "removing the containers and network this install created (volumes are kept)"
             try:
                 yield from self.project.down()
@@ -1213,14 +1215,6 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.sock = self._tls_context.wrap_socket(sock, server_hostname=self._server_name)
-
-
-def _compose_name(plan: RenderedPlan) -> str | None:
-    try:
-        name = _load_yaml(plan.file("docker-compose.yml").content).get("name")
-    except KeyError:
-        return None
-    return str(name) if name else None
 
 
 def _load_yaml(content: bytes) -> dict[str, Any]:
