@@ -18,7 +18,8 @@ What it implements, with the real semantics:
   ``metadata.uid``, ``creationTimestamp``, a global ``resourceVersion`` that moves only when an
   object really changes, ``metadata.generation`` that moves only when the object's spec (all
   but ``metadata`` and ``status``) changes, and ``status.observedGeneration`` set by the
-  controllers below. Namespaced objects need their namespace (404 otherwise).
+  controllers below. Namespaced objects need their namespace (404 otherwise). Nodes
+  (:class:`Node`, three of 8 CPU / 32 GiB by default) are served read-only.
 * Server-side apply: PATCH ``application/apply-patch+yaml`` with ``fieldManager`` and
   ``force``; ``metadata.managedFields`` (``FieldsV1``) per manager and operation; a field owned
   by another manager with a different live value is a 409 conflict naming the manager and the
@@ -56,6 +57,11 @@ What it implements, with the real semantics:
 * Pod logs: ``/pods/<name>/log`` with ``container``, ``tailLines``, ``previous`` and
   ``follow`` (streamed, chunked, until the container stops).
 
+For assertions, :attr:`FakeKubeAPI.requests` records every request (verb, resource,
+namespace, dry run or not), :meth:`FakeKubeAPI.writes` the ones that would change something,
+:attr:`FakeKubeAPI.applied_bodies` every server-side apply body as sent, and
+:meth:`FakeKubeAPI.resource_versions` every stored object's version.
+
 What it does not model (the installer must not rely on these here):
 
 * ``watch`` (refused with 400), aggregated discovery, OpenAPI, protobuf, table output,
@@ -65,6 +71,10 @@ What it does not model (the installer must not rely on these here):
   is refused (415). In server-side apply every list is atomic (the real server merges lists
   such as ``containers`` by key), so two managers sharing a list conflict on the whole list.
   ``managedFields`` sent by clients are ignored; status fields are not tracked there.
+* Time: back-offs, restarts and log lines advance in fractions of a second, not the
+  kubelet's minutes; ``progressDeadlineSeconds`` is honoured in real seconds.
+* A Job's ``restartPolicy: OnFailure`` is run like ``Never``: every attempt is a new pod.
+  ``previous=true`` logs of a crashing container are its last run's, like the current ones.
 * ReplicaSets (pods are owned by the Deployment directly), rolling-update pacing
   (``maxSurge``/``maxUnavailable``), probes (a started container is ready at once),
   ``minReadySeconds``, HPA, PDB, NetworkPolicy, Ingress, Route and ServiceMonitor behaviour

@@ -659,3 +659,55 @@ def test_a_rollback_does_not_run_the_previous_migration_again(
     assert live is not None
     assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "codequal-test/standin:1"
     assert api.get_object("batch/v1", "Job", "codequal-migrate-1", NAMESPACE) is None
+
+
+def test_a_pod_waiting_for_its_volume_is_explained_with_the_claims_event(
+    api: FakeKubeAPI, kubeconfig: Path
+) -> None:
+    import time
+
+    from installer.targets.kubernetes.explain import explain_pods
+
+    cluster = Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)})
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}})
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "x"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "gone",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+    labels = {"app": "db"}
+    cluster.apply(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "db", "namespace": "x"},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [{"name": "db", "image": "postgres:16"}],
+                        "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+                    },
+                },
+            },
+        }
+    )
+    deadline = time.monotonic() + 5
+    explanation = explain_pods(cluster, "x", "app=db")
+    while "cannot be scheduled" not in explanation.summary and time.monotonic() < deadline:
+        time.sleep(0.05)
+        explanation = explain_pods(cluster, "x", "app=db")
+    cluster.close()
+    assert "pod has unbound immediate PersistentVolumeClaims" in explanation.summary
+    assert 'volume claim data is not bound: storageclass.storage.k8s.io "gone" not found' in (
+        "\n".join(explanation.lines())
+    )
+    assert "kubernetes.storage_class" in (explanation.hint or "")
