@@ -711,3 +711,14 @@ def test_a_pod_waiting_for_its_volume_is_explained_with_the_claims_event(
         "\n".join(explanation.lines())
     )
     assert "kubernetes.storage_class" in (explanation.hint or "")
+
+
+def test_an_unreachable_cluster_fails_the_prerequisites(tmp_path: Path) -> None:
+    with FakeKubeAPI() as gone:
+        config = gone.write_kubeconfig(tmp_path / "kubeconfig")
+        server = gone.url
+    run = install(answers(), config, tmp_path / "root")
+    assert run.exit_code == ExitCode.PREREQUISITES
+    lines = step_messages(run, "prerequisites")
+    assert f"not reachable: the Kubernetes API at {server} did not answer" in lines
+    assert "connection refused" in lines

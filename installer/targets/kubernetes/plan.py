@@ -187,8 +187,7 @@ def dry_run_objects(session: KubeInstall) -> tuple[str, list[dict[str, Any]]]:
     except InstallerError as e:
         cluster, reason = None, e.message
     items = session.objects if cluster is None else session.applied()
-    namespace_ref = ObjectRef("v1", "Namespace", session.namespace)
-    namespace_exists = cluster is not None and cluster.get(namespace_ref) is not None
+    namespace_exists = cluster is not None and _namespace_exists(cluster, session.namespace)
     listed: list[dict[str, Any]] = []
     for item in items:
         verdict = f"rendered (not checked: {reason})" if cluster is None else ""
@@ -209,6 +208,15 @@ def dry_run_objects(session: KubeInstall) -> tuple[str, list[dict[str, Any]]]:
             pruned: dict[str, Any] = {**ref.to_dict(), "verdict": verdict, "object": None}
             listed.append(pruned)
     return ("rendered" if cluster is None else "server"), listed
+
+
+def _namespace_exists(cluster: Cluster, namespace: str) -> bool:
+    try:
+        return cluster.get(ObjectRef("v1", "Namespace", namespace)) is not None
+    except KubernetesError as e:
+        if e.status == 403:  # may not read namespaces: let the server judge each object
+            return True
+        raise
 
 
 def dry_run(session: KubeInstall, write: Callable[[str], None]) -> str:
