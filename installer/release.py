@@ -126,20 +126,62 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else -1 for part in core.split("."))
 
 
+def _cache_path(text: str) -> Path:
+    """Where the parsed form of a manifest with this exact text is kept.
+
+    Parsing YAML with positions costs more than everything else ``plan`` does, so a
+    manifest is parsed once per content (and installer version) and its validated form
+    kept as JSON in the user's cache directory, the way Python keeps bytecode.
+    """
+    import hashlib
+    import os
+
+    from installer import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    digest = hashlib.sha256(f"{__version__}\0{text}".encode()).hexdigest()
+    return Path(base) / "codequal-installer" / "releases" / f"{digest}.json"
+
+
 def parse_release(text: str, source: str) -> ReleaseManifest:
     from pydantic import ValidationError
+
+    cache = _cache_path(text)
+    try:
+        return ReleaseManifest.model_validate_json(cache.read_bytes())
+    except (OSError, ValidationError):
+        pass  # not cached yet, or unreadable: parse the YAML
 
     from installer.validation import problems_from_error
     from installer.yamlsource import parse_yaml
 
     document = parse_yaml(text, source)
     try:
-        return ReleaseManifest.model_validate(document.data)
+        manifest = ReleaseManifest.model_validate(document.data)
     except ValidationError as e:
         problems = problems_from_error(e, document, ReleaseManifest)
         raise AnswerFileError(
             f"{source}: not a valid release manifest", problems=[str(p) for p in problems]
         ) from None
+    _write_cache(cache, manifest.model_dump_json().encode())
+    return manifest
+
+
+def _write_cache(path: Path, content: bytes) -> None:
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
+    except OSError:
+        return  # a read-only home directory only costs the next run a parse
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)  # a full disk: leave no partial file behind
 
 
 def load_release(name_or_path: str | None = None) -> ReleaseManifest:
