@@ -9,6 +9,7 @@ checksum list, the metadata and the signature are written last, in the tail.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import platform
 import posixpath
@@ -38,6 +39,7 @@ from installer.bundle.format import (
 from installer.bundle.images import images_from_save
 from installer.bundle.parts import PARTS_SUFFIX, PartsWriter, part_name
 from installer.bundle.progress import ProgressCallback, ProgressMeter
+from installer.bundle.tarstream import CHUNK, MemberData, Prefetcher, ThreadedSink, iter_tar
 from installer.bundle.writer import BundleStreamWriter
 from installer.errors import InstallerError, PrerequisiteError, UsageError
 from installer.release import ReleaseManifest
@@ -177,8 +179,9 @@ def create_bundle(
         *wheel_inputs(wheelhouse),
     ]
     sink, final_path = _open_output(out, part_size)
+    threaded = ThreadedSink(sink)  # file writes overlap hashing and compression
     try:
-        writer = BundleStreamWriter(sink, level=level)
+        writer = BundleStreamWriter(threaded, level=level)
         sums: dict[str, str] = {}
         sizes: dict[str, int] = {}
         symlinks: dict[str, str] = {}
@@ -223,6 +226,7 @@ def create_bundle(
             signature = signing.sign(private_key, metadata_bytes)
             writer.add_file(SIGNATURE_NAME, len(signature), signature)
         compressed_size = writer.finish()
+        threaded.close()
         sink.flush()
         if isinstance(sink, PartsWriter):
             sink.close()
@@ -235,6 +239,7 @@ def create_bundle(
             os.replace(final_path, out)
             final_path, parts = out, []
     except BaseException:
+        threaded.abort()
         sink.close()
         if isinstance(sink, PartsWriter):
             for index in range(1, len(sink.parts) + 2):
@@ -393,7 +398,7 @@ class _ImageSink:
         self.meter = meter
         self.manifest_json: bytes | None = None
 
-    def file(self, name: str, size: int, source: IO[bytes], mode: int) -> None:
+    def file(self, name: str, size: int, source: IO[bytes] | MemberData, mode: int) -> None:
         member = f"{IMAGES_DIR}/{name}"
         if name == "manifest.json":
             # Docker lists the images in random (Go map) order: sort them.
@@ -438,24 +443,25 @@ def _add_saved_images(
     sink = _ImageSink(writer, sums, sizes, symlinks, ProgressMeter("save", progress))
     staged = needs_staging(client, references)
     try:
-        with (
-            _save_stream(client, references) as stream,
-            tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar,
-        ):
-            if staged:
-                _stage_and_add(tar, sink, staging_dir)
-            else:
-                for info in tar:
-                    if info.isdir():
-                        continue  # directories are implied by their files
-                    name = _check_save_member(info)
-                    if info.issym():
-                        sink.link(name, info.linkname)
-                    else:
-                        source = tar.extractfile(info)
-                        assert source is not None  # noqa: S101
-                        sink.file(name, info.size, source, info.mode)
-    except (tarfile.TarError, requests.RequestException, OSError) as e:
+        with _save_stream(client, references) as stream:
+            # Reading the socket in its own thread overlaps Docker with hashing and zstd.
+            prefetched = Prefetcher(lambda: stream.read(CHUNK))
+            try:
+                members = iter_tar(io.BufferedReader(prefetched, buffer_size=CHUNK))
+                if staged:
+                    _stage_and_add(members, sink, staging_dir)
+                else:
+                    for info, data in members:
+                        if info.isdir():
+                            continue  # directories are implied by their files
+                        name = _check_save_member(info)
+                        if info.issym():
+                            sink.link(name, info.linkname)
+                        else:
+                            sink.file(name, info.size, data, info.mode)
+            finally:
+                prefetched.close()
+    except (tarfile.TarError, EOFError, requests.RequestException, OSError) as e:
         raise InstallerError(
             f"reading the docker save stream failed: {e}",
             hint="check the Docker Engine's log and its free disk space (it stages saves on disk)",
@@ -466,7 +472,9 @@ def _add_saved_images(
     return sink.manifest_json
 
 
-def _stage_and_add(tar: tarfile.TarFile, sink: _ImageSink, staging_dir: Path) -> None:
+def _stage_and_add(
+    members: Iterator[tuple[tarfile.TarInfo, MemberData]], sink: _ImageSink, staging_dir: Path
+) -> None:
     """Write the save to disk, then add it with each shared layer's data at its first path."""
     import shutil
     import tempfile
@@ -475,7 +483,7 @@ def _stage_and_add(tar: tarfile.TarFile, sink: _ImageSink, staging_dir: Path) ->
     try:
         links: dict[str, str] = {}  # path -> resolved path of the data
         files: dict[str, int] = {}  # path -> mode
-        for info in tar:
+        for info, data in members:
             if info.isdir():
                 continue
             name = _check_save_member(info)
@@ -486,10 +494,8 @@ def _stage_and_add(tar: tarfile.TarFile, sink: _ImageSink, staging_dir: Path) ->
                 continue
             path = root / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(info)
-            assert source is not None  # noqa: S101
             with open(path, "wb") as f:
-                shutil.copyfileobj(source, f, 1 << 20)
+                shutil.copyfileobj(data, f, 1 << 20)
             files[name] = info.mode
         groups: dict[str, list[str]] = {}
         for name, first_target in links.items():
@@ -500,9 +506,9 @@ def _stage_and_add(tar: tarfile.TarFile, sink: _ImageSink, staging_dir: Path) ->
                 raise InstallerError(f"docker save wrote a dangling link {name}")
             groups.setdefault(target, [target]).append(name)
         canonical = {}  # every path of a group -> the group's first path
-        for data_path, members in groups.items():
-            first = min(members)
-            canonical.update({member: first for member in members})
+        for data_path, group in groups.items():
+            first = min(group)
+            canonical.update({member: first for member in group})
             canonical[data_path] = first
         for name in sorted(set(files) | set(links)):
             first = canonical.get(name, name)

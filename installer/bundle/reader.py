@@ -10,16 +10,13 @@ and loading into Docker all go through it, so they agree on what a good bundle i
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import queue
 import tarfile
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from installer.bundle.format import (
     FOOTER_SIZE,
@@ -33,6 +30,7 @@ from installer.bundle.format import (
 )
 from installer.bundle.parts import PARTS_SUFFIX, ConcatenatedReader, PartsHeader, check_parts
 from installer.bundle.progress import ProgressCallback, ProgressMeter
+from installer.bundle.tarstream import ByteReader, Prefetcher, iter_tar
 from installer.errors import BundleIntegrityError, UsageError
 
 CHUNK = 1 << 20
@@ -205,67 +203,21 @@ def read_index(source: BundleSource) -> BundleIndex:
     )
 
 
-class _PrefetchingDecompressor(io.RawIOBase):
-    """Decompresses in a background thread so that hashing and zstd use both cores.
+def _decompressed(compressed: BinaryIO, meter: ProgressMeter) -> Prefetcher:
+    """The decompressed stream, produced in a background thread (zstd releases the GIL)."""
+    import zstandard
 
-    libzstd and hashlib release the GIL on large buffers; a bounded queue keeps memory flat.
-    """
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        compressed, read_size=CHUNK, read_across_frames=True
+    )
 
-    def __init__(self, compressed: BinaryIO, meter: ProgressMeter | None) -> None:
-        super().__init__()
-        import zstandard
+    def read_chunk() -> bytes:
+        position = compressed.tell()
+        chunk: bytes = reader.read(4 * CHUNK)
+        meter.advance(compressed.tell() - position)
+        return chunk
 
-        self._error: BaseException | None = None
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._buffer = memoryview(b"")
-        self._done = False
-        self._stop = threading.Event()
-        reader = zstandard.ZstdDecompressor().stream_reader(
-            compressed, read_size=CHUNK, read_across_frames=True
-        )
-
-        def pump() -> None:
-            try:
-                while not self._stop.is_set():
-                    position = compressed.tell()
-                    chunk = reader.read(4 * CHUNK)
-                    if meter is not None:
-                        meter.advance(compressed.tell() - position)
-                    if not chunk:
-                        break
-                    self._queue.put(chunk)
-            except BaseException as e:  # noqa: BLE001 - handed to the reading thread
-                self._error = e
-            finally:
-                self._queue.put(None)
-
-        self._thread = threading.Thread(target=pump, name="bundle-decompress", daemon=True)
-        self._thread.start()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while not self._buffer and not self._done:
-            item = self._queue.get()
-            if item is None:
-                self._done = True
-                if self._error is not None:
-                    raise self._error
-            else:
-                self._buffer = memoryview(item)
-        count = min(len(view), len(self._buffer))
-        view[:count] = self._buffer[:count]
-        self._buffer = self._buffer[count:]
-        return count
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.1)
-        super().close()
+    return Prefetcher(read_chunk)
 
 
 @dataclass
@@ -277,7 +229,7 @@ class Member:
     size: int
     mode: int
     linkname: str
-    _data: IO[bytes] | None
+    _data: ByteReader | None
     _expected: str | None
     _digest: Any = field(default_factory=hashlib.sha256)
     _read: int = 0
@@ -337,16 +289,15 @@ def iter_members(
     tail: list[str] = []
     expected_links = index.metadata.symlinks
     with index.source.open() as compressed:
-        stream = _PrefetchingDecompressor(compressed, meter)
+        stream = _decompressed(compressed, meter)
         try:
-            tar = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115
-            for info in tar:
+            for info, data in iter_tar(io.BufferedReader(stream, buffer_size=CHUNK)):
                 name = info.name
                 if tail and (name not in TAIL_NAMES or name in tail):
                     problem(f"extra member {name!r} after the checksum list")
                     continue
                 if name in TAIL_NAMES:
-                    _check_tail_member(index, tar, info, tail, problem)
+                    _check_tail_member(index, data, info, tail, problem)
                     continue
                 if name in seen:
                     problem(f"member {name!r} appears more than once")
@@ -357,9 +308,7 @@ def iter_members(
                     if expected is None:
                         problem(f"extra member {name!r}: not in {SUMS_NAME}")
                         continue
-                    member = Member(
-                        name, "file", info.size, info.mode, "", tar.extractfile(info), expected
-                    )
+                    member = Member(name, "file", info.size, info.mode, "", data, expected)
                     yield member
                     if not member._finish():
                         problem(f"member {name!r}: SHA-256 mismatch (content changed)")
@@ -375,7 +324,6 @@ def iter_members(
                 else:
                     kind = _TYPE_NAMES.get(info.type, f"type {info.type!r}")
                     problem(f"extra member {name!r}: a {kind} is never part of a bundle")
-            tar.close()
         except zstandard.ZstdError as e:
             raise BundleIntegrityError(
                 f"the bundle's compressed data is corrupt near byte {meter.done}: {e}",
@@ -409,7 +357,7 @@ def iter_members(
 
 def _check_tail_member(
     index: BundleIndex,
-    tar: tarfile.TarFile,
+    data: ByteReader,
     info: tarfile.TarInfo,
     tail: list[str],
     problem: Callable[[str], None],
@@ -419,8 +367,7 @@ def _check_tail_member(
         METADATA_NAME: index.metadata_bytes,
         SIGNATURE_NAME: index.signature,
     }[info.name]
-    data = tar.extractfile(info) if info.isreg() else None
-    content = data.read(_MAX_TAIL) if data is not None else None
+    content = data.read(_MAX_TAIL) if info.isreg() else None
     tail.append(info.name)
     if content != reference:
         problem(f"{info.name} in the stream differs from the one the footer points at")

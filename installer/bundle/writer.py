@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from installer.bundle.format import TAR_BLOCK, footer_bytes
+from installer.bundle.tarstream import ByteReader
 
 CHUNK = 1 << 20
 DEFAULT_LEVEL = 3
@@ -83,7 +84,7 @@ class BundleStreamWriter:
         self,
         name: str,
         size: int,
-        source: IO[bytes] | bytes,
+        source: ByteReader | bytes,
         *,
         mode: int = 0o644,
         on_data: Any = None,
