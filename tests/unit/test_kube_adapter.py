@@ -722,3 +722,24 @@ def test_an_unreachable_cluster_fails_the_prerequisites(tmp_path: Path) -> None:
     lines = step_messages(run, "prerequisites")
     assert f"not reachable: the Kubernetes API at {server} did not answer" in lines
     assert "connection refused" in lines
+
+
+def test_a_second_machine_keeps_the_generated_passwords_of_the_first(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    assert install(answers(), kubeconfig, tmp_path / "laptop").exit_code == 0
+    before = live_versions(api)
+
+    # Another machine (CI, a colleague), with no local state: nothing may change, above all
+    # not the database password the running PostgreSQL was initialised with.
+    run = install(answers(), kubeconfig, tmp_path / "ci-runner")
+
+    assert run.exit_code == 0, run.text()
+    assert live_versions(api) == before
+    generated = json.loads((tmp_path / "ci-runner/state/generated-secrets.json").read_text())
+    assert generated == json.loads((tmp_path / "laptop/state/generated-secrets.json").read_text())
+    assert (tmp_path / "ci-runner/state/generated-secrets.json").stat().st_mode & 0o777 == 0o600
+    certificate = "state/tls/self-signed.crt"
+    assert (tmp_path / "ci-runner" / certificate).read_bytes() == (
+        tmp_path / "laptop" / certificate
+    ).read_bytes()

@@ -27,35 +27,114 @@ if TYPE_CHECKING:
     from installer.runner import InstallPlan, RunSummary
 
 
-def measure_capacity(answers: AnswerFile, options: KubeOptions) -> Capacity | None:
-    """The smallest node, for ``resources.profile: auto``; None when it cannot be measured."""
+# Where the rendered Secret carries each generated password (see installer.render.context).
+RECOVERABLE_SECRETS: dict[str, str] = {
+    "POSTGRES_PASSWORD": "database_password",
+    "GF_SECURITY_ADMIN_PASSWORD": "grafana_admin_password",
+}
+TLS_SECRET = "codequal-tls"  # noqa: S105 - the Secret's name
+APP_SECRET = "codequal-secrets"  # noqa: S105 - the Secret's name
+
+
+def _capacity(cluster: Cluster) -> Capacity | None:
     from installer.resources import Capacity
     from installer.targets.kubernetes.probe import parse_quantity
 
-    if answers.resources.profile != "auto":
+    sizes = []
+    for node in cluster.list_objects("v1", "Node"):
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        cpus = parse_quantity(allocatable.get("cpu", 0))
+        memory = int(parse_quantity(allocatable.get("memory", 0)))
+        if cpus > 0 and memory > 0:
+            sizes.append((cpus, memory))
+    if not sizes:
         return None
+    return Capacity(cpus=min(s[0] for s in sizes), memory_bytes=min(s[1] for s in sizes))
+
+
+def _recover_generated(cluster: Cluster, namespace: str, path: Path) -> list[str]:
+    """Take the generated passwords back from the cluster's Secret into the local state.
+
+    The passwords are generated once, on the machine of the first install. A later run from
+    another machine (a colleague's laptop, CI) must not generate new ones: the database
+    keeps the password it was initialised with. Returns the keys recovered.
+    """
+    import base64
+    import json
+
+    from installer.secretstore import write_private
+
+    secret = cluster.get(ObjectRef("v1", "Secret", APP_SECRET, namespace))
+    data = (secret or {}).get("data") or {}
+    recovered = {}
+    for variable, key in RECOVERABLE_SECRETS.items():
+        if data.get(variable):
+            value = base64.b64decode(data[variable]).decode("utf-8")
+            if value:
+                recovered[key] = value
+    if recovered:
+        write_private(path, (json.dumps(recovered, indent=2, sort_keys=True) + "\n").encode())
+    return sorted(recovered)
+
+
+def _recover_certificate(cluster: Cluster, namespace: str, domain: str, tls_dir: Path) -> bool:
+    """Take the self-signed certificate an earlier install made back into the local state,
+    so that a run from another machine does not replace it."""
+    import base64
+    import json
+
+    from cryptography import x509
+
+    from installer.secretstore import CERT_FILE, CERT_INFO_FILE, KEY_FILE, write_private
+
+    secret = cluster.get(ObjectRef("v1", "Secret", TLS_SECRET, namespace))
+    data = (secret or {}).get("data") or {}
+    if not data.get("tls.crt") or not data.get("tls.key"):
+        return False
+    cert = base64.b64decode(data["tls.crt"])
+    certificate = x509.load_pem_x509_certificate(cert)
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    if domain not in names.value.get_values_for_type(x509.DNSName):
+        return False  # made for another domain: the render makes a new one
+    tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private(tls_dir / KEY_FILE, base64.b64decode(data["tls.key"]))
+    write_private(tls_dir / CERT_FILE, cert)
+    not_after = certificate.not_valid_after_utc.timestamp()
+    write_private(
+        tls_dir / CERT_INFO_FILE, json.dumps({"domain": domain, "not_after": not_after}).encode()
+    )
+    return True
+
+
+def read_cluster_facts(answers: AnswerFile, options: KubeOptions, state: Path) -> Capacity | None:
+    """What rendering needs from the cluster, read once and best effort: the smallest node's
+    size for ``resources.profile: auto``, and the generated passwords of an earlier install
+    when this machine has none. An unreachable cluster is the prerequisite step's to report."""
+    from installer.secretstore import GENERATED_SECRETS_FILE, TLS_DIR
+
+    secrets_file = state / GENERATED_SECRETS_FILE
+    wants_capacity = answers.resources.profile == "auto"
+    wants_secrets = not secrets_file.exists()
+    wants_certificate = answers.tls.mode == "self-signed" and not (state / TLS_DIR).exists()
+    if not (wants_capacity or wants_secrets or wants_certificate):
+        return None
+    capacity = None
     try:
         with Cluster.connect(
             answers.kubernetes.context,
             environ=options.environ,
             timeout=min(options.request_timeout, 10),
         ) as cluster:
-            nodes = cluster.list_objects("v1", "Node")
+            namespace = answers.kubernetes.namespace
+            if wants_secrets:
+                _recover_generated(cluster, namespace, secrets_file)
+            if wants_certificate:
+                _recover_certificate(cluster, namespace, answers.domain, state / TLS_DIR)
+            if wants_capacity:
+                capacity = _capacity(cluster)
     except InstallerError:
-        return None
-    sizes = [
-        (
-            parse_quantity(((n.get("status") or {}).get("allocatable") or {}).get("cpu", 0)),
-            int(
-                parse_quantity(((n.get("status") or {}).get("allocatable") or {}).get("memory", 0))
-            ),
-        )
-        for n in nodes
-    ]
-    sizes = [s for s in sizes if s[0] > 0 and s[1] > 0]
-    if not sizes:
-        return None
-    return Capacity(cpus=min(s[0] for s in sizes), memory_bytes=min(s[1] for s in sizes))
+        return capacity
+    return capacity
 
 
 def prepare_install(
@@ -67,15 +146,15 @@ def prepare_install(
     options: KubeOptions | None = None,
     bundle: Path | None = None,
 ) -> KubeInstall:
-    """Render the install and gather what its steps share (the cluster is not touched
-    unless ``resources.profile`` is ``auto``)."""
+    """Render the install and gather what its steps share (the cluster is only read: see
+    :func:`read_cluster_facts`)."""
     from installer.release import release_for
     from installer.render import render_plan
 
     options = options or KubeOptions()
     release = release or release_for(answers)
     root = root or default_root(answers)
-    capacity = measure_capacity(answers, options)
+    capacity = read_cluster_facts(answers, options, root / "state")
     rendered = render_plan(answers, secrets, release, root, capacity)
     return KubeInstall.from_rendered(
         answers, secrets, release, root, rendered, options=options, bundle=bundle
