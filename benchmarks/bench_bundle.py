@@ -128,6 +128,16 @@ def remove_images(references: list[str]) -> None:
     subprocess.run(["docker", "rmi", "-f", *references], capture_output=True, check=False)
 
 
+_WORK: list[Path] = []
+
+
+def work_dir(args: argparse.Namespace) -> Path:
+    if not _WORK:
+        _WORK.append(Path(args.workdir or tempfile.mkdtemp(prefix="bench-bundle-")))
+        _WORK[0].mkdir(parents=True, exist_ok=True)
+    return _WORK[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -148,11 +158,12 @@ def main() -> int:
     client = docker.from_env(timeout=600)
     ensure_bundle_images(client)
     ensure_big_image(args.size_mib)
-    wheelhouse = cached_wheelhouse()
+    wheelhouse = work_dir(args) / "wheelhouse"
+    if not wheelhouse.is_dir():  # a private copy: the tests' cache may be renewed meanwhile
+        shutil.copytree(cached_wheelhouse(), wheelhouse)
     references = sorted([APP, BASE, TOOL, BIG])
     ids = {ref: client.images.get(ref).id for ref in references}
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-bundle-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_dir(args)
     release = work / "bench.yaml"
     release.write_text(
         "name: codequal\nversion: 0.0.0-bench\nservices:\n"

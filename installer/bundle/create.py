@@ -262,6 +262,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def _add_input(
     writer: BundleStreamWriter, item: FileInput, sums: dict[str, str], sizes: dict[str, int]
 ) -> None:
+    try:
+        _add_input_file(writer, item, sums, sizes)
+    except OSError as e:
+        raise UsageError(
+            f"cannot read {e.filename or item.name}: {e.strerror or type(e).__name__}"
+        ) from e
+
+
+def _add_input_file(
+    writer: BundleStreamWriter, item: FileInput, sums: dict[str, str], sizes: dict[str, int]
+) -> None:
     size = item.size()
     if item.data is not None:
         sums[item.name] = writer.add_file(item.name, size, item.data, mode=item.mode)
