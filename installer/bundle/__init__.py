@@ -16,6 +16,7 @@ bytes done, total and rate). Integrity failures raise
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ __all__ = [
     "ProgressCallback",
     "TransferProgress",
     "inspect_bundle",
+    "load_images_into_docker",
     "open_bundle",
     "verify_bundle",
 ]
@@ -166,3 +168,49 @@ def open_bundle(
         progress=progress,
     )
     return OpenedBundle(index, workdir, signature, extract_images)
+
+
+def load_images_into_docker(bundle: Path, references: Sequence[str]) -> Iterator[str | Any]:
+    """The Compose engine's loader: verify ``bundle`` while streaming its images into Docker.
+
+    Yields output lines and :class:`installer.runner.Progress` (bytes). ``references`` are
+    the images the install still misses; each must be in the bundle (checked first).
+    """
+    import queue
+    import threading
+
+    from installer.bundle import docker_load
+    from installer.errors import BundleIntegrityError
+    from installer.runner import Progress
+
+    source = locate_bundle(bundle)
+    source.check_parts()
+    index = read_index(source)
+    signature = index.check_signature(None)
+    yield f"bundle {source.display}: release {index.metadata.release_version}, {signature}"
+    from installer.bundle.registry import normalize_reference
+
+    held = {normalize_reference(r) for image in index.metadata.images for r in image.references}
+    absent = [r for r in references if normalize_reference(r.split("@", 1)[0]) not in held]
+    if absent:
+        raise BundleIntegrityError(f"the bundle does not hold {', '.join(absent)}")
+    updates: queue.Queue[Any] = queue.Queue()
+    outcome: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for image in docker_load.load_images_into_docker(index, progress=updates.put):
+                updates.put(f"loaded    {image.reference} ({image.id[:19]})")
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome.append(e)
+        finally:
+            updates.put(None)
+
+    threading.Thread(target=work, name="bundle-load", daemon=True).start()
+    while (update := updates.get()) is not None:
+        if isinstance(update, TransferProgress):
+            yield Progress(update.done, update.total, "bytes", update.describe())
+        else:
+            yield update
+    if outcome:
+        raise outcome[0]

@@ -789,7 +789,7 @@ def _bundle_loader() -> ImageLoader:
     try:
         from installer import bundle as bundle_module
 
-        loader: ImageLoader = bundle_module.load_images_into_docker  # type: ignore[attr-defined]
+        loader: ImageLoader = bundle_module.load_images_into_docker
     except (ImportError, AttributeError):
         raise InstallerError(
             "this installer cannot load images from a bundle yet",
