@@ -80,6 +80,7 @@ def stream_command(
     """
     lines: deque[str] = tail if tail is not None else deque(maxlen=TAIL_LINES)
     full_env = dict(os.environ if env is None else env)
+    _require_program(argv, full_env)
     try:
         process = subprocess.Popen(
             [*_death_signal_prefix(), *argv],
@@ -156,6 +157,17 @@ def stream_command(
         )
 
 
+def _require_program(argv: Sequence[str], env: Mapping[str, str]) -> None:
+    """Say plainly that a program is missing (setpriv would only exit 127)."""
+    if shutil.which(argv[0], path=env.get("PATH")) is None:
+        raise CommandFailed(
+            f"cannot run {argv[0]}: not found",
+            command=argv,
+            returncode=None,
+            hint=f"is {argv[0]} installed and on PATH?",
+        )
+
+
 def run_command(argv: Sequence[str], **kwargs: object) -> list[str]:
     """:func:`stream_command` collected: every output line, once the command is done."""
     return list(stream_command(argv, **kwargs))  # type: ignore[arg-type]
@@ -195,6 +207,7 @@ def command_to_file(
     """
     import tempfile
 
+    _require_program(argv, os.environ)
     discard = str(path) == os.devnull
     if discard:
         out_fd, tmp_name = os.open(os.devnull, os.O_WRONLY), ""
