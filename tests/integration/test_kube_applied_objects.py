@@ -121,7 +121,7 @@ def test_every_applied_object_passes_kubernetes_validate_strict(
     if operator and "prometheus" in case.answers.get("monitoring", {}).get(
         "components", ["prometheus"]
     ):
-        assert "ServiceMonitor" in kinds
+        assert {"ServiceMonitor", "PrometheusRule"} <= kinds
     for body in bodies:
         if body["kind"] in CUSTOM_KINDS:
             _check_custom(body)

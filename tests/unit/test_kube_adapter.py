@@ -743,3 +743,27 @@ def test_a_second_machine_keeps_the_generated_passwords_of_the_first(
     assert (tmp_path / "ci-runner" / certificate).read_bytes() == (
         tmp_path / "laptop" / certificate
     ).read_bytes()
+
+
+@pytest.mark.parametrize("with_grafana", [False, True])
+def test_with_the_prometheus_operator_servicemonitors_are_created(
+    with_grafana: bool, tmp_path: Path
+) -> None:
+    components = ["prometheus", "loki", *(["grafana"] if with_grafana else [])]
+    with FakeKubeAPI(prometheus_operator=True) as api:
+        config = api.write_kubeconfig(tmp_path / "kubeconfig")
+        run = install(answers(monitoring={"components": components}), config, tmp_path / "root")
+        assert run.exit_code == 0, run.text()
+        monitors = {
+            m["metadata"]["name"]
+            for m in api.list_objects("monitoring.coreos.com/v1", "ServiceMonitor", NAMESPACE)
+        }
+        rules = api.get_object(
+            "monitoring.coreos.com/v1", "PrometheusRule", "codequal-alerts", NAMESPACE
+        )
+        own_prometheus = api.get_object("apps/v1", "Deployment", "prometheus", NAMESPACE)
+    assert monitors == {"codequal", "deepwiki"}
+    assert rules is not None and rules["spec"]["groups"]
+    # Our own Prometheus only where Grafana needs one it knows the address of.
+    assert (own_prometheus is not None) is with_grafana
+    assert "Prometheus Operator: found" in step_messages(run, "prerequisites")

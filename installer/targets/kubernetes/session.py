@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from installer.render import RenderedPlan
 
 PHASES: tuple[Phase, ...] = ("deploy", "database", "services", "monitoring")
-RULES_FILE = "monitoring/prometheus/rules/codequal.yml"
+# Where the render puts Prometheus's alert rules (one key of its ConfigMap).
+RULES_CONFIGMAP = "prometheus-config"
+RULES_KEY = "codequal.rules.yml"
 APP_SERVICES = ("codequal", "deepwiki")
 
 
@@ -165,11 +167,13 @@ class KubeInstall:
         return [item for phase in PHASES for item in self.phase(phase)]
 
     def _rules(self) -> dict[str, Any] | None:
-        try:
-            text = self.rendered.file(RULES_FILE).content.decode("utf-8")
-        except KeyError:
-            return None
+        """The alert rules, as rendered into Prometheus's ConfigMap."""
         from ruamel.yaml import YAML
 
-        data = YAML(typ="safe", pure=True).load(text)
-        return data if isinstance(data, dict) else None
+        for item in self.objects:
+            if item.kind == "ConfigMap" and item.ref.name == RULES_CONFIGMAP:
+                text = (item.obj.get("data") or {}).get(RULES_KEY)
+                if text:
+                    data = YAML(typ="safe", pure=True).load(text)
+                    return data if isinstance(data, dict) else None
+        return None
