@@ -767,3 +767,35 @@ def test_with_the_prometheus_operator_servicemonitors_are_created(
     # Our own Prometheus only where Grafana needs one it knows the address of.
     assert (own_prometheus is not None) is with_grafana
     assert "Prometheus Operator: found" in step_messages(run, "prerequisites")
+
+
+def test_a_failed_upgrade_puts_the_previous_manifests_back_and_logs_no_secret(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    from installer.credentials import Secrets
+
+    secret = "sk-ant-upgrade-secret-value-42"
+    root = tmp_path / "root"
+    first = install(answers(), kubeconfig, root, secrets=Secrets(anthropic_api_key=secret))
+    assert first.exit_code == 0, first.text()
+    manifests = {p.name: p.read_bytes() for p in (root / "kubernetes").glob("*.yaml")}
+    api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
+
+    upgrade = install(
+        answers(),
+        kubeconfig,
+        root,
+        release_manifest=release(RELEASE_BROKEN),
+        secrets=Secrets(anthropic_api_key=secret),
+    )
+
+    assert upgrade.exit_code == ExitCode.INSTALL_FAILED
+    assert {p.name: p.read_bytes() for p in (root / "kubernetes").glob("*.yaml")} == manifests
+    secret_file = next(p for p in (root / "kubernetes").glob("*-secret-codequal-secrets.yaml"))
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    generated = json.loads((root / "state/generated-secrets.json").read_text()).values()
+    for path in [root / "state/journal.json", *(root / "state/logs").glob("*.log")]:
+        text = path.read_text()
+        for value in (secret, *generated):
+            assert value not in text, path
+    assert secret not in first.text() + upgrade.text()

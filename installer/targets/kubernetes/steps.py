@@ -31,12 +31,14 @@ objects the new release added are pruned.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from installer.engine.kubernetes import (
@@ -306,33 +308,37 @@ class ConfigurationStep(KubeStep):
         from installer.render import write_plan
 
         root = self.session.root
-        saved = _snapshot(root / "kubernetes")
-        ctx.remember("previous_files", saved)
+        if "backup" not in ctx.data:  # a resumed run keeps the first run's backup
+            ctx.remember("backup", _back_up(root / "kubernetes", root / "state" / "rollback"))
         for change in write_plan(self.session.rendered, root):
             if change.kind != "unchanged":
                 yield f"{change.kind}: {change.path}"
 
     def rollback(self, ctx: StepContext) -> Iterator[StepUpdate]:
-        from installer.statedir import atomic_write
-
-        saved: dict[str, str] = ctx.data.get("previous_files") or {}
         directory = self.session.root / "kubernetes"
-        if not saved:
-            return
         for path in directory.glob("*.yaml"):
-            if path.name not in saved:
-                path.unlink(missing_ok=True)
-        for name, text in saved.items():
-            atomic_write(directory / name, text.encode("utf-8"), 0o600)
-        yield f"restored the previous manifests in {directory}"
+            path.unlink(missing_ok=True)
+        backup = ctx.data.get("backup")
+        if backup:
+            for path in sorted(Path(backup).glob("*.yaml")):
+                shutil.copy2(path, directory / path.name)  # keeps each file's mode (0600 secrets)
+            yield f"restored the previous manifests in {directory}"
+        else:
+            yield f"removed the manifests of this run from {directory}"
 
 
-def _snapshot(directory: Any) -> dict[str, str]:
-    """The manifests of the previous run (secrets stay in the 0700 state tree, 0600)."""
-    out: dict[str, str] = {}
-    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
-        out[path.name] = path.read_text(encoding="utf-8")
-    return out
+def _back_up(directory: Path, backups: Path) -> str | None:
+    """Copy the manifests of the previous run aside (in the 0700 state directory, modes
+    kept), so that a rollback can put them back; None when there were none."""
+    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    if not files:
+        return None
+    target = backups / "kubernetes"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True, mode=0o700)
+    for path in files:
+        shutil.copy2(path, target / path.name)
+    return str(target)
 
 
 class ImagesStep(KubeStep):
@@ -394,7 +400,6 @@ class ImagesStep(KubeStep):
     def _push(self, ctx: StepContext, images: list[str]) -> Iterator[StepUpdate]:
         """Verify the offline bundle, then push its images to the mirror (present ones skip)."""
         import tempfile
-        from pathlib import Path
 
         from installer.bundle import open_bundle
         from installer.bundle.registry import RegistryTarget
