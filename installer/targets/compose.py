@@ -51,7 +51,7 @@ from installer.credentials import Redactor
 from installer.engine.compose import ComposeProject
 from installer.engine.docker import ContainerInfo, DockerEngine
 from installer.engine.process import CommandFailed, command_to_file
-from installer.errors import InstallerError, PrerequisiteError, StepFailed
+from installer.errors import BundleIntegrityError, InstallerError, PrerequisiteError, StepFailed
 from installer.runner import InstallPlan, Progress, RunSummary, Step, StepContext, StepUpdate
 from installer.statedir import StateDir, StateWriteError, atomic_write, atomic_write_json, read_json
 from installer.targets import PlannedFile, PlannedStep, PlanPreview
@@ -111,6 +111,8 @@ class ComposeTarget:
         self.install_dir = Path(answers.install_dir)
         self.state = StateDir.for_install_dir(self.install_dir)
         self.engine = engine if engine is not None else DockerEngine()
+        if bundle is None and answers.airgap.enabled and answers.airgap.bundle:
+            bundle = Path(answers.airgap.bundle)
         self.bundle = bundle
         self.image_loader = image_loader
         self.redactor = Redactor(secrets.secrets.supplied().values())
@@ -746,6 +748,8 @@ class ContainersStep(ComposeStep):
             yield f"loading {len(missing)} images from {self.target.bundle}"
             try:
                 yield from loader(self.target.bundle, missing)
+            except BundleIntegrityError:
+                raise  # exit 4, as it is: the bundle, not the install, is at fault
             except InstallerError as e:
                 raise _fail(self.name, e, "cannot load the images from the bundle") from e
         elif missing:
@@ -1179,9 +1183,36 @@ class MonitoringStep(ComposeStep):
         except CommandFailed as e:
             raise _fail(self.name, e, "cannot start the monitoring services") from e
         yield from self.target.wait_healthy(ctx, services)
-        for name, url in self.target.urls().items():
-            if name in services:
-                yield f"{name}: {url}"
+        yield from self._probe_published(ctx, services)
+
+    def _probe_published(self, ctx: StepContext, services: Sequence[str]) -> Iterator[StepUpdate]:
+        """Each published monitoring UI answers its health path on the host port."""
+        for info in self.target.containers():
+            manifest = self.target.release.services.get(info.service)  # type: ignore[call-overload]
+            health = manifest.health if manifest is not None else None
+            if info.service not in services or not info.published_ports or health is None:
+                continue
+            if not health.http_path:
+                continue
+            port = info.published_ports[0]
+            url = f"http://127.0.0.1:{port}{health.http_path}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    status, _ = _request("127.0.0.1", port, "127.0.0.1", health.http_path, None)
+                except OSError:
+                    status = 0
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                ctx.sleep(1)
+            if status != 200:
+                raise StepFailed(
+                    f"{info.service} answered {status or 'nothing'} at {url}",
+                    step=self.name,
+                    log_tail=self.target.engine.logs(info.id),
+                    hint=f"see `docker compose logs {info.service}` in {self.target.install_dir}",
+                )
+            yield f"{info.service}: {url} answers 200"
 
 
 # -- helpers ----------------------------------------------------------------------------

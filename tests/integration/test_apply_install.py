@@ -165,3 +165,32 @@ def test_development_installs_with_sqlite(install: Install) -> None:
     again = install.apply(answers)
     assert again.exit_code == 0, again.describe()
     assert "nothing changed" in again.last["message"]
+
+
+def test_monitoring_comes_with_the_answers_and_goes_with_them(install: Install) -> None:
+    run = install.apply(install.answers("production", monitoring={"enabled": True}))
+    assert run.exit_code == 0, run.describe()
+    assert _healthy(install) == {
+        "codequal": "healthy",
+        "deepwiki": "healthy",
+        "nginx": "healthy",
+        "postgres": "healthy",
+        "prometheus": "healthy",
+        "grafana": "healthy",
+        "loki": "healthy",
+        "promtail": None,  # no health check in the release: running is ready
+    }
+    messages = run.step_messages("monitoring")
+    assert "grafana: http://127.0.0.1:3001/api/health answers 200" in messages
+    with urllib.request.urlopen("http://127.0.0.1:9090/-/healthy", timeout=10) as response:
+        assert response.status == 200
+    assert install.result()["urls"]["grafana"] == "http://127.0.0.1:3001/"
+
+    off = install.apply(install.answers("production", monitoring={"enabled": False}))
+    assert off.exit_code == 0, off.describe()
+    assert set(_healthy(install)) == {"codequal", "deepwiki", "nginx", "postgres"}
+    assert (
+        next(e for e in off.of_type("step.skipped") if e["step"] == "monitoring")["message"]
+        == "monitoring is turned off in the answers"
+    )
+    assert not [p for p in (install.install_dir / "monitoring").rglob("*") if p.is_file()]
