@@ -7,8 +7,12 @@ manages the result with plain ``docker compose``; ``status`` reports it."""
 from __future__ import annotations
 
 import json
+import secrets
+import socket
 import stat
+import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -194,3 +198,69 @@ def test_monitoring_comes_with_the_answers_and_goes_with_them(install: Install) 
         == "monitoring is turned off in the answers"
     )
     assert not [p for p in (install.install_dir / "monitoring").rglob("*") if p.is_file()]
+
+
+def _host_address() -> str:
+    """This machine's address on its default route (what a container reaches it by)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        return str(probe.getsockname()[0])
+
+
+@pytest.fixture
+def managed_postgres(install: Install) -> Iterator[tuple[str, int, str]]:
+    """A PostgreSQL server outside the installation, published on a host port: a stand-in
+    for a managed database reached over the network."""
+    password = "managed-" + secrets.token_urlsafe(16)
+    network = install.docker.networks.create(f"managed-net-{install.project}", driver="bridge")
+    container = install.docker.containers.run(
+        "codequal-test/postgres:1",
+        detach=True,
+        name=f"managed-pg-{install.project}",
+        environment={
+            "POSTGRES_USER": "codequal",
+            "POSTGRES_PASSWORD": password,
+            "POSTGRES_DB": "codequal",
+        },
+        ports={"5432/tcp": ("0.0.0.0", None)},  # noqa: S104 - reached from the containers
+        network=network.name,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            code, _ = container.exec_run(["pg_isready", "-h", "127.0.0.1", "-U", "codequal"])
+            if code == 0:
+                break
+            time.sleep(0.5)
+        container.reload()
+        port = int(container.ports["5432/tcp"][0]["HostPort"])
+        yield _host_address(), port, password
+    finally:
+        container.remove(force=True, v=True)
+        network.remove()
+
+
+def test_production_with_a_managed_database_over_the_network(
+    install: Install, managed_postgres: tuple[str, int, str]
+) -> None:
+    host, port, password = managed_postgres
+    answers = install.answers(
+        "production",
+        database={"kind": "postgres", "managed": True, "host": host, "port": port},
+    )
+    secrets_path = install.secrets_file(database_password=password)
+    run = install.apply(answers, secrets=secrets_path)
+    assert run.exit_code == 0, run.describe()
+    assert f"waiting for the managed PostgreSQL at {host}:{port}" in run.step_messages("database")
+    assert "postgres" not in install.containers_by_service()
+    status, body = install.https_get("/health")
+    assert status == 200
+    assert body["database"]["reachable"] is True and body["database"]["migrated"] is True
+    assert install.result()["database"] == {
+        "kind": "postgres",
+        "managed": True,
+        "host": host,
+        "name": "codequal",
+    }
+    again = install.apply(answers, secrets=secrets_path)
+    assert again.exit_code == 0 and "nothing changed" in again.last["message"]
