@@ -799,3 +799,39 @@ def test_a_failed_upgrade_puts_the_previous_manifests_back_and_logs_no_secret(
         for value in (secret, *generated):
             assert value not in text, path
     assert secret not in first.text() + upgrade.text()
+
+
+def test_a_role_granting_more_than_the_user_holds_fails_the_prerequisites(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    # RBAC refuses to create a Role that grants what its creator does not hold; an install
+    # whose objects include a Role checks each permission it grants first.
+    from installer.runner import Runner
+    from installer.targets.kubernetes.objects import ManifestObject
+    from installer.targets.kubernetes.plan import install_plan
+
+    api.deny("watch", "endpoints", namespace=NAMESPACE)
+    session = prepare_install(
+        answers(),
+        _secrets(),
+        release=release(),
+        root=tmp_path / "root",
+        options=options(kubeconfig),
+    )
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "scraper", "namespace": NAMESPACE},
+        "rules": [{"apiGroups": [""], "resources": ["endpoints"], "verbs": ["get", "watch"]}],
+    }
+    session.objects.insert(1, ManifestObject(role))
+    runner = Runner(install_plan(session))
+    events = list(runner.run())
+    session.close()
+
+    assert runner.outcome is not None and runner.outcome.exit_code == ExitCode.PREREQUISITES
+    assert (
+        "cannot watch endpoints in namespace codequal (granted by Role scraper)"
+        in events[-1].message
+    )
+    assert api.writes() == []

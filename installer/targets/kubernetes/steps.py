@@ -189,6 +189,10 @@ class PrerequisitesStep(KubeStep):
                 needed[(verb, resource.group, resource.plural, "", scope)] = None
         for verb, group, plural, sub in READ_PERMISSIONS:
             needed[(verb, group, plural, sub, namespace)] = None
+        # RBAC lets a user create a Role only with permissions the user holds (no escalation):
+        # check each one the install's Roles grant, so the refusal comes now, not mid-apply.
+        granted = _role_grants(session.objects, namespace)
+        needed.update(dict.fromkeys(granted))
         total = len(needed)
         missing: list[str] = []
         for index, (verb, group, plural, sub, scope) in enumerate(needed, start=1):
@@ -204,7 +208,12 @@ class PrerequisitesStep(KubeStep):
                 if sub:
                     resource_name += f"/{sub}"
                 where = f"in namespace {scope}" if scope else "at cluster scope"
-                missing.append(f"{verb} {resource_name} {where}")
+                why = (
+                    f" (granted by Role {granted[key]})"
+                    if (key := (verb, group, plural, sub, scope)) in granted
+                    else ""
+                )
+                missing.append(f"{verb} {resource_name} {where}{why}")
             if index % 10 == 0 or index == total:
                 yield Progress(index, total, "permissions", "checking permissions")
         if session.keep_namespace:
@@ -285,6 +294,23 @@ class PrerequisitesStep(KubeStep):
             )
         else:
             yield f"{kind}: the cluster default ({defaults[0]}) is used"
+
+
+def _role_grants(
+    items: Sequence[ManifestObject], namespace: str
+) -> dict[tuple[str, str, str, str, str], str]:
+    """(verb, group, resource, subresource, namespace) -> the Role that grants it."""
+    grants: dict[tuple[str, str, str, str, str], str] = {}
+    for item in items:
+        if item.kind != "Role":
+            continue
+        for rule in item.obj.get("rules") or []:
+            for group in rule.get("apiGroups") or [""]:
+                for resource in rule.get("resources") or []:
+                    plural, _, sub = str(resource).partition("/")
+                    for verb in rule.get("verbs") or []:
+                        grants.setdefault((verb, group, plural, sub, namespace), item.ref.name)
+    return grants
 
 
 class ConfigurationStep(KubeStep):
