@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -31,6 +32,8 @@ from tests.support.registry import LocalRegistry
 pytestmark = pytest.mark.integration
 
 TEST_LABEL = "org.codequal.test.owner"
+# scripts/test removes what a test run that died left behind, by this pid.
+PID_LABEL = "org.codequal.test.pid"
 
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, dict[str, Any]]:
@@ -72,14 +75,15 @@ class Containers:
         self.owner = owner
         self.containers: list[Any] = []
         self.networks: list[Any] = []
+        self.labels = {TEST_LABEL: owner, PID_LABEL: str(os.getpid())}
 
     def network(self) -> str:
         name = f"cqtest-{secrets.token_hex(4)}"
-        self.networks.append(self.client.networks.create(name, labels={TEST_LABEL: self.owner}))
+        self.networks.append(self.client.networks.create(name, labels=self.labels))
         return name
 
     def run(self, image: str, command: list[str] | None = None, **kwargs: Any) -> Any:
-        labels = {TEST_LABEL: self.owner, **kwargs.pop("labels", {})}
+        labels = {**self.labels, **kwargs.pop("labels", {})}
         container = self.client.containers.run(image, command, detach=True, labels=labels, **kwargs)
         self.containers.append(container)
         return container
@@ -140,6 +144,7 @@ def test_standin_migrates_and_reports_a_real_postgres_through_nginx(
             ["standin", "migrate", "--schema-version", "1"],
             network=network,
             environment={"DATABASE_URL": database_url},
+            labels=containers.labels,
             remove=True,
         )
         assert expected in output.decode()
@@ -223,7 +228,9 @@ def test_standin_migrates_and_reports_a_real_postgres_through_nginx(
 def test_standin_with_sqlite_runs_as_its_user_in_a_fresh_volume(
     test_images: BuildReport, containers: Containers, docker_engine: Any
 ) -> None:
-    volume = docker_engine.volumes.create(f"cqtest-{secrets.token_hex(4)}")
+    volume = docker_engine.volumes.create(
+        f"cqtest-{secrets.token_hex(4)}", labels={PID_LABEL: str(os.getpid())}
+    )
     try:
         app = containers.run(
             STANDIN_1,
