@@ -204,8 +204,12 @@ class LiveRunDisplay:
         self.view = _RunView()
         self.tail: deque[str] = deque(maxlen=tail_lines)
         self.header = ""
+        # get_renderable: each refresh redraws, so the running step's clock keeps ticking.
         self._live = Live(
-            self._render(), console=self.console, refresh_per_second=8, transient=False
+            console=self.console,
+            get_renderable=self._render,
+            refresh_per_second=8,
+            transient=False,
         )
         self._live.start()
 
@@ -245,7 +249,7 @@ class LiveRunDisplay:
         elif event.type == "step.output":
             prefix = "(rollback) " if event.data.get("phase") == "rollback" else ""
             self.tail.append(prefix + event.message)
-        self._live.update(self._render())
+        self._live.refresh()
         if event.type in ("run.finished", "run.failed"):
             self._live.stop()
             from rich.text import Text
