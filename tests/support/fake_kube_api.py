@@ -49,7 +49,9 @@ What it implements, with the real semantics:
   ``FailedScheduling`` wording when no node has the CPU or memory requested or a claim is
   unbound; the kubelet pulls (images in :attr:`FakeKubeAPI.unpullable_images` end in
   ``ErrImagePull``/``ImagePullBackOff``), runs (images in :attr:`FakeKubeAPI.crashing_images`
-  end in ``CrashLoopBackOff`` with their log lines) and reports ready; Jobs run one pod at a
+  end in ``CrashLoopBackOff`` with their log lines) and reports ready; pods of images in
+  :attr:`FakeKubeAPI.forbidden_images` are refused at creation with a ``FailedCreate`` event
+  on their ReplicaSet (or Job), as an admission refusal reads; Jobs run one pod at a
   time up to ``backoffLimit`` with the log lines and exit code from
   :attr:`FakeKubeAPI.job_runs`, ending ``Complete`` or ``Failed``; EndpointSlices follow the
   ready pods behind each Service; Events are recorded (and counted) as the kubelet, scheduler
@@ -733,6 +735,8 @@ class FakeKubeAPI:
             self._system_create(_node_object(node, version), "kubelet")
         self.unpullable_images: set[str] = set()
         self.crashing_images: dict[str, ContainerRun] = {}
+        # Image -> why admission (PodSecurity, an SCC, a policy webhook) refuses its pods.
+        self.forbidden_images: dict[str, str] = {}
         # Image (or "<namespace>/<job name>") -> what the Job's container prints and returns.
         self.job_runs: dict[str, ContainerRun] = {}
         self.default_job_run = ContainerRun(lines=[], exit_code=0)
@@ -1772,7 +1776,25 @@ class FakeKubeAPI:
             and any(o.get("uid") == uid for o in pod["metadata"].get("ownerReferences") or [])
         ]
 
-    def _new_pod(self, owner: Obj, template: Obj, name: str, extra_labels: dict[str, str]) -> Obj:
+    def _new_pod(
+        self,
+        owner: Obj,
+        template: Obj,
+        name: str,
+        extra_labels: dict[str, str],
+        creator: Obj | None = None,
+    ) -> Obj | None:
+        """A pod for ``owner``; None when admission refuses it (see :attr:`forbidden_images`),
+        with the ``FailedCreate`` event on ``creator`` (its ReplicaSet) or the owner."""
+        images = [c.get("image") for c in (template.get("spec") or {}).get("containers") or []]
+        refused = next(
+            (self.forbidden_images[i] for i in images if i in self.forbidden_images), None
+        )
+        if refused is not None:
+            component = "job-controller" if owner["kind"] == "Job" else "replicaset-controller"
+            message = f'Error creating: pods "{name}" is forbidden: {refused}'
+            self.record_event(creator or owner, "Warning", "FailedCreate", message, component)
+            return None
         template_meta = template.get("metadata") or {}
         pod = {
             "apiVersion": "v1",
@@ -1815,12 +1837,22 @@ class FakeKubeAPI:
         ]
         old = [(k, p) for k, p in pods if (k, p) not in new]
         if len(new) < replicas:
+            replica_set = {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"{key[3]}-{template_hash}",
+                    "namespace": key[2],
+                    "uid": f"{deployment['metadata']['uid']}-{template_hash}",
+                },
+            }
             for _ in range(replicas - len(new)):
                 self._new_pod(
                     deployment,
                     spec["template"],
                     f"{key[3]}-{template_hash}-{uuid.uuid4().hex[:5]}",
                     {"pod-template-hash": template_hash},
+                    creator=replica_set,
                 )
             self.record_event(
                 deployment,
@@ -1963,6 +1995,8 @@ class FakeKubeAPI:
             pod = self._new_pod(
                 job, job["spec"]["template"], f"{key[3]}-{uuid.uuid4().hex[:5]}", {}
             )
+            if pod is None:
+                return
             self.record_event(
                 job,
                 "Normal",

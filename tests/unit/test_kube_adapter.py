@@ -835,3 +835,25 @@ def test_a_role_granting_more_than_the_user_holds_fails_the_prerequisites(
         in events[-1].message
     )
     assert api.writes() == []
+
+
+def test_pods_refused_by_admission_are_explained_with_the_refusal(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    refusal = (
+        'violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
+        '(container "deepwiki" must set securityContext.allowPrivilegeEscalation=false)'
+    )
+    api.forbidden_images["codequal-test/deepwiki:root"] = refusal
+    run = install(
+        answers(release={"images": {"deepwiki": "codequal-test/deepwiki:root"}}),
+        kubeconfig,
+        tmp_path / "root",
+    )
+    assert run.exit_code == ExitCode.INSTALL_FAILED
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert "Deployment deepwiki did not become available" in failed.message
+    assert "its pods cannot be created: Error creating: pods" in failed.message
+    assert refusal in failed.message
+    assert "reported for ReplicaSet deepwiki-" in "\n".join(failed.data["log_tail"])
+    assert "Pod Security admission" in failed.data["hint"]

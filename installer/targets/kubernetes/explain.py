@@ -207,16 +207,50 @@ def _log_tail(cluster: Cluster, namespace: str, pod: str, container: str) -> lis
     return []
 
 
+def _creation_refused(cluster: Cluster, namespace: str, owner: str) -> Finding | None:
+    """Why no pod exists: the ReplicaSet's (or Job's) ``FailedCreate`` event."""
+    try:
+        events = cluster.list_objects(
+            "v1", "Event", namespace, field_selector="reason=FailedCreate"
+        )
+    except KubernetesError:
+        return None
+    mine = [
+        e
+        for e in events
+        if (name := str((e.get("involvedObject") or {}).get("name", ""))) == owner
+        or name.startswith(f"{owner}-")
+    ]
+    if not mine:
+        return None
+    last = sorted(mine, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))[-1]
+    involved = last.get("involvedObject") or {}
+    return Finding(
+        f"its pods cannot be created: {last.get('message', '')}",
+        [f"reported for {involved.get('kind', '?')} {involved.get('name', '?')}"],
+        "an admission check refuses the pods (Pod Security admission, an OpenShift SCC, a "
+        "policy webhook, a quota): the message says which; on OpenShift set "
+        "kubernetes.openshift to true",
+    )
+
+
 def explain_pods(
-    cluster: Cluster, namespace: str, selector: str, *, mirror: str | None = None
+    cluster: Cluster,
+    namespace: str,
+    selector: str,
+    *,
+    mirror: str | None = None,
+    owner: str | None = None,
 ) -> Explanation:
-    """What keeps the pods matching ``selector`` from running and being ready."""
+    """What keeps the pods matching ``selector`` (of the workload ``owner``) from running
+    and being ready."""
     try:
         pods = cluster.list_objects("v1", "Pod", namespace, label_selector=selector)
     except KubernetesError as e:
         return Explanation([Finding(f"the pods could not be read: {e.message}")])
     if not pods:
-        return Explanation([Finding("no pods were created for it")])
+        refused = _creation_refused(cluster, namespace, owner) if owner else None
+        return Explanation([refused or Finding("no pods were created for it")])
     merged: dict[str, Finding] = {}
     for pod in pods:
         found: list[Finding] = []

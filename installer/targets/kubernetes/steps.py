@@ -650,7 +650,11 @@ class DatabaseStep(KubeStep):
             stuck = not streamed and time.monotonic() > start_deadline
             if outcome == "Failed" or stuck or time.monotonic() > deadline:
                 explanation = explain_pods(
-                    cluster, namespace, f"job-name={job.ref.name}", mirror=session.mirror
+                    cluster,
+                    namespace,
+                    f"job-name={job.ref.name}",
+                    mirror=session.mirror,
+                    owner=job.ref.name,
                 )
                 if outcome == "Failed":
                     why = "failed"
@@ -809,7 +813,7 @@ def _not_available(session: KubeInstall, live: dict[str, Any], state: str, step:
     name = live["metadata"]["name"]
     selector = selector_string((live.get("spec") or {}).get("selector"))
     explanation = explain_pods(
-        session.cluster(), session.namespace, selector, mirror=session.mirror
+        session.cluster(), session.namespace, selector, mirror=session.mirror, owner=name
     )
     waited = session.options.rollout_timeout
     message = f"Deployment {name} did not become available within {waited:g} s ({state})"
