@@ -88,6 +88,7 @@ What it does not model (the installer must not rely on these here):
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -2645,3 +2646,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+def main() -> None:
+    """Run the server by hand: ``python -m tests.support.fake_kube_api --kubeconfig PATH``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="A small Kubernetes API server for trying the installer."
+    )
+    parser.add_argument(
+        "--kubeconfig", type=Path, required=True, help="where to write its kubeconfig"
+    )
+    parser.add_argument("--openshift", action="store_true", help="serve the OpenShift API groups")
+    parser.add_argument("--prometheus-operator", action="store_true", help="serve ServiceMonitors")
+    args = parser.parse_args()
+    with FakeKubeAPI(openshift=args.openshift, prometheus_operator=args.prometheus_operator) as api:
+        api.write_kubeconfig(args.kubeconfig)
+        print(f"serving {api.url}; KUBECONFIG={args.kubeconfig}; Ctrl-C stops it", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

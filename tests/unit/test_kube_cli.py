@@ -115,3 +115,11 @@ def test_status_of_an_empty_namespace_exits_1(api: FakeKubeAPI, answer_file: Pat
     status = run_cli("status", "--answers", str(answer_file))
     assert status.exit_code == 1
     assert "nothing installed in namespace codequal" in status.stdout
+
+
+def test_apply_in_plain_text_ends_with_the_urls(api: FakeKubeAPI, answer_file: Path) -> None:
+    result = run_cli("apply", "--answers", str(answer_file), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "CodeQual 0.1.0 (kubernetes)" in result.stdout
+    assert "https://codequal.test.invalid/deepwiki/" in result.stdout
+    assert "Secret codequal/codequal-secrets in the cluster" in result.stdout

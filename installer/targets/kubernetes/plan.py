@@ -208,33 +208,59 @@ def build_kubernetes_plan(
     )
 
 
-def public_urls(session: KubeInstall) -> list[str]:
+def public_urls(session: KubeInstall) -> dict[str, str]:
+    """Each public route's URL, by the service it reaches (as ``result.json`` lists them)."""
     port = session.options.https_port
     suffix = "" if port == 443 else f":{port}"
-    return [
-        f"https://{session.answers.domain}{suffix}{route.path}"
+    urls: dict[str, str] = {
+        route.service: f"https://{session.answers.domain}{suffix}{route.path}"
         for route in session.release.routes
         if route.service in session.release.services
-    ]
+    }
+    deepwiki = session.answers.deepwiki
+    if deepwiki.mode == "external" and deepwiki.url:
+        urls["deepwiki"] = deepwiki.url
+    return urls
 
 
 def install_result(session: KubeInstall, summary: RunSummary) -> dict[str, Any]:
-    """``result.json`` of a finished Kubernetes install."""
+    """``state/result.json`` of a finished Kubernetes install (the Compose targets' shape)."""
+    from installer import __version__
+
     namespace = session.namespace
+    answers = session.answers
+    credentials = {
+        "service_secrets": f"Secret {namespace}/codequal-secrets in the cluster",
+        "generated_secrets": f"{session.root / 'state' / 'generated-secrets.json'} (mode 0600)",
+    }
+    if answers.tls.mode == "self-signed" and not answers.kubernetes.openshift:
+        credentials["tls_certificate"] = f"Secret {namespace}/codequal-tls in the cluster"
+    if answers.monitoring.enabled and "grafana" in answers.monitoring.components:
+        credentials["grafana_admin"] = (
+            "user admin; password: grafana_admin_password in generated_secrets "
+            "(or your secrets file)"
+        )
     return {
-        "target": session.answers.target,
-        "release": session.release.version,
-        "context": session.answers.kubernetes.context,
+        "format": 1,
+        "status": "installed",
+        "installer_version": __version__,
+        "target": answers.target,
+        "context": answers.kubernetes.context,
         "namespace": namespace,
-        "urls": public_urls(session),
+        "release": {"version": session.release.version, "name": session.release.name},
+        "schema_version": session.release.migration.schema_version,
         "release_record": f"ConfigMap {namespace}/codequal-release",
-        "credentials": {
-            "in_cluster": f"kubectl -n {namespace} get secret codequal-secrets -o yaml",
-            "generated_here": str(session.root / "state"),
-        },
         "manifests": str(session.root / "kubernetes"),
-        "changed_steps": summary.changed_steps,
-        "run_id": summary.run_id,
+        "urls": public_urls(session),
+        "credentials": credentials,
+        "run": {
+            "id": summary.run_id,
+            "resumed": summary.resumed,
+            "changed_steps": summary.changed_steps,
+            "started_at": summary.started_at,
+            "finished_at": summary.finished_at,
+            "log_file": str(summary.log_file),
+        },
     }
 
 
