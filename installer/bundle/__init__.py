@@ -16,10 +16,10 @@ bytes done, total and rate). Integrity failures raise
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from installer.bundle.format import (
     ANSWERS_NAME,
@@ -29,6 +29,8 @@ from installer.bundle.format import (
 )
 from installer.bundle.progress import ProgressCallback, TransferProgress
 from installer.bundle.reader import BundleIndex, locate_bundle, read_index
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from installer.bundle.docker_load import LoadedImage
@@ -41,6 +43,8 @@ __all__ = [
     "OpenedBundle",
     "ProgressCallback",
     "TransferProgress",
+    "check_bundle_for_install",
+    "check_install_space",
     "inspect_bundle",
     "load_images_into_docker",
     "open_bundle",
@@ -170,43 +174,29 @@ def open_bundle(
     return OpenedBundle(index, workdir, signature, extract_images)
 
 
-def load_images_into_docker(bundle: Path, references: Sequence[str]) -> Iterator[str | Any]:
-    """The Compose engine's loader: verify ``bundle`` while streaming its images into Docker.
+def _updates_of(work: Callable[[ProgressCallback], T], out: list[T]) -> Iterator[str | Any]:
+    """Run ``work(progress)`` in a thread; yield its progress as the runner's ``Progress``.
 
-    Yields output lines and :class:`installer.runner.Progress` (bytes). ``references`` are
-    the images the install still misses; each must be in the bundle (checked first).
+    The bundle's readers call ``progress`` from their prefetch threads, so the updates go
+    through a queue to the step's own thread. ``out`` receives the result.
     """
     import queue
     import threading
 
-    from installer.bundle import docker_load
-    from installer.errors import BundleIntegrityError
     from installer.runner import Progress
 
-    source = locate_bundle(bundle)
-    source.check_parts()
-    index = read_index(source)
-    signature = index.check_signature(None)
-    yield f"bundle {source.display}: release {index.metadata.release_version}, {signature}"
-    from installer.bundle.registry import normalize_reference
-
-    held = {normalize_reference(r) for image in index.metadata.images for r in image.references}
-    absent = [r for r in references if normalize_reference(r.split("@", 1)[0]) not in held]
-    if absent:
-        raise BundleIntegrityError(f"the bundle does not hold {', '.join(absent)}")
     updates: queue.Queue[Any] = queue.Queue()
     outcome: list[BaseException] = []
 
-    def work() -> None:
+    def run() -> None:
         try:
-            for image in docker_load.load_images_into_docker(index, progress=updates.put):
-                updates.put(f"loaded    {image.reference} ({image.id[:19]})")
+            out.append(work(updates.put))
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             outcome.append(e)
         finally:
             updates.put(None)
 
-    threading.Thread(target=work, name="bundle-load", daemon=True).start()
+    threading.Thread(target=run, name="bundle-work", daemon=True).start()
     while (update := updates.get()) is not None:
         if isinstance(update, TransferProgress):
             yield Progress(update.done, update.total, "bytes", update.describe())
@@ -214,3 +204,158 @@ def load_images_into_docker(bundle: Path, references: Sequence[str]) -> Iterator
             yield update
     if outcome:
         raise outcome[0]
+
+
+def install_workdir_parent() -> Path:
+    """Where ``apply --bundle`` extracts the bundle: ``$TMPDIR`` (default ``/tmp``)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir())
+
+
+def docker_root_dir(docker_client: Any = None) -> Path | None:
+    """The Engine's data root, when it is a directory on this machine (else None)."""
+    import docker
+
+    from installer.bundle.create import docker_client_for_bundles
+
+    try:
+        client = docker_client or docker_client_for_bundles()
+        root = client.info().get("DockerRootDir")
+    except (docker.errors.DockerException, OSError):
+        return None
+    return Path(root) if root and Path(root).is_dir() else None
+
+
+def check_install_space(
+    index: BundleIndex, workdir_parent: Path, docker_root: Path | None
+) -> list[str]:
+    """Free disk against the bundle's recorded sizes, per file system; lines to show.
+
+    The extraction needs the whole uncompressed stream (``uncompressed_size``) under
+    ``workdir_parent``; Docker then stores the images (``images_size``) under its data
+    root. On one file system the two add up. Raises :class:`PrerequisiteError` (exit 3)
+    naming each short file system: nothing has been written yet.
+    """
+    import os
+    import shutil
+
+    from installer.bundle.extract import DISK_MARGIN
+    from installer.bundle.format import human_size
+    from installer.errors import PrerequisiteError
+
+    def existing(path: Path) -> Path:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        return path
+
+    needs: dict[int, tuple[Path, int, list[str]]] = {}
+    wanted = [(workdir_parent, index.metadata.uncompressed_size, "extraction")]
+    if docker_root is not None:
+        wanted.append((docker_root, index.metadata.images_size, "Docker's images"))
+    for path, size, what in wanted:
+        probe = existing(path)
+        device = os.stat(probe).st_dev
+        first, total, whats = needs.get(device, (probe, DISK_MARGIN, []))
+        needs[device] = (first, total + size, [*whats, f"{what} {human_size(size)} in {path}"])
+    lines: list[str] = []
+    short: list[str] = []
+    for probe, needed, whats in needs.values():
+        free = shutil.disk_usage(probe).free
+        line = (
+            f"{probe}: {human_size(free)} free, {human_size(needed)} needed "
+            f"({'; '.join(whats)}; margin {human_size(DISK_MARGIN)})"
+        )
+        (short if free < needed else lines).append(line)
+    if short:
+        raise PrerequisiteError(
+            "not enough free disk for the bundle: " + "; ".join(short),
+            hint="free some space, or set TMPDIR to a larger file system for the extraction; "
+            "nothing was written",
+        )
+    return lines
+
+
+def check_bundle_for_install(
+    bundle: Path,
+    *,
+    release_version: str,
+    missing: Sequence[str],
+    key: Path | None = None,
+    docker_client: Any = None,
+) -> Iterator[str | Any]:
+    """``apply --bundle``'s prerequisites, read-only, before anything is written.
+
+    The bundle must be intact (parts, signature when ``key`` is given, every byte), hold
+    the release the answers install, and fit: free disk for the extraction and for
+    Docker's images is checked against the recorded sizes when ``missing`` images are to be
+    loaded. Yields output lines and byte progress; raises ``BundleIntegrityError`` (exit 4),
+    ``UsageError`` (exit 2, another release) or ``PrerequisiteError`` (exit 3, disk).
+    """
+    from installer.bundle.extract import check_index_paths
+    from installer.errors import UsageError
+
+    source = locate_bundle(bundle)
+    source.check_parts()
+    index = read_index(source)
+    signature = index.check_signature(key)
+    metadata = index.metadata
+    yield f"bundle {source.display}: release {metadata.release_version}, {signature}"
+    if metadata.release_version != release_version:
+        raise UsageError(
+            f"the bundle holds release {metadata.release_version}, the answers install "
+            f"{release_version}",
+            hint=f"set release.version: {metadata.release_version}, or give the bundle "
+            f"of release {release_version}",
+        )
+    check_index_paths(index)
+    reports: list[BundleReport] = []
+    yield from _updates_of(
+        lambda progress: verify_bundle(bundle, key=key, progress=progress), reports
+    )
+    yield f"bundle verified: {metadata.files} files and {len(metadata.symlinks)} links match"
+    if not missing:
+        yield "every image is present already: nothing to extract from the bundle"
+        return
+    for line in check_install_space(
+        index, install_workdir_parent(), docker_root_dir(docker_client)
+    ):
+        yield f"free disk: {line}"
+
+
+def load_images_into_docker(bundle: Path, references: Sequence[str]) -> Iterator[str | Any]:
+    """The Compose engine's loader: extract ``bundle`` (hardened), load its images into Docker.
+
+    Yields output lines and :class:`installer.runner.Progress` (bytes). ``references`` are
+    the images the install still misses; each must be in the bundle (checked first). The
+    bundle is extracted with hardened extraction into a new directory under ``$TMPDIR``
+    (every member verified before the load starts), the images are loaded from there, and
+    the directory is removed at the end.
+    """
+    import shutil
+    import tempfile
+
+    from installer.bundle.registry import normalize_reference
+    from installer.errors import BundleIntegrityError
+
+    source = locate_bundle(bundle)
+    source.check_parts()
+    index = read_index(source)
+    held = {normalize_reference(r) for image in index.metadata.images for r in image.references}
+    absent = [r for r in references if normalize_reference(r.split("@", 1)[0]) not in held]
+    if absent:
+        raise BundleIntegrityError(f"the bundle does not hold {', '.join(absent)}")
+    scratch = Path(tempfile.mkdtemp(prefix="codequal-bundle-", dir=install_workdir_parent()))
+    try:
+        yield f"extracting {source.display} into {scratch} (hardened)"
+        opened: list[OpenedBundle] = []
+        yield from _updates_of(
+            lambda progress: open_bundle(bundle, scratch / "bundle", progress=progress), opened
+        )
+        yield f"extracted {opened[0].metadata.files} files; loading the images into Docker"
+        loaded: list[list[LoadedImage]] = []
+        yield from _updates_of(lambda progress: opened[0].load_images(progress=progress), loaded)
+        for image in loaded[0]:
+            yield f"loaded    {image.reference} ({image.id[:19]})"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

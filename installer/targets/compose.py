@@ -616,6 +616,17 @@ class PrerequisitesStep(ComposeStep):
                 hint=first.hint
                 or "fix what each check says, or skip a check by name in checks.skip",
             )
+        if self.target.bundle is not None:
+            # Read-only like the checks above: the whole bundle is verified and its sizes
+            # checked against free disk before the configuration step writes anything.
+            from installer.bundle import check_bundle_for_install
+
+            wanted = sorted(set(self.target.images().values()))
+            yield from check_bundle_for_install(
+                self.target.bundle,
+                release_version=self.target.release.version,
+                missing=[ref for ref in wanted if self.target.engine.image_id(ref) is None],
+            )
 
     def _own_ports(self) -> list[int]:
         """Host ports this installation's own containers publish (not a conflict)."""

@@ -8,6 +8,7 @@ without touching the images other tests use. ``base`` is busybox imported from a
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import io
@@ -16,6 +17,7 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,142 @@ def cached_wheelhouse() -> Path:
 
                     shutil.rmtree(stale, ignore_errors=True)
     return target
+
+
+# -- a Docker Engine of its own, with none of the images, that cannot pull unseen --------------
+
+ISOLATED_POOL = "172.31.240.0/20"  # its Compose networks: away from the main Engine's
+
+
+@dataclass
+class IsolatedEngine:
+    """A second ``dockerd`` with its own (empty) data root, socket and containerd.
+
+    Its registry traffic goes through ``HTTPS_PROXY``/``HTTP_PROXY`` pointing at
+    ``trap``, a listener on 127.0.0.1 that only counts connections: any pull (by the
+    installer, Compose or the Engine) would show up there. It shares the host's iptables
+    with the main Engine, which drops forwarded traffic by default, so it runs without
+    iptables management and one ACCEPT rule for its own address pool is added (and removed
+    again) in DOCKER-USER.
+    """
+
+    host: str
+    client: Any
+    root: Path
+    trap: ConnectionTrap
+
+    def environment(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host}
+
+    def image_events(self, since: float, until: float) -> list[dict[str, Any]]:
+        """The Engine's image events (``docker events``) between two times."""
+        events = self.client.events(
+            since=int(since), until=int(until) + 1, decode=True, filters={"type": "image"}
+        )
+        return list(events)
+
+
+class ConnectionTrap:
+    """A TCP listener on 127.0.0.1 that counts connections and closes each at once."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._server.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._server.close()
+
+
+def _iptables_pool_rule(action: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["iptables", action, "DOCKER-USER", "-s", ISOLATED_POOL, "-d", ISOLATED_POOL,
+         "-j", "ACCEPT"],
+        check=action == "-I", capture_output=True, timeout=30,
+    )  # fmt: skip
+
+
+@contextmanager
+def isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
+    """Start the second Engine (see :class:`IsolatedEngine`); stop it and remove it all."""
+    import shutil
+    import signal
+    import subprocess
+    import tempfile
+    import time
+
+    import docker
+
+    trap = ConnectionTrap()
+    # Socket paths must stay short: the exec root lives directly under /tmp.
+    exec_root = Path(tempfile.mkdtemp(prefix="cqde-", dir="/tmp"))
+    root = workdir / "docker-root"
+    host = f"unix://{exec_root}/docker.sock"
+    log = open(workdir / "dockerd.log", "wb")  # noqa: SIM115 - closed below
+    proxy = f"http://127.0.0.1:{trap.port}"
+    env = {**os.environ, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "NO_PROXY": ""}
+    env.pop("DOCKER_HOST", None)
+    daemon = subprocess.Popen(
+        ["dockerd", "--data-root", str(root), "--exec-root", str(exec_root / "x"),
+         "--pidfile", str(exec_root / "pid"), "-H", host, "--bridge", "none",
+         "--iptables=false", "--ip-masq=false", "--cgroup-parent", exec_root.name,
+         "--default-address-pool", f"base={ISOLATED_POOL},size=24"],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    client = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client = docker.DockerClient(base_url=host, timeout=300)
+                client.ping()
+                break
+            except docker.errors.DockerException:
+                if client is not None:
+                    client.close()
+                    client = None
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "the isolated dockerd did not start:\n"
+                        + (workdir / "dockerd.log").read_text(errors="replace")[-3000:]
+                    ) from None
+                time.sleep(0.3)
+        _iptables_pool_rule("-I")
+        yield IsolatedEngine(host, client, root, trap)
+    finally:
+        _iptables_pool_rule("-D")
+        if client is not None:
+            for container in client.containers.list(all=True):
+                with contextlib.suppress(docker.errors.DockerException):
+                    container.remove(force=True, v=True)
+            client.close()
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        trap.close()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(exec_root, ignore_errors=True)

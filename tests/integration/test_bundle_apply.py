@@ -1,0 +1,166 @@
+"""Acceptance 2: a Compose install from the offline bundle, on a Docker Engine that has none
+of the release's images and whose every registry request would be seen, reaches healthy
+services; with too little free disk it stops (exit 3) before anything is written.
+
+The Engine here is a second ``dockerd`` of the test's own (``isolated_engine``): it starts
+with no image at all, so nothing the install runs can come from anywhere but the bundle, and
+the other tests' images in the main Engine are never touched.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from installer.errors import ExitCode
+from tests.integration.apply_support import Install, host_ports_lock
+from tests.integration.bundle_support import IsolatedEngine, cached_wheelhouse, isolated_engine
+from tests.support import TEST_RELEASES_DIR
+from tests.unit.cli_helpers import run_cli
+
+pytestmark = pytest.mark.integration
+
+RELEASE = "1.0.0-test"
+API_KEY = "sk-ant-bundle-0123456789abcdefghij"
+
+
+@pytest.fixture(scope="module")
+def release_bundle(tmp_path_factory: pytest.TempPathFactory, test_images: Any) -> Path:
+    """The bundle of the test release, made from the main Engine's images."""
+    out = tmp_path_factory.mktemp("release-bundle") / f"codequal-{RELEASE}.bundle"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
+        result = run_cli(
+            "bundle", "create", "--release", RELEASE, "--out", str(out),
+            "--wheelhouse", str(cached_wheelhouse()),
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedEngine]:
+    with isolated_engine(tmp_path_factory.mktemp("engine")) as running:
+        yield running
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 16 MiB tmpfs, mounted for the test (as root) and unmounted after."""
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mountpoint)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True, capture_output=True, timeout=30)
+
+
+def _release_references() -> list[str]:
+    from installer.release import load_release
+
+    release = load_release(str(TEST_RELEASES_DIR / f"{RELEASE}.yaml"))
+    return sorted(set(release.images().values()))
+
+
+def _healthy(install: Install) -> dict[str, str]:
+    return {
+        c.labels["com.docker.compose.service"]: c.attrs["State"].get("Health", {}).get("Status")
+        for c in install.containers()
+        if c.labels.get("com.docker.compose.oneoff") != "True"
+        and c.attrs["State"]["Status"] == "running"
+    }
+
+
+def test_too_little_free_disk_stops_the_install_before_anything_is_written(
+    release_bundle: Path, engine: IsolatedEngine, small_disk: Path, tmp_path: Path
+) -> None:
+    assert engine.client.images.list() == []
+    with host_ports_lock():
+        install = Install(
+            tmp_path, tmp_path / "install", engine.client,
+            env={**engine.environment(), "TMPDIR": str(small_disk)},
+        )  # fmt: skip
+        try:
+            run = install.apply(install.answers("production"), "--bundle", str(release_bundle))
+        finally:
+            install.teardown()
+    assert run.exit_code == ExitCode.PREREQUISITES, run.describe()
+    failure = run.last
+    assert failure["type"] == "run.failed" and failure["exit_code"] == 3
+    assert "not enough free disk for the bundle" in failure["message"]
+    assert str(small_disk) in failure["message"] and "extraction" in failure["message"]
+    assert "set TMPDIR" in run.describe() or "TMPDIR" in str(failure.get("data"))
+    # The bundle was verified in full before the disk was measured.
+    assert any("bundle verified" in m for m in run.step_messages("prerequisites"))
+    # Nothing written: no configuration, nothing extracted, no image loaded.
+    assert "configuration" not in [e["step"] for e in run.of_type("step.started")]
+    assert not (install.install_dir / "docker-compose.yml").exists()
+    assert list(small_disk.iterdir()) == []
+    assert engine.client.images.list() == []
+
+
+def test_a_compose_install_from_the_bundle_needs_no_network(
+    release_bundle: Path,
+    engine: IsolatedEngine,
+    tmp_path: Path,
+    docker_engine: Any,
+) -> None:
+    import docker
+
+    references = _release_references()
+    expected_ids = {ref: docker_engine.images.get(ref).id for ref in references}
+    # None of the release's images (none at all) before the install.
+    assert engine.client.images.list() == []
+    for image_id in expected_ids.values():
+        with pytest.raises(docker.errors.ImageNotFound):
+            engine.client.images.get(image_id)
+    started = time.time()
+    with host_ports_lock():
+        install = Install(tmp_path, tmp_path / "install", engine.client, env=engine.environment())
+        try:
+            answers = install.answers("production")
+            secrets = install.secrets_file(anthropic_api_key=API_KEY)
+            run = install.apply(answers, "--bundle", str(release_bundle), secrets=secrets)
+            assert run.exit_code == 0, run.describe()
+            assert _healthy(install) == dict.fromkeys(
+                ("codequal", "deepwiki", "nginx", "postgres"), "healthy"
+            )
+            status, body = install.https_get("/health")
+            assert status == 200 and body["version"] == RELEASE
+            checks = run.step_messages("prerequisites")
+            assert any("bundle verified" in m for m in checks), checks
+            assert any(m.startswith("free disk:") for m in checks), checks
+            containers = run.step_messages("containers")
+            assert any(f"loading {len(references)} images from" in m for m in containers)
+            assert not any("pulling" in m for m in containers)
+            assert any(e.get("unit") == "bytes" for e in run.of_type("step.progress"))
+
+            # A second apply finds every image present and leaves the bundle alone.
+            again = install.apply(answers, "--bundle", str(release_bundle), secrets=secrets)
+            assert again.exit_code == 0, again.describe()
+            assert any("every image is present" in m for m in again.step_messages("prerequisites"))
+            install.assert_no_secret_leaked()
+        finally:
+            install.teardown()
+    finished = time.time()
+
+    # The images are the bundle's (same IDs as where it was made), present only now.
+    for reference, image_id in expected_ids.items():
+        assert engine.client.images.get(reference).id == image_id
+    actions = [e.get("Action") for e in engine.image_events(started, finished)]
+    assert "load" in actions and "pull" not in actions, actions
+    # No registry was contacted: every request would have gone through the trap.
+    assert engine.trap.connections == 0
+    # ... and the trap does see a pull (the control that makes the zero above mean something).
+    with pytest.raises(docker.errors.APIError):
+        engine.client.images.pull("registry.codequal.test/none", tag="1")
+    assert engine.trap.connections >= 1
