@@ -770,6 +770,7 @@ class ContainersStep(ComposeStep):
                     step=self.name,
                     hint="give the offline bundle with --bundle",
                 )
+            done = total - len(missing)
             for reference in missing:
                 yield f"pulling   {reference}"
                 try:
@@ -778,6 +779,9 @@ class ContainersStep(ComposeStep):
                         yield progress
                 except InstallerError as e:
                     raise _fail(self.name, e) from e
+                done += 1
+                yield f"pulled    {reference}"
+                yield Progress(done, total, "images", f"{reference} pulled")
         still = self._missing()
         if still:
             raise StepFailed(
