@@ -117,6 +117,11 @@ def test_production_installs_behind_nginx_with_verified_https(install: Install) 
     assert {s["name"]: s["health"] for s in report["services"]} == _healthy(install)
     human = install.run("status", "--install-dir", str(install.install_dir))
     assert human.exit_code == 0 and "1.0.0-test" in human.stdout and "healthy" in human.stdout
+    # with the Docker Engine out of reach, status says so and exits 1
+    dead = install.environment(DOCKER_HOST=f"unix://{install.root / 'no-docker.sock'}")
+    blind = install.run("status", "--install-dir", str(install.install_dir), "--json", env=dead)
+    assert blind.exit_code == 1
+    assert "cannot reach the Docker Engine" in json.loads(blind.stdout)["docker_error"]
 
 
 def test_reapply_changes_nothing_and_a_changed_answer_only_what_it_touches(
