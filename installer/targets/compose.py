@@ -120,6 +120,7 @@ class ComposeTarget:
         self._rendered: RenderedPlan | None = None
         self._compose_doc: dict[str, Any] | None = None
         self.verified: dict[str, dict[str, Any]] = {}
+        self._schema_version: str | None = None
 
     # -- rendering ----------------------------------------------------------------------
 
@@ -500,7 +501,12 @@ class ComposeTarget:
         """``state/result.json``: what is installed, where, and where its credentials are."""
         database = self.answers.database
         previous = self.installed_record() or {}
-        schema = self._schema_version or previous.get("schema_version")
+        # Migrated by this run, or by the killed run this one resumed (its journal data).
+        journal = read_json(self.state.journal) or {}
+        migrated = ((journal.get("steps") or {}).get("database") or {}).get("data") or {}
+        schema = (
+            self._schema_version or migrated.get("schema_version") or previous.get("schema_version")
+        )
         containers = {c.service: c for c in self.containers()}
         credentials: dict[str, str] = {
             "service_secrets": f"{self.install_dir / '.env'} (mode 0600)",
@@ -551,8 +557,6 @@ class ComposeTarget:
                 "log_file": str(summary.log_file),
             },
         }
-
-    _schema_version: str | None = None
 
 
 # -- the steps --------------------------------------------------------------------------

@@ -266,7 +266,11 @@ def test_without_yes_and_without_a_terminal_apply_refuses(install: Install) -> N
 
 @pytest.mark.parametrize(
     ("stop_step", "text"),
-    [("containers", "postgres-1  Creat"), ("database", "PostgreSQL is ready")],
+    [
+        ("containers", "postgres-1  Creat"),
+        ("database", "PostgreSQL is ready"),
+        ("services", "codequal: not created yet"),
+    ],
 )
 def test_ctrl_c_exits_130_leaves_a_resumable_journal_and_the_next_run_completes(
     install: Install, stop_step: str, text: str
@@ -292,6 +296,8 @@ def test_ctrl_c_exits_130_leaves_a_resumable_journal_and_the_next_run_completes(
     assert resumed.of_type("run.started")[0]["data"]["resumed"] is True
     status, health = install.https_get("/health")
     assert status == 200 and health["database"]["migrated"] is True
+    # the schema version is recorded even when the interrupted run did the migration
+    assert install.result()["schema_version"] == "1"
 
 
 def test_a_second_apply_is_refused_while_one_runs(install: Install) -> None:

@@ -98,6 +98,7 @@ def test_sigkill_during_database_initialization_keeps_the_rows(install: Install)
     status, health = install.https_get("/health")
     assert health["version"] == "2.0.0-test" and health["database"]["schema_version"] == "2"
     assert install.result()["release"]["version"] == "2.0.0-test"
+    assert install.result()["schema_version"] == "2"
 
 
 def test_sigkill_during_a_first_database_initialization_then_apply_completes(
