@@ -3,13 +3,13 @@
 This is the install engine every front end and every adapter shares. The command line
 (``apply``) and the wizard are front ends: they iterate over :meth:`Runner.run` and render
 the :class:`~installer.events.Event` objects it yields. The Compose targets
-(:mod:`installer.compose`) and the Kubernetes targets are adapters: they build an
-:class:`InstallPlan` whose steps do the work.
+(:mod:`installer.targets.compose`) and the Kubernetes targets are adapters: they build an
+:class:`InstallPlan` whose steps do the work (:func:`installer.targets.target_for` picks one).
 
 Using it (a front end)::
 
-    plan = build_compose_plan(answers, loaded_secrets)          # an adapter's plan
-    runner = Runner(plan, redactor=plan.redactor, cancel=CancelToken())
+    plan = target_for(answers, loaded_secrets).plan()          # an adapter's plan
+    runner = Runner(plan, cancel=CancelToken())                 # plan.redactor by default
     for event in runner.run():         # events are already redacted
         show(event)                    # or: print(event.to_json())
     sys.exit(runner.outcome.exit_code)
