@@ -5,6 +5,10 @@
 # installs the wheels into .installer/ beside this script (or $CODEQUAL_INSTALLER_HOME) with
 # the pip wheel that the wheelhouse carries; later runs start at once.
 #
+# It comes out of a bundle with standard tools (no zstd): the bundle starts with a plain tar
+# of this script and the wheelhouse, at byte 8:
+#
+#   tail -c +9 ../codequal-0.1.0.bundle | tar x
 #   ./codequal-installer bundle verify ../codequal-0.1.0.bundle --key codequal.pub
 #   ./codequal-installer apply --answers answers.yaml --bundle ../codequal-0.1.0.bundle
 set -eu

@@ -20,13 +20,16 @@ import zstandard
 
 from installer.bundle import signing
 from installer.bundle.format import (
+    BOOTSTRAP_OFFSET,
     METADATA_NAME,
     SIGNATURE_NAME,
     SUMS_NAME,
     TAIL_NAMES,
     BundleMetadata,
     Platform,
+    bootstrap_header,
     format_sums,
+    parse_bootstrap_header,
 )
 from installer.bundle.parts import PARTS_SUFFIX, PartsWriter
 from installer.bundle.writer import BundleStreamWriter
@@ -70,6 +73,14 @@ class _RawWriter(BundleStreamWriter):
     def add_raw(self, member: RawMember) -> None:
         self._write(_raw(member.info, member.data))
 
+    def add_raw_bootstrap(self, members: list[RawMember]) -> int:
+        """The bootstrap frame of ``members``, as written; returns its payload size."""
+        payload = b"".join(_raw(m.info, m.data) for m in members) + b"\0" * 1024
+        self.sink.write(bootstrap_header(len(payload)))
+        self.sink.write(payload)
+        self.bootstrap_size = len(payload)
+        return len(payload)
+
 
 def write_bundle(
     path: Path,
@@ -78,9 +89,16 @@ def write_bundle(
     sign_key: Path | None = None,
     part_size: int | None = None,
     listed: list[RawMember] | None = None,
+    bootstrap: list[RawMember] | None = None,
+    body_hash: bool = False,
 ) -> Path:
-    """A bundle of ``members`` whose index lists ``listed`` (default: the members)."""
-    index_members = members if listed is None else listed
+    """A bundle of ``members`` whose index lists ``listed`` (default: the members).
+
+    ``bootstrap`` members go into the bootstrap frame (and the index); ``body_hash``
+    records the body's SHA-256 in the metadata, as ``bundle create`` does, so that verify
+    takes its fast path.
+    """
+    index_members = (members if listed is None else listed) + (bootstrap or [])
     sums = {
         m.info.name: hashlib.sha256(m.data).hexdigest() for m in index_members if m.info.isreg()
     }
@@ -92,10 +110,12 @@ def write_bundle(
     else:
         sink = open(path, "wb")  # noqa: SIM115
     writer = _RawWriter(sink)
+    if bootstrap:
+        writer.add_raw_bootstrap(bootstrap)
     for member in members:
         writer.add_raw(member)
     uncompressed = writer.uncompressed
-    writer.start_tail()
+    body_sha256 = writer.start_tail()
     sums_bytes = format_sums(sums)
     metadata = BundleMetadata(
         release_name="codequal",
@@ -109,6 +129,8 @@ def write_bundle(
         images=[],
         images_size=0,
         key_id=signing.key_id(key.public_key()) if key else None,
+        bootstrap_size=writer.bootstrap_size,
+        body_sha256=body_sha256 if body_hash else None,
     ).to_bytes()
     writer.add_file(SUMS_NAME, len(sums_bytes), sums_bytes)
     writer.add_file(METADATA_NAME, len(metadata), metadata)
@@ -124,13 +146,7 @@ def write_bundle(
     return path
 
 
-def read_members(path: Path) -> list[RawMember]:
-    """Every member of a bundle (tail included), raw."""
-    data = (
-        zstandard.ZstdDecompressor()
-        .stream_reader(io.BytesIO(path.read_bytes()), read_across_frames=True)
-        .read()
-    )
+def _tar_members(data: bytes) -> list[RawMember]:
     members = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         for info in tar:
@@ -139,13 +155,39 @@ def read_members(path: Path) -> list[RawMember]:
     return members
 
 
+def read_bootstrap(path: Path) -> list[RawMember]:
+    """The members of the bootstrap frame (none when the bundle has none)."""
+    raw = path.read_bytes()
+    size = parse_bootstrap_header(raw[:BOOTSTRAP_OFFSET])
+    return _tar_members(raw[BOOTSTRAP_OFFSET : BOOTSTRAP_OFFSET + size]) if size else []
+
+
+def read_members(path: Path) -> list[RawMember]:
+    """Every member of a bundle's compressed stream (tail included), raw."""
+    data = (
+        zstandard.ZstdDecompressor()
+        .stream_reader(io.BytesIO(path.read_bytes()), read_across_frames=True)
+        .read()
+    )
+    return _tar_members(data)
+
+
 def rewrite_bundle(
-    source: Path, destination: Path, edit: Callable[[list[RawMember]], list[RawMember]]
+    source: Path,
+    destination: Path,
+    edit: Callable[[list[RawMember]], list[RawMember]],
+    edit_bootstrap: Callable[[list[RawMember]], list[RawMember]] | None = None,
 ) -> Path:
-    """Copy ``source`` through ``edit`` (which sees every member, tail included)."""
+    """Copy ``source`` through ``edit`` (which sees every compressed member, tail
+    included) and ``edit_bootstrap`` (the bootstrap frame's members)."""
+    bootstrap = read_bootstrap(source)
+    if edit_bootstrap is not None:
+        bootstrap = edit_bootstrap(bootstrap)
     members = edit(read_members(source))
     with open(destination, "wb") as sink:
         writer = _RawWriter(sink)
+        if bootstrap:
+            writer.add_raw_bootstrap(bootstrap)
         body = [m for m in members if m.info.name not in TAIL_NAMES]
         tail = [m for m in members if m.info.name in TAIL_NAMES]
         for member in body:

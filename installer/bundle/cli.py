@@ -142,6 +142,8 @@ def _report_json(report: Any) -> dict[str, Any]:
     return {
         "bundle": report.index.source.display,
         "verified": report.verified,
+        "method": report.method or None,
+        "body_sha256": metadata.body_sha256,
         "signature": report.signature,
         "release": {"name": metadata.release_name, "version": metadata.release_version},
         "installer_version": metadata.installer_version,
@@ -197,18 +199,29 @@ def _print_report(report: Any) -> None:
     type=click.Path(dir_okay=False, exists=True),
     help="ed25519 public key (PEM) the bundle must be signed with.",
 )
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Read and check every member even when the body hash matches.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def bundle_verify(file: str, key: str | None, as_json: bool) -> None:
-    """Check FILE (or its .parts): parts, signature, aggregate hash, every member. Exit 4 if bad."""
+def bundle_verify(file: str, key: str | None, deep: bool, as_json: bool) -> None:
+    """Check FILE (or its .parts): parts, signature, aggregate hash, body. Exit 4 if bad.
+
+    The body is hashed once against the signed body hash; when it differs (or with
+    --deep) every member is checked, and the damaged, missing or extra ones are named.
+    """
     from installer.bundle import verify_bundle
 
-    report = verify_bundle(file, key=Path(key) if key else None, progress=_progress_printer())
+    report = verify_bundle(
+        file, key=Path(key) if key else None, progress=_progress_printer(), deep=deep
+    )
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
         return
     click.echo(
         f"{report.index.source.display}: OK: {report.metadata.files} files and "
-        f"{len(report.metadata.symlinks)} links match, {report.signature}"
+        f"{len(report.metadata.symlinks)} links match ({report.method}), {report.signature}"
     )
 
 

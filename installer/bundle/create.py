@@ -9,6 +9,7 @@ checksum list, the metadata and the signature are written last, in the tail.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import platform
@@ -39,8 +40,8 @@ from installer.bundle.format import (
 from installer.bundle.images import images_from_save
 from installer.bundle.parts import PARTS_SUFFIX, PartsWriter, part_name
 from installer.bundle.progress import ProgressCallback, ProgressMeter
-from installer.bundle.tarstream import CHUNK, MemberData, Prefetcher, ThreadedSink, iter_tar
-from installer.bundle.writer import BundleStreamWriter
+from installer.bundle.tarstream import CHUNK, MemberData, Prefetcher, iter_tar
+from installer.bundle.writer import BootstrapMember, BundleStreamWriter
 from installer.errors import InstallerError, PrerequisiteError, UsageError
 from installer.release import ReleaseManifest
 
@@ -169,22 +170,25 @@ def create_bundle(
     client = docker_client or docker_client_for_bundles()
     _check_images_present(client, references)
 
+    bootstrap = [
+        FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755),
+        *wheel_inputs(wheelhouse),
+    ]
     before_images = [
         FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
-        FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755),
     ]
     after_images = [
         FileInput(RELEASE_NAME, data=release_text(release)),
         *template_inputs(),
-        *wheel_inputs(wheelhouse),
     ]
     sink, final_path = _open_output(out, part_size)
-    threaded = ThreadedSink(sink)  # file writes overlap hashing and compression
+    writer: BundleStreamWriter | None = None
     try:
-        writer = BundleStreamWriter(threaded, level=level)
+        writer = BundleStreamWriter(sink, level=level)  # writes from a thread of its own
         sums: dict[str, str] = {}
         sizes: dict[str, int] = {}
         symlinks: dict[str, str] = {}
+        _add_bootstrap(writer, bootstrap, sums, sizes)
         for item in before_images:
             _add_input(writer, item, sums, sizes)
         manifest_json = _add_saved_images(
@@ -196,13 +200,14 @@ def create_bundle(
             symlinks=symlinks,
             progress=progress,
             staging_dir=out.parent,
+            use_cli=docker_client is None,
         )
         for item in after_images:
             _add_input(writer, item, sums, sizes)
         images = images_from_save(manifest_json, sums, sizes, symlinks)
         _check_saved_references(images, references)
         uncompressed = writer.uncompressed
-        writer.start_tail()
+        body_sha256 = writer.start_tail()
         sums_bytes = format_sums(sums)
         import hashlib
 
@@ -218,6 +223,8 @@ def create_bundle(
             images=images,
             images_size=sum(s for n, s in sizes.items() if n.startswith(f"{IMAGES_DIR}/")),
             key_id=signing.key_id(private_key.public_key()) if private_key else None,
+            bootstrap_size=writer.bootstrap_size,
+            body_sha256=body_sha256,
         )
         metadata_bytes = metadata.to_bytes()
         writer.add_file(SUMS_NAME, len(sums_bytes), sums_bytes)
@@ -226,7 +233,6 @@ def create_bundle(
             signature = signing.sign(private_key, metadata_bytes)
             writer.add_file(SIGNATURE_NAME, len(signature), signature)
         compressed_size = writer.finish()
-        threaded.close()
         sink.flush()
         if isinstance(sink, PartsWriter):
             sink.close()
@@ -234,12 +240,14 @@ def create_bundle(
             _write_atomically(final_path, header.to_bytes())
             parts = [out.parent / p.name for p in header.parts]
         else:
+            # One fsync at the end: the bundle is complete on disk before it gets its name.
             os.fsync(sink.fileno())
             sink.close()
             os.replace(final_path, out)
             final_path, parts = out, []
     except BaseException:
-        threaded.abort()
+        if writer is not None:
+            writer.abort()
         sink.close()
         if isinstance(sink, PartsWriter):
             for index in range(1, len(sink.parts) + 2):
@@ -257,6 +265,37 @@ def _write_atomically(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)
+
+
+def _add_bootstrap(
+    writer: BundleStreamWriter,
+    items: list[FileInput],
+    sums: dict[str, str],
+    sizes: dict[str, int],
+) -> None:
+    """The launcher and the wheelhouse, uncompressed in the bootstrap frame."""
+    members = []
+    try:
+        for item in items:
+            if item.data is not None:
+                data = item.data
+                members.append(
+                    BootstrapMember(item.name, len(data), item.mode, functools.partial(bytes, data))
+                )
+            else:
+                path = item._path()
+                mode = item.mode | (path.stat().st_mode & 0o111)
+                members.append(
+                    BootstrapMember(
+                        item.name, path.stat().st_size, mode, functools.partial(open, path, "rb")
+                    )
+                )
+            sizes[item.name] = members[-1].size
+        sums.update(writer.add_bootstrap(members))
+    except OSError as e:
+        raise UsageError(
+            f"cannot read {e.filename or 'the wheelhouse'}: {e.strerror or type(e).__name__}"
+        ) from e
 
 
 def _add_input(
@@ -316,6 +355,49 @@ def _check_saved_references(images: list[Any], references: list[str]) -> None:
     lost = [ref for ref in references if normalize_reference(ref) not in saved]
     if lost:
         raise InstallerError(f"docker save did not write {', '.join(lost)}")
+
+
+@contextlib.contextmanager
+def _cli_save_stream(docker_cli: str, references: list[str]) -> Iterator[BinaryIO]:
+    """``docker save`` of all images through a pipe (the CLI reads the Engine's answer
+    faster than the SDK's HTTP client can); its stderr becomes the error message."""
+    import fcntl
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            [docker_cli, "save", *references],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            bufsize=CHUNK,
+        )
+        assert process.stdout is not None  # noqa: S101
+        with contextlib.suppress(OSError):  # fewer, larger reads; the limit may be lower
+            fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+
+        def failure(code: int) -> InstallerError:
+            errors.seek(0)
+            message = errors.read().decode("utf-8", "replace").strip()
+            return InstallerError(f"docker save failed (exit {code}): {message[-2000:]}")
+
+        try:
+            yield process.stdout  # type: ignore[misc]
+        except BaseException:
+            # Docker's own message explains a stream that ended early; a save killed
+            # because of a failure here (-9) leaves that failure to speak.
+            code = process.poll()
+            if code is None:
+                process.kill()
+            process.stdout.close()
+            code = process.wait()
+            if code > 0:
+                raise failure(code)  # noqa: B904 - chained implicitly, on purpose
+            raise
+        process.stdout.close()
+        code = process.wait()
+        if code != 0:
+            raise failure(code)
 
 
 @contextlib.contextmanager
@@ -443,18 +525,28 @@ def _add_saved_images(
     symlinks: dict[str, str],
     progress: ProgressCallback | None,
     staging_dir: Path,
+    use_cli: bool = False,
 ) -> bytes:
     """Copy the ``docker save`` stream into ``images/``; returns its manifest.json.
+
+    ``use_cli``: read the save through the ``docker`` command (same Engine, DOCKER_HOST),
+    when it is installed, rather than through ``client``.
 
     Straight from the stream when Docker's output is deterministic; through a staging
     directory (then every link points at the first path, in sorted order) when it is not.
     """
+    import shutil
+
     import requests
 
     sink = _ImageSink(writer, sums, sizes, symlinks, ProgressMeter("save", progress))
     staged = needs_staging(client, references)
+    docker_cli = shutil.which("docker") if use_cli else None
+    opened = (
+        _cli_save_stream(docker_cli, references) if docker_cli else _save_stream(client, references)
+    )
     try:
-        with _save_stream(client, references) as stream:
+        with opened as stream:
             # Reading the socket in its own thread overlaps Docker with hashing and zstd.
             prefetched = Prefetcher(lambda: stream.read(CHUNK))
             try:

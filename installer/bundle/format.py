@@ -1,29 +1,42 @@
 """The offline bundle's on-disk format: names, metadata, the checksum list and the footer.
 
-A bundle (``codequal-<version>.bundle``) is one tar stream compressed with zstd. Its
-members come in a fixed, sorted order with zeroed times and owners, so the same inputs
-give the same bytes::
+A bundle (``codequal-<version>.bundle``) is a sequence of zstd frames::
 
-    answers.example.yaml          an example answer file (or the one given at create time)
-    codequal-installer            the launcher of the installer's offline form (needs python3)
-    images/...                    every image, as one ``docker save`` of all of them: the
-                                  legacy layout ``docker load`` reads, each layer stored once
-    release.yaml                  the release manifest
-    templates/...                 the templates of every generated file
-    wheelhouse/*.whl              the installer and all its dependencies, for the platform
-    SHA256SUMS                    sha256sum-compatible list of every regular file above
-    metadata.json                 release, platform, sizes, images, aggregate hash (below)
-    metadata.json.sig             detached ed25519 signature of metadata.json (when signed)
+    bootstrap   a zstd *skippable* frame (magic 0x184D2A50, 4-byte little-endian size) whose
+                payload is a plain, uncompressed tar of the installer's offline form:
+                    codequal-installer   the launcher (needs only python3)
+                    wheelhouse/*.whl     the installer and all its dependencies (zstandard
+                                         and pip included), for the platform
+    body        zstd frames: one tar stream of the other members
+                    answers.example.yaml an example answer file (or the one given at create)
+                    images/...           every image, as one ``docker save`` of all of them:
+                                         the legacy layout ``docker load`` reads, each layer
+                                         stored once
+                    release.yaml         the release manifest
+                    templates/...        the templates of every generated file
+    tail        a zstd frame that continues the same tar stream (and ends it)
+                    SHA256SUMS           sha256sum-compatible list of every regular member,
+                                         bootstrap members included
+                    metadata.json        release, platform, sizes, images, hashes (below)
+                    metadata.json.sig    detached ed25519 signature of metadata.json (signed)
+    footer      a 40-byte skippable frame giving the tail frame's offset and length
 
-The last three members (the *tail*) sit in their own zstd frame, and the file ends with a
-40-byte zstd *skippable* frame (the *footer*) that gives the tail frame's offset and length.
-Decoders ignore skippable frames, so ``zstd -dc FILE | tar x`` still works; ``inspect``
-reads the footer and the tail only, without decompressing the images.
+Members come in a fixed, sorted order with zeroed times and owners, so the same inputs give
+the same bytes. Decoders ignore skippable frames, so ``zstd -dc FILE | tar x`` extracts the
+body and the tail; the bootstrap needs no zstd at all: it starts at byte 8, so
+``tail -c +9 FILE | tar x`` (or Python's ``tarfile`` after a seek to 8) extracts it with
+standard tools, and the launcher then installs the wheels with the system python3.
+``inspect`` reads the footer and the tail only.
 
 Trust chain: the signature covers ``metadata.json``; its ``aggregate_sha256`` is the
 SHA-256 of the ``SHA256SUMS`` bytes; ``SHA256SUMS`` holds every regular member's SHA-256;
-``metadata.json`` also lists every symbolic link. Anything in the stream that these do not
-name is an extra member, and anything they name that the stream lacks is missing.
+``metadata.json`` also lists every symbolic link. Anything in the bootstrap or the body
+that these do not name is an extra member, and anything they name that is absent is
+missing. ``metadata.json`` also holds ``body_sha256``, the SHA-256 of every byte before
+the tail frame (bootstrap frame and body frames): the default ``verify`` hashes the file
+once against it, as ``sha256sum -c`` would, and only when it differs reads member by member
+to name what is damaged (``verify --deep`` always does). ``bootstrap_size`` is the
+bootstrap payload's size (0: none).
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ from typing import Any
 
 from installer.errors import BundleIntegrityError, UsageError
 
-FORMAT = "codequal-bundle/1"
+FORMAT = "codequal-bundle/2"
 PARTS_FORMAT = "codequal-bundle-parts/1"
 
 SUMS_NAME = "SHA256SUMS"
@@ -52,6 +65,9 @@ TEMPLATES_DIR = "templates"
 WHEELHOUSE_DIR = "wheelhouse"
 
 # zstd skippable frame: magic 0x184D2A50..5F, then a 4-byte little-endian payload size.
+BOOTSTRAP_MAGIC = 0x184D2A50
+BOOTSTRAP_HEADER = struct.Struct("<II")
+BOOTSTRAP_OFFSET = BOOTSTRAP_HEADER.size  # the bootstrap tar starts at byte 8
 FOOTER_MAGIC = 0x184D2A5E
 FOOTER_TAG = b"CQBUNDL1"
 _FOOTER = struct.Struct("<II8sQQQ")
@@ -59,6 +75,25 @@ FOOTER_SIZE = _FOOTER.size  # 40 bytes
 
 TAR_BLOCK = 512
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_bootstrap_member(name: str) -> bool:
+    """Whether ``name`` belongs in the bootstrap frame (the installer's offline form)."""
+    return name == LAUNCHER_NAME or name.startswith(f"{WHEELHOUSE_DIR}/")
+
+
+def bootstrap_header(payload_size: int) -> bytes:
+    if payload_size >= 1 << 32:
+        raise ValueError("the bootstrap frame is limited to 4 GiB")
+    return BOOTSTRAP_HEADER.pack(BOOTSTRAP_MAGIC, payload_size)
+
+
+def parse_bootstrap_header(data: bytes) -> int:
+    """The bootstrap payload's size from a bundle's first 8 bytes (0 when it has none)."""
+    if len(data) < BOOTSTRAP_HEADER.size:
+        return 0
+    magic, size = BOOTSTRAP_HEADER.unpack(data[: BOOTSTRAP_HEADER.size])
+    return int(size) if magic == BOOTSTRAP_MAGIC else 0
 
 
 def footer_bytes(tail_offset: int, tail_length: int) -> bytes:
@@ -182,6 +217,8 @@ class BundleMetadata:
     images: list[ImageInfo]
     images_size: int  # bytes of images/ as stored (each shared layer once)
     key_id: str | None = None
+    bootstrap_size: int = 0  # bytes of the bootstrap frame's payload (0: none)
+    body_sha256: str | None = None  # SHA-256 of every byte before the tail frame
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -202,6 +239,8 @@ class BundleMetadata:
             "images": [image.to_json() for image in self.images],
             "images_size": self.images_size,
             "key_id": self.key_id,
+            "bootstrap_size": self.bootstrap_size,
+            "body_sha256": self.body_sha256,
         }
         return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -229,6 +268,8 @@ class BundleMetadata:
                 images=[ImageInfo.from_json(image) for image in doc["images"]],
                 images_size=int(doc["images_size"]),
                 key_id=doc.get("key_id"),
+                bootstrap_size=int(doc.get("bootstrap_size") or 0),
+                body_sha256=_optional_sha256(doc.get("body_sha256")),
             )
         except BundleIntegrityError:
             raise
@@ -236,6 +277,14 @@ class BundleMetadata:
             raise BundleIntegrityError(
                 f"{METADATA_NAME} is malformed ({type(e).__name__}: {e}): the bundle was changed"
             ) from e
+
+
+def _optional_sha256(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256_HEX.match(value):
+        raise ValueError(f"body_sha256 {value!r} is not a SHA-256")
+    return value
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)

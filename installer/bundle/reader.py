@@ -1,11 +1,14 @@
 """Reading a bundle: locating it (one file or parts), its index, and its verified members.
 
-:func:`read_index` reads only the footer and the tail frame (metadata, checksum list,
-signature): that is all ``inspect`` needs. :func:`iter_members` streams the whole tar and
-checks every member against the index as it goes: extra members are rejected before their
-data is handed out, a member's hash is checked when its data has been read, and members
-the index names but the stream lacks are reported at the end. Verification, extraction
-and loading into Docker all go through it, so they agree on what a good bundle is.
+:func:`read_index` reads only the first 8 bytes (the bootstrap frame's size), the footer
+and the tail frame (metadata, checksum list, signature): that is all ``inspect`` needs.
+:func:`body_matches` hashes every byte before the tail against the signed ``body_sha256``
+(the default verify). :func:`iter_members` streams the bootstrap tar and then the
+compressed tar and checks every member against the index as it goes: extra members are
+rejected before their data is handed out, a member's hash is checked when its data has been
+read, and members the index names but the stream lacks are reported at the end. Deep
+verification, extraction and loading into Docker all go through it, so they agree on what
+a good bundle is.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from installer.bundle.format import (
+    BOOTSTRAP_OFFSET,
     FOOTER_SIZE,
     METADATA_NAME,
     SIGNATURE_NAME,
     SUMS_NAME,
     TAIL_NAMES,
     BundleMetadata,
+    is_bootstrap_member,
+    parse_bootstrap_header,
     parse_footer,
     parse_sums,
 )
@@ -109,6 +115,13 @@ class BundleIndex:
     sums_bytes: bytes
     signature: bytes | None
     compressed_size: int
+    tail_offset: int = 0  # where the tail frame starts: the body is every byte before it
+
+    @property
+    def body_offset(self) -> int:
+        """Where the compressed tar stream starts (after the bootstrap frame, if any)."""
+        size = self.metadata.bootstrap_size
+        return BOOTSTRAP_OFFSET + size if size else 0
 
     def check_signature(self, public_key_path: Path | None) -> str:
         """Check the signature against ``public_key_path``; returns a one-line status."""
@@ -153,6 +166,7 @@ def read_index(source: BundleSource) -> BundleIndex:
     with source.open() as f:
         if size < FOOTER_SIZE:
             raise BundleIntegrityError(f"{source.display} is too short to be a bundle: truncated")
+        bootstrap_size = parse_bootstrap_header(f.read(BOOTSTRAP_OFFSET))
         f.seek(size - FOOTER_SIZE)
         offset, length = parse_footer(f.read(FOOTER_SIZE), size)
         if length > _MAX_TAIL:
@@ -186,6 +200,13 @@ def read_index(source: BundleSource) -> BundleIndex:
             f"and optionally {SIGNATURE_NAME}: the bundle was changed"
         )
     metadata = BundleMetadata.from_bytes(members[METADATA_NAME])
+    if bootstrap_size != metadata.bootstrap_size or (
+        bootstrap_size and BOOTSTRAP_OFFSET + bootstrap_size > offset
+    ):
+        raise BundleIntegrityError(
+            f"the bootstrap frame at the start holds {bootstrap_size} bytes, the metadata "
+            f"says {metadata.bootstrap_size}: the start of the bundle was changed"
+        )
     sums_bytes = members[SUMS_NAME]
     if hashlib.sha256(sums_bytes).hexdigest() != metadata.aggregate_sha256:
         raise BundleIntegrityError(
@@ -200,7 +221,42 @@ def read_index(source: BundleSource) -> BundleIndex:
         sums_bytes=sums_bytes,
         signature=members.get(SIGNATURE_NAME),
         compressed_size=size,
+        tail_offset=offset,
     )
+
+
+def body_matches(index: BundleIndex, progress: ProgressCallback | None = None) -> bool | None:
+    """Whether every byte before the tail hashes to the signed ``body_sha256``.
+
+    One sequential read, hashed while the next block is read (hashlib releases the GIL):
+    the cost of ``sha256sum -c``. None when the bundle records no body hash.
+    """
+    expected = index.metadata.body_sha256
+    if expected is None:
+        return None
+    meter = ProgressMeter("verify", progress, index.tail_offset)
+    digest = hashlib.sha256()
+    block = 8 << 20
+    with index.source.open() as f:
+        left = index.tail_offset
+
+        def read_block() -> bytes:
+            nonlocal left
+            data = f.read(min(block, left)) if left else b""
+            left -= len(data)
+            return data
+
+        blocks = Prefetcher(read_block, depth=4)
+        try:
+            done = 0
+            while chunk := blocks.next_chunk():
+                digest.update(chunk)
+                meter.advance(len(chunk))
+                done += len(chunk)
+        finally:
+            blocks.close()
+    meter.finish()
+    return done == index.tail_offset and digest.hexdigest() == expected
 
 
 def _decompressed(compressed: BinaryIO, meter: ProgressMeter) -> Prefetcher:
@@ -218,6 +274,52 @@ def _decompressed(compressed: BinaryIO, meter: ProgressMeter) -> Prefetcher:
         return chunk
 
     return Prefetcher(read_chunk)
+
+
+class _Bounded(io.RawIOBase):
+    """At most ``size`` bytes of ``source`` from where it stands, counted on ``meter``."""
+
+    def __init__(self, source: BinaryIO, size: int, meter: ProgressMeter) -> None:
+        super().__init__()
+        self._source = source
+        self._left = size
+        self._meter = meter
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._left]
+        if not len(view):
+            return 0
+        data = self._source.read(len(view))
+        count = len(data)
+        view[:count] = data
+        self._left -= count
+        self._meter.advance(count)
+        return count
+
+
+def _raw_members(
+    index: BundleIndex, raw: BinaryIO, meter: ProgressMeter
+) -> Iterator[tuple[tarfile.TarInfo, Any, bool]]:
+    """Every tar member: the bootstrap frame's (uncompressed), then the compressed stream's.
+
+    The third item says whether the member came from the bootstrap frame.
+    """
+    size = index.metadata.bootstrap_size
+    if size:
+        raw.seek(BOOTSTRAP_OFFSET)
+        bootstrap = io.BufferedReader(_Bounded(raw, size, meter), buffer_size=CHUNK)
+        for info, data in iter_tar(bootstrap):
+            yield info, data, True
+    raw.seek(index.body_offset)
+    stream = _decompressed(raw, meter)
+    try:
+        for info, data in iter_tar(io.BufferedReader(stream, buffer_size=CHUNK)):
+            yield info, data, False
+    finally:
+        stream.close()
 
 
 @dataclass
@@ -288,11 +390,13 @@ def iter_members(
     seen: set[str] = set()
     tail: list[str] = []
     expected_links = index.metadata.symlinks
-    with index.source.open() as compressed:
-        stream = _decompressed(compressed, meter)
+    with index.source.open() as raw:
         try:
-            for info, data in iter_tar(io.BufferedReader(stream, buffer_size=CHUNK)):
+            for info, data, in_bootstrap in _raw_members(index, raw, meter):
                 name = info.name
+                if in_bootstrap and not is_bootstrap_member(name):
+                    problem(f"extra member {name!r} in the bootstrap frame")
+                    continue
                 if tail and (name not in TAIL_NAMES or name in tail):
                     problem(f"extra member {name!r} after the checksum list")
                     continue
@@ -334,8 +438,6 @@ def iter_members(
                 f"the bundle's tar stream is damaged or truncated: {e}",
                 hint="copy the bundle again",
             ) from e
-        finally:
-            stream.close()
     meter.finish()
     missing = sorted((set(index.sums) | set(expected_links)) - seen)
     if missing:

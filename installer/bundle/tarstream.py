@@ -11,6 +11,7 @@ then overlap. :class:`ThreadedSink` does the same for output writes.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import queue
 import tarfile
@@ -57,6 +58,18 @@ class Prefetcher(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def next_chunk(self) -> bytes:
+        """The next chunk as read (no copy); b"" at the end. Do not mix with ``read``."""
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if item is None:
+            self._done = True
+            if self._error is not None:
+                raise self._error
+            return b""
+        return item
+
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while not self._buffer and not self._done:
@@ -83,7 +96,7 @@ class Prefetcher(io.RawIOBase):
 class MemberData(io.RawIOBase):
     """A member's data: at most ``size`` bytes of the stream."""
 
-    def __init__(self, source: io.BufferedReader, size: int) -> None:
+    def __init__(self, source: io.BufferedReader[Any], size: int) -> None:
         super().__init__()
         self._source = source
         self.left = size
@@ -110,14 +123,14 @@ class MemberData(io.RawIOBase):
         return data
 
 
-def _read_exact(source: io.BufferedReader, size: int) -> bytes:
+def _read_exact(source: io.BufferedReader[Any], size: int) -> bytes:
     data = source.read(size)
     if len(data) != size:
         raise EOFError("the tar stream is truncated")
     return data
 
 
-def _skip(source: io.BufferedReader, size: int) -> None:
+def _skip(source: io.BufferedReader[Any], size: int) -> None:
     while size:
         data = source.read(min(size, CHUNK))
         if not data:
@@ -138,7 +151,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def iter_tar(source: io.BufferedReader) -> Iterator[tuple[tarfile.TarInfo, MemberData]]:
+def iter_tar(source: io.BufferedReader[Any]) -> Iterator[tuple[tarfile.TarInfo, MemberData]]:
     """Every member with its data reader; unread data is skipped when the next one is asked for.
 
     Raises ``tarfile.TarError`` for a malformed header and ``EOFError`` for a truncated stream.
@@ -180,12 +193,18 @@ def iter_tar(source: io.BufferedReader) -> Iterator[tuple[tarfile.TarInfo, Membe
 
 
 class ThreadedSink:
-    """Writes to ``target`` from a background thread; errors surface on the next call."""
+    """Writes to ``target`` from a background thread; errors surface on the next call.
 
-    def __init__(self, target: Any, depth: int = 8) -> None:
+    With ``hashed``, the thread also hashes (SHA-256) every byte it writes until
+    :meth:`mark`: the bundle's ``body_sha256``, computed off the producing thread.
+    """
+
+    def __init__(self, target: Any, depth: int = 8, *, hashed: bool = False) -> None:
         self.target = target
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[bytes | object | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
+        self._digest: Any = hashlib.sha256() if hashed else None
+        self.hexdigest: str | None = None
 
         def drain() -> None:
             while True:
@@ -193,7 +212,13 @@ class ThreadedSink:
                 try:
                     if item is None:
                         return
-                    if self._error is None:
+                    if item is _MARK:
+                        if self._digest is not None:
+                            self.hexdigest = self._digest.hexdigest()
+                            self._digest = None
+                    elif self._error is None:
+                        if self._digest is not None:
+                            self._digest.update(item)
                         self.target.write(item)
                 except BaseException as e:  # noqa: BLE001 - re-raised by the writer
                     self._error = e
@@ -209,9 +234,16 @@ class ThreadedSink:
 
     def write(self, data: Any) -> int:
         self._raise()
-        chunk = bytes(data)
+        chunk = data if type(data) is bytes else bytes(data)
         self._queue.put(chunk)
         return len(chunk)
+
+    def mark(self) -> str | None:
+        """Stop hashing here; returns the SHA-256 (hex) of everything written before."""
+        self._queue.put(_MARK)
+        self._queue.join()
+        self._raise()
+        return self.hexdigest
 
     def flush(self) -> None:
         """Wait until everything queued so far is written."""
@@ -234,3 +266,6 @@ class ThreadedSink:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+
+
+_MARK = object()

@@ -1,7 +1,9 @@
-"""Writing the bundle's tar stream through zstd, member by member, without buffering data.
+"""Writing the bundle: the bootstrap frame, then the tar stream through zstd, member by
+member, without buffering data (the layout is in :mod:`installer.bundle.format`).
 
 Headers are normalised (mtime 0, uid/gid 0, no owner names, modes 0644 or 0755) so the
-same members give the same bytes. Each regular member is hashed while it is written.
+same members give the same bytes. Each regular member is hashed while it is written, and
+the output thread hashes the file's bytes up to the tail frame (``body_sha256``).
 Compression is zstd, multi-threaded (libzstd's workers; their output does not depend on
 the number of threads), with a frame checksum.
 """
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from installer.bundle.format import TAR_BLOCK, footer_bytes
-from installer.bundle.tarstream import ByteReader
+from installer.bundle.format import TAR_BLOCK, bootstrap_header, footer_bytes
+from installer.bundle.tarstream import ByteReader, ThreadedSink
 
 CHUNK = 1 << 20
 DEFAULT_LEVEL = 3
@@ -59,14 +63,50 @@ def normal_mode(mode: int) -> int:
     return 0o755 if mode & 0o111 else 0o644
 
 
+@dataclass(frozen=True)
+class BootstrapMember:
+    """A member of the bootstrap frame: its name, size, mode and its bytes."""
+
+    name: str
+    size: int
+    mode: int
+    source: Callable[[], Any]  # returns a context manager giving a ByteReader, or bytes
+
+
+def _copy(
+    name: str,
+    size: int,
+    source: ByteReader,
+    write: Callable[[bytes], Any],
+    on_data: Callable[[bytes], None] | None,
+) -> str:
+    digest = hashlib.sha256()
+    remaining = size
+    while remaining:
+        chunk = source.read(min(CHUNK, remaining))
+        if not chunk:
+            raise EOFError(f"{name}: source ended {remaining} bytes early")
+        digest.update(chunk)
+        write(chunk)
+        if on_data is not None:
+            on_data(chunk)
+        remaining -= len(chunk)
+    return digest.hexdigest()
+
+
 class BundleStreamWriter:
-    """The low-level writer: members in, one zstd-compressed tar stream with a footer out."""
+    """The low-level writer: members in, a bundle (bootstrap, zstd tar stream, footer) out.
+
+    Writes go to ``target`` from a thread of their own (which also hashes the body); call
+    :meth:`finish` at the end, or :meth:`abort` after a failure.
+    """
 
     def __init__(self, target: ByteSink, *, level: int = DEFAULT_LEVEL, threads: int = -1) -> None:
         import zstandard
 
         self._zstd = zstandard
-        self.sink = CountingSink(target)
+        self._output = ThreadedSink(target, hashed=True)
+        self.sink = CountingSink(self._output)
         compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
         self._writer = compressor.stream_writer(
             self.sink,  # type: ignore[arg-type]  # any object with write() will do
@@ -74,7 +114,42 @@ class BundleStreamWriter:
             write_size=CHUNK,
         )
         self.uncompressed = 0
+        self.bootstrap_size = 0
+        self.body_sha256: str | None = None
         self._tail_offset: int | None = None
+
+    def add_bootstrap(self, members: Sequence[BootstrapMember]) -> dict[str, str]:
+        """Write the bootstrap frame (must come first); returns each member's SHA-256."""
+        if self.sink.position:
+            raise RuntimeError("the bootstrap frame must be the first thing written")
+        headers = [tar_header(m.name, m.size, mode=normal_mode(m.mode)) for m in members]
+        payload = 2 * TAR_BLOCK + sum(
+            len(header) + m.size + (-m.size % TAR_BLOCK)
+            for header, m in zip(headers, members, strict=True)
+        )
+        self.sink.write(bootstrap_header(payload))
+        sums: dict[str, str] = {}
+        for header, member in zip(headers, members, strict=True):
+            self.sink.write(header)
+            opened = member.source()
+            if isinstance(opened, bytes):
+                if len(opened) != member.size:
+                    raise ValueError(
+                        f"{member.name}: {len(opened)} bytes, header says {member.size}"
+                    )
+                sums[member.name] = hashlib.sha256(opened).hexdigest()
+                self.sink.write(opened)
+            else:
+                with opened as source:
+                    sums[member.name] = _copy(
+                        member.name, member.size, source, self.sink.write, None
+                    )
+            if member.size % TAR_BLOCK:
+                self.sink.write(b"\0" * (-member.size % TAR_BLOCK))
+        self.sink.write(b"\0" * (2 * TAR_BLOCK))
+        self.bootstrap_size = payload
+        self.uncompressed += payload
+        return sums
 
     def _write(self, data: Any) -> None:
         self._writer.write(data)
@@ -95,37 +170,31 @@ class BundleStreamWriter:
         and callers that need the bytes of small members use it.
         """
         self._write(tar_header(name, size, mode=normal_mode(mode)))
-        digest = hashlib.sha256()
         if isinstance(source, bytes):
             if len(source) != size:
                 raise ValueError(f"{name}: {len(source)} bytes given, header says {size}")
-            digest.update(source)
+            hexdigest = hashlib.sha256(source).hexdigest()
             self._write(source)
             if on_data is not None:
                 on_data(source)
         else:
-            remaining = size
-            while remaining:
-                chunk = source.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise EOFError(f"{name}: source ended {remaining} bytes early")
-                digest.update(chunk)
-                self._write(chunk)
-                if on_data is not None:
-                    on_data(chunk)
-                remaining -= len(chunk)
+            hexdigest = _copy(name, size, source, self._write, on_data)
         padding = -size % TAR_BLOCK
         if padding:
             self._write(b"\0" * padding)
-        return digest.hexdigest()
+        return hexdigest
 
     def add_symlink(self, name: str, target: str) -> None:
         self._write(tar_header(name, 0, mode=0o777, kind=tarfile.SYMTYPE, linkname=target))
 
-    def start_tail(self) -> None:
-        """End the body's frame: the tail members that follow get a frame of their own."""
+    def start_tail(self) -> str:
+        """End the body's frame (the tail members that follow get a frame of their own);
+        returns ``body_sha256``, the SHA-256 of every byte written so far."""
         self._writer.flush(self._zstd.FLUSH_FRAME)
         self._tail_offset = self.sink.position
+        self.body_sha256 = self._output.mark()
+        assert self.body_sha256 is not None  # noqa: S101 - the output thread hashes
+        return self.body_sha256
 
     def finish(self) -> int:
         """End the tar stream and the tail frame, write the footer; returns the file size."""
@@ -135,5 +204,10 @@ class BundleStreamWriter:
         self._writer.flush(self._zstd.FLUSH_FRAME)
         tail_length = self.sink.position - self._tail_offset
         self.sink.write(footer_bytes(self._tail_offset, tail_length))
+        self._output.close()
         self.sink.flush()
         return self.sink.position
+
+    def abort(self) -> None:
+        """Stop the output thread after a failure (what is queued is dropped)."""
+        self._output.abort()

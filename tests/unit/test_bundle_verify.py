@@ -33,11 +33,17 @@ def incompressible(size: int) -> bytes:
 def members() -> list[RawMember]:
     return [
         file_member("answers.example.yaml", b"version: 1\n"),
-        file_member("codequal-installer", b"#!/bin/sh\nexit 0\n", mode=0o755),
         file_member("images/a/layer.tar", incompressible(2_500_000)),
         link_member("images/b/layer.tar", "../a/layer.tar"),
         file_member("images/manifest.json", b"[]"),
         file_member("release.yaml", b"{}\n"),
+    ]
+
+
+def bootstrap_members() -> list[RawMember]:
+    return [
+        file_member("codequal-installer", b"#!/bin/sh\nexit 0\n", mode=0o755),
+        file_member("wheelhouse/zstandard-0-cp311-none-any.whl", incompressible(300_000)),
     ]
 
 
@@ -48,7 +54,14 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def bundle(tmp_path: Path, keys: tuple[Path, Path]) -> Path:
-    return write_bundle(tmp_path / "good.bundle", members(), sign_key=keys[0])
+    """Laid out as ``bundle create`` makes it: a bootstrap frame and a signed body hash."""
+    return write_bundle(
+        tmp_path / "good.bundle",
+        members(),
+        sign_key=keys[0],
+        bootstrap=bootstrap_members(),
+        body_hash=True,
+    )
 
 
 def problems_of(error: BundleIntegrityError) -> str:
@@ -57,11 +70,48 @@ def problems_of(error: BundleIntegrityError) -> str:
 
 def test_a_good_signed_bundle_verifies_with_its_key(bundle: Path, keys: tuple[Path, Path]) -> None:
     report = verify_bundle(bundle, key=keys[1])
-    assert report.verified
+    assert report.verified and report.method == "body hash"
     assert "signature valid" in report.signature
+    assert verify_bundle(bundle, deep=True).method == "member by member"
     result = run_cli("bundle", "verify", str(bundle), "--key", str(keys[1]))
     assert result.exit_code == 0, result.output
-    assert "OK" in result.stdout
+    assert "OK" in result.stdout and "(body hash)" in result.stdout
+    result = run_cli("bundle", "verify", "--deep", str(bundle))
+    assert result.exit_code == 0, result.output
+    assert "(member by member)" in result.stdout
+
+
+def test_a_bundle_without_a_body_hash_is_checked_member_by_member(tmp_path: Path) -> None:
+    old = write_bundle(tmp_path / "old.bundle", members(), bootstrap=bootstrap_members())
+    assert verify_bundle(old).method == "member by member"
+
+
+def test_standard_tools_read_the_bootstrap_and_the_body(bundle: Path, tmp_path: Path) -> None:
+    """The bootstrap is a plain tar from byte 8 (no zstd needed); the body decodes with any
+    zstd decoder, which skips the bootstrap frame."""
+    import io
+
+    import zstandard
+
+    raw = bundle.read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(raw[8:]), mode="r|") as tar:
+        names = [info.name for info in tar]
+    assert names == ["codequal-installer", "wheelhouse/zstandard-0-cp311-none-any.whl"]
+    body = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw), read_across_frames=True)
+    with tarfile.open(fileobj=body, mode="r|") as tar:
+        names = [info.name for info in tar]
+    assert names[0] == "answers.example.yaml"
+    assert names[-3:] == [SUMS_NAME, "metadata.json", SIGNATURE_NAME]
+    assert "codequal-installer" not in names
+
+
+def test_the_bootstrap_members_are_in_the_checksum_list(bundle: Path) -> None:
+    from installer.bundle.reader import locate_bundle, read_index
+
+    index = read_index(locate_bundle(bundle))
+    for member in bootstrap_members():
+        assert index.sums[member.info.name] == hashlib.sha256(member.data).hexdigest()
+    assert index.metadata.bootstrap_size > 300_000
 
 
 def test_the_writer_is_reproducible(tmp_path: Path, keys: tuple[Path, Path]) -> None:
@@ -84,9 +134,10 @@ def test_one_flipped_byte_in_a_member_is_named(bundle: Path, tmp_path: Path, vic
                 member.data = bytes(data)
         return found
 
-    bad = rewrite_bundle(bundle, tmp_path / "flipped.bundle", flip)
+    bad = rewrite_bundle(bundle, tmp_path / "flipped.bundle", flip, flip)
     with pytest.raises(BundleIntegrityError) as caught:
         verify_bundle(bad)
+    # The body hash differs, so verify reads member by member and names the damage.
     assert f"member {victim!r}: SHA-256 mismatch" in problems_of(caught.value)
     result = run_cli("bundle", "verify", str(bad))
     assert result.exit_code == ExitCode.BUNDLE_INTEGRITY
@@ -137,6 +188,42 @@ def test_a_truncated_bundle_fails(bundle: Path, tmp_path: Path) -> None:
         result = run_cli("bundle", "verify", str(bad))
         assert result.exit_code == ExitCode.BUNDLE_INTEGRITY, (cut, result.output)
         assert "truncated" in result.stderr
+
+
+def test_an_extra_member_in_the_bootstrap_is_named(bundle: Path, tmp_path: Path) -> None:
+    bad = rewrite_bundle(
+        bundle,
+        tmp_path / "bootstrap.bundle",
+        lambda found: found,
+        lambda found: [*found, file_member("wheelhouse/evil-1-py3-none-any.whl", b"x")],
+    )
+    with pytest.raises(BundleIntegrityError, match=r"bootstrap frame .* holds"):
+        verify_bundle(bad)  # its size no longer matches the signed metadata
+
+    def swap(found: list[RawMember]) -> list[RawMember]:
+        return [
+            file_member("wheelhouse/evil-1-py3-none-any.whl", m.data) for m in found[:1]
+        ] + found[1:]
+
+    bad = rewrite_bundle(bundle, tmp_path / "swapped.bundle", lambda found: found, swap)
+    with pytest.raises(BundleIntegrityError) as caught:
+        verify_bundle(bad)
+    text = problems_of(caught.value)
+    assert "extra member 'wheelhouse/evil-1-py3-none-any.whl'" in text
+    assert "missing member(s): codequal-installer" in text
+
+
+def test_a_changed_byte_outside_every_member_still_fails(bundle: Path, tmp_path: Path) -> None:
+    """The bootstrap's end-of-archive blocks hold no member, yet they are signed bytes."""
+    from installer.bundle.reader import locate_bundle, read_index
+
+    index = read_index(locate_bundle(bundle))
+    data = bytearray(bundle.read_bytes())
+    data[8 + index.metadata.bootstrap_size - 10] ^= 0x01
+    bad = tmp_path / "padding.bundle"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(BundleIntegrityError, match="differ from its signed body hash"):
+        verify_bundle(bad)
 
 
 def test_a_flipped_byte_in_the_compressed_body_fails(bundle: Path, tmp_path: Path) -> None:

@@ -1,0 +1,131 @@
+"""The installer's offline form needs only python3: the bootstrap (launcher and wheelhouse)
+comes out of the bundle with standard tools and no zstd, and the launcher, run by the
+system python3 in a fresh directory in a network namespace with no network, installs the
+wheels offline and verifies the bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from installer.errors import ExitCode
+from tests.integration.bundle_support import (
+    cached_wheelhouse,
+    ensure_bundle_images,
+    release_file,
+)
+from tests.unit.cli_helpers import run_cli
+
+pytestmark = pytest.mark.integration
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+# A bare environment: no virtualenv, no PYTHONPATH, no proxy, only the system's tools.
+BARE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+@pytest.fixture(scope="module")
+def small_bundle(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Path:
+    ensure_bundle_images(docker_engine)
+    directory = tmp_path_factory.mktemp("offline")
+    release = release_file(directory, "7.1.0-offline", with_base=False)
+    out = directory / "codequal-7.1.0-offline.bundle"
+    result = run_cli(
+        "bundle", "create", "--release", str(release), "--out", str(out),
+        "--wheelhouse", str(cached_wheelhouse()),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _bare(command: list[str], cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    env = {**BARE_ENV, "HOME": str(cwd)}
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False,
+        **kwargs,
+    )  # fmt: skip
+
+
+def _tree(directory: Path) -> dict[str, str]:
+    return {
+        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_the_bootstrap_extracts_with_tail_and_tar_or_plain_python(
+    small_bundle: Path, tmp_path: Path
+) -> None:
+    with_tar = tmp_path / "tar"
+    with_tar.mkdir()
+    done = _bare(["sh", "-c", 'tail -c +9 "$1" | tar x', "sh", str(small_bundle)], with_tar)
+    assert done.returncode == 0, done.stderr
+    names = set(_tree(with_tar))
+    assert "codequal-installer" in names
+    assert os.access(with_tar / "codequal-installer", os.X_OK)
+    wheels = {n for n in names if n.startswith("wheelhouse/")}
+    assert {n.split("-")[0] for n in wheels} >= {
+        "wheelhouse/codequal_installer", "wheelhouse/zstandard", "wheelhouse/pip"
+    }  # fmt: skip
+    assert names == {"codequal-installer", *wheels}
+
+    # The same with nothing but the system python3's standard library.
+    with_python = tmp_path / "python"
+    with_python.mkdir()
+    one_liner = (
+        "import sys, tarfile; f = open(sys.argv[1], 'rb'); f.seek(8); "
+        "tarfile.open(fileobj=f, mode='r|').extractall('.')"
+    )
+    done = _bare([SYSTEM_PYTHON, "-c", one_liner, str(small_bundle)], with_python)
+    assert done.returncode == 0, done.stderr
+    assert _tree(with_python) == _tree(with_tar)
+
+    # Every bootstrap member is listed in SHA256SUMS, which the body (zstd -dc) holds:
+    # with both extracted, plain sha256sum checks every member of the bundle.
+    body = _bare(["sh", "-c", 'zstd -dc "$1" | tar x', "sh", str(small_bundle)], with_tar)
+    assert body.returncode == 0, body.stderr
+    sums = _bare(["sha256sum", "--strict", "-c", "SHA256SUMS"], with_tar)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    checked = [line for line in sums.stdout.splitlines() if line.endswith(": OK")]
+    assert len(checked) == len((with_tar / "SHA256SUMS").read_text().splitlines())
+    assert "codequal-installer: OK" in sums.stdout
+
+
+def test_the_launcher_verifies_the_bundle_with_python3_alone_and_no_network(
+    small_bundle: Path, tmp_path: Path
+) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    done = _bare(["sh", "-c", 'tail -c +9 "$1" | tar x', "sh", str(small_bundle)], fresh)
+    assert done.returncode == 0, done.stderr
+    damaged = tmp_path / "damaged.bundle"
+    data = bytearray(small_bundle.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    damaged.write_bytes(bytes(data))
+
+    # unshare -n: a new network namespace whose only interface is a loopback (down).
+    launcher = ["unshare", "-n", "./codequal-installer"]
+    interfaces = _bare(["unshare", "-n", SYSTEM_PYTHON, "-c", _INTERFACES], fresh)
+    assert interfaces.stdout.split() == ["lo"], interfaces.stdout + interfaces.stderr
+    # The system python3 cannot run the installer by itself (nothing installed for it).
+    alone = _bare([SYSTEM_PYTHON, "-c", "import installer"], fresh)
+    assert alone.returncode != 0
+
+    good = _bare([*launcher, "bundle", "verify", str(small_bundle)], fresh)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "OK" in good.stdout and "(body hash)" in good.stdout
+    # The wheels went into .installer/ beside the launcher, run by the system python3.
+    assert (fresh / ".installer" / "installer" / "__init__.py").is_file()
+    assert (fresh / ".installer" / "zstandard").is_dir()
+
+    bad = _bare([*launcher, "bundle", "verify", str(damaged)], fresh)
+    assert bad.returncode == ExitCode.BUNDLE_INTEGRITY, bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+_INTERFACES = "import socket; print(*(name for _, name in socket.if_nameindex()))"
