@@ -270,8 +270,6 @@ class ConfigurationScreen(StepScreen):
             if row.display != shown:
                 row.display = shown
             row.show_problems(problems)
-            if not in_use and not path.startswith("secrets."):
-                self._clear_unused(row.form_field)
             if shown and problems and first_invalid is None:
                 first_invalid = row.query_one(f"#{row.form_field.widget_id}")
         for section in self.sections:
@@ -342,6 +340,11 @@ class ConfigurationScreen(StepScreen):
             if value == self.value_of(form_field.path):
                 return
             state.set(form_field.path, value)
+            # A field this change made unused loses its answer (a certificate path once TLS
+            # is self-signed again), as an operator editing the file by hand would delete it.
+            for other in self.fields.values():
+                if other.kind != "secret" and not is_shown(other, self.value_of):
+                    self._clear_unused(other)
         self._refresh_form()
 
     def _field_for(self, widget: Widget) -> FormField | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -32,32 +33,32 @@ def summary_text(result: dict[str, Any], answers_path: str | None, secrets_path:
     """The done screen's text, from the run's result (what ``result.json`` holds)."""
     lines = ["[b]CodeQual is installed and running.[/b]"]
     if result.get("message"):
-        lines.append(str(result["message"]))
+        lines.append(escape(str(result["message"])))
     lines.append("")
     urls = _urls(result)
     if urls:
         lines.append("[b]Open[/b]")
         width = max(len(name) for name, _ in urls)
-        lines += [
-            f"  {name:<{width}}  {url}".rstrip() if name else f"  {url}" for name, url in urls
-        ]
+        lines += [f"  {name:<{width}}  {escape(url)}" for name, url in urls]
         lines.append("")
-    for label, key in (
-        ("Credentials", "credentials"),
-        ("Log", "log_file"),
-        ("Result", "result_file"),
-    ):
-        value = result.get(key)
-        if value:
-            lines.append(f"[b]{label:<12}[/b] {value}")
-    if answers_path:
-        lines.append(f"[b]{'Answers':<12}[/b] {answers_path}")
-    if secrets_path:
-        lines.append(f"[b]{'Secrets':<12}[/b] {secrets_path} (mode 0600)")
-    versions = result.get("versions")
-    if isinstance(versions, dict) and versions:
-        installed = ", ".join(f"{k} {v}" for k, v in versions.items())
-        lines.append(f"[b]{'Installed':<12}[/b] {installed}")
+    credentials = result.get("credentials")
+    if isinstance(credentials, dict) and credentials:
+        lines.append("[b]Credentials[/b] (never in the answer file or the log)")
+        width = max(len(str(k)) for k in credentials)
+        lines += [f"  {k!s:<{width}}  {escape(str(v))}" for k, v in credentials.items()]
+        lines.append("")
+    elif credentials:
+        lines += [f"[b]Credentials[/b]  {escape(str(credentials))}", ""]
+    facts = [
+        ("Log", result.get("log_file")),
+        ("Result", result.get("result_file")),
+        ("Answers", answers_path),
+        ("Secrets", f"{secrets_path} (mode 0600)" if secrets_path else None),
+    ]
+    release = result.get("release")
+    if isinstance(release, dict) and release.get("version"):
+        facts.append(("Release", f"CodeQual {release['version']}"))
+    lines += [f"[b]{label:<8}[/b] {escape(str(value))}" for label, value in facts if value]
     apply = "codequal-installer apply"
     if answers_path:
         apply += f" --answers {answers_path}"
@@ -66,9 +67,9 @@ def summary_text(result: dict[str, Any], answers_path: str | None, secrets_path:
     lines += [
         "",
         "[b]Next steps[/b]",
-        "  codequal-installer status    the health of every service",
-        f"  {apply}",
-        "                               change an answer, then apply it again",
+        "  codequal-installer status     the health of every service",
+        f"  {escape(apply)}",
+        "                                after changing an answer",
     ]
     return "\n".join(lines)
 

@@ -6,9 +6,10 @@ plain views of :mod:`screens.backend`; no decision about the install is made her
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,11 @@ from screens.backend import CheckRow, Detection, PlanFile, PlanView, Prerequisit
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.checks import PrerequisiteReport
-    from installer.credentials import Secrets
+    from installer.checks.detect import Environment
+    from installer.credentials import LoadedSecrets, Secrets
     from installer.events import Event
     from installer.resources import Capacity
+    from installer.runner import CancelToken
 
 # Files of an existing installation's state that rendering reuses (generated passwords,
 # the self-signed certificate), so the review's diff is against what Install would write.
@@ -51,7 +54,7 @@ def _review_root(answers: AnswerFile) -> Path | None:
 
 def plan_view(
     answers: AnswerFile,
-    secrets: Secrets,
+    secrets: Secrets | LoadedSecrets,
     steps: Sequence[tuple[str, str]],
     *,
     capacity: Capacity | None = None,
@@ -109,11 +112,56 @@ def plan_view(
     )
 
 
+def recommend_target(
+    environment: Environment, docker_reachable: bool, contexts: Sequence[str]
+) -> tuple[str, str]:
+    """The target to pre-select, and why, from what detection found.
+
+    Only a pre-selection: the operator chooses, and the prerequisite checks judge.
+    """
+    if environment.kubernetes_flavour == "openshift" or (
+        contexts and environment.airgapped is True
+    ):
+        why = "OpenShift" if environment.kubernetes_flavour == "openshift" else "no network"
+        return "enterprise", f"a Kubernetes context and {why}"
+    if contexts and not docker_reachable:
+        return "kubernetes", f"Kubernetes context {contexts[0]}, no Docker Engine here"
+    if docker_reachable and environment.cloud:
+        return "production", f"Docker Engine on a {environment.cloud} server"
+    if docker_reachable:
+        return "development", "Docker Engine found on this machine"
+    if contexts:
+        return "kubernetes", f"Kubernetes context {contexts[0]}"
+    return "development", "nothing to install onto was found yet: start with Docker"
+
+
+def loaded_secrets(secrets: Secrets) -> LoadedSecrets:
+    """The secrets typed into the wizard, over the ``CODEQUAL_<KEY>`` environment, as
+    ``apply --secrets`` would load the file the wizard saves."""
+    from installer.credentials import LoadedSecrets, build_secrets
+
+    merged, origin = build_secrets(secrets.supplied(), os.environ)
+    return LoadedSecrets(secrets=merged, origin=origin)
+
+
 class EngineBackend:
     """The wizard's questions, answered by the engine on this machine."""
 
     def detect(self) -> Detection:
-        raise NotImplementedError
+        from installer.checks.detect import detect_environment
+        from installer.checks.probes import HostProbe
+
+        docker = HostProbe().docker(3.0)
+        environment = detect_environment(docker=docker)
+        contexts = self.kube_contexts()
+        target, reason = recommend_target(environment, docker.reachable, contexts)
+        facts = [
+            ("container runtimes", ", ".join(environment.container_runtimes) or "none"),
+            ("Docker Engine", docker.version if docker.reachable else "not reachable"),
+            ("Kubernetes contexts", ", ".join(contexts) or "none"),
+            ("cloud", environment.cloud or "none recognised"),
+        ]
+        return Detection(target, reason, facts)
 
     def prerequisites(self, answers: AnswerFile) -> PrerequisiteView:
         from installer.checks import run_prerequisites
@@ -121,15 +169,26 @@ class EngineBackend:
         return report_view(run_prerequisites(answers))
 
     def kube_contexts(self) -> list[str]:
-        raise NotImplementedError
+        from installer.engine.kubernetes import list_contexts
+
+        contexts = list_contexts()
+        return [c.name for c in sorted(contexts, key=lambda c: not c.current)]
 
     def plan(self, answers: AnswerFile, secrets: Secrets) -> PlanView:
         from installer.render.cli import machine_capacity
+        from installer.targets import target_for
 
+        loaded = loaded_secrets(secrets)
+        preview = target_for(answers, loaded).preview()
+        steps = [(step.name, step.title) for step in preview.steps]
         capacity = machine_capacity() if answers.resources.profile == "auto" else None
-        return plan_view(answers, secrets, [], capacity=capacity, existing=_review_root(answers))
+        return plan_view(answers, loaded, steps, capacity=capacity, existing=_review_root(answers))
 
     def install(
-        self, answers: AnswerFile, secrets: Secrets, *, cancelled: Callable[[], bool]
+        self, answers: AnswerFile, secrets: Secrets, *, cancel: CancelToken
     ) -> Iterator[Event]:
-        raise NotImplementedError
+        from installer.runner import Runner
+        from installer.targets import target_for
+
+        target = target_for(answers, loaded_secrets(secrets))
+        yield from Runner(target.plan(), cancel=cancel).run()

@@ -241,6 +241,6 @@ def is_shown(form_field: FormField, value_of: Callable[[str], Any]) -> bool:
 
 def required_secrets(answers: AnswerFile) -> list[str]:
     """Secrets these answers cannot be installed without (the engine's own list)."""
-    from installer.render.context import _required_supplied
+    from installer.render.context import required_secrets as engine_required
 
-    return [key for key, _ in _required_supplied(answers)]
+    return [key for key, _ in engine_required(answers)]

@@ -12,6 +12,7 @@ stops after the current step and keeps its journal, so a later run resumes there
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import deque
 from datetime import datetime
@@ -33,9 +34,10 @@ from screens.step import StepScreen
 if TYPE_CHECKING:
     from installer.events import Event
 
-# Events handled per drain: enough to keep up with any runner, few enough to keep the
-# UI thread free for keys between drains.
-_BATCH = 400
+# Events handled per drain (a drain is quick: log lines are written together and only the
+# last progress is drawn), and the rest between drains, when keys and repaints run.
+_BATCH = 2_000
+_REST = 0.04
 _STATE_LABEL = {
     "pending": "  waiting",
     "running": "▶ running",
@@ -44,6 +46,10 @@ _STATE_LABEL = {
     "failed": "✗ failed",
 }
 _TAIL = 15
+# Lines the log view holds, and the run's lines kept in memory for the full-log view and
+# the support file (the run's log file in the state directory has every line).
+_SHOWN_LINES = 5_000
+_KEPT_LINES = 50_000
 
 
 def _seconds_between(start: str, end: str) -> float | None:
@@ -112,6 +118,8 @@ class InstallScreen(StepScreen):
         self.step_state: dict[str, str] = {}
         self.failure: FailureInfo | None = None
         self.finished = False
+        self._unwritten: list[str] = []
+        self._last_progress: Event | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,7 +129,7 @@ class InstallScreen(StepScreen):
             with Horizontal(id="progress-line"):
                 yield Static("", id="progress-label")
                 yield ProgressBar(id="progress", show_eta=False)
-            yield InstallLog(id="install-log", max_lines=20_000)
+            yield InstallLog(id="install-log", max_lines=_SHOWN_LINES)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -136,6 +144,10 @@ class InstallScreen(StepScreen):
         self.query_one(InstallLog).border_title = "log"
         self.wizard.state.run_log.clear()
         self.set_interval(1.0, self._tick)
+        # Everything alive now (the app, the engine's modules) lives until the end: keep it
+        # out of the garbage collector's full passes, which otherwise stall the screen for
+        # tens of milliseconds while a fast run allocates events.
+        gc.freeze()
         self._run()
 
     # -- the worker --------------------------------------------------------------------
@@ -171,6 +183,8 @@ class InstallScreen(StepScreen):
         message.stop()
         while self._events and self.is_attached:
             self._handle(self._events.popleft())
+        if self.is_attached:
+            self._flush()
         if not self.is_attached or self.finished:
             return
         if self.cancel.cancelled:
@@ -180,21 +194,25 @@ class InstallScreen(StepScreen):
 
     def on_install_screen_events_ready(self, message: InstallScreen.EventsReady) -> None:
         message.stop()
-        with self._pending_lock:
-            self._pending = False
         for _ in range(_BATCH):
             try:
                 event = self._events.popleft()
             except IndexError:
-                return
+                break
             self._handle(event)
             if not self.is_attached:
                 return
-        # More than a batch waiting: let keys and repaints in, then carry on.
+        self._flush()
+        # "Pending" stays set through a short rest, so that however fast events come, the
+        # screen redraws at most every _REST seconds and keys get the time between.
+        self.set_timer(_REST, self._after_rest)
+
+    def _after_rest(self) -> None:
         with self._pending_lock:
-            if not self._pending and self._events:
-                self._pending = True
-                self.post_message(self.EventsReady())
+            if not self._events:
+                self._pending = False
+                return
+        self.post_message(self.EventsReady())
 
     # -- rendering events --------------------------------------------------------------
 
@@ -216,17 +234,30 @@ class InstallScreen(StepScreen):
     def _log(self, step: str | None, line: str) -> None:
         run_log = self.wizard.state.run_log
         run_log.append(line)
+        if len(run_log) > 2 * _KEPT_LINES:
+            del run_log[:-_KEPT_LINES]
         if step is not None:
-            self.step_lines.setdefault(step, []).append(line)
+            lines = self.step_lines.setdefault(step, [])
+            lines.append(line)
+            if len(lines) > 2 * _SHOWN_LINES:
+                del lines[:-_SHOWN_LINES]
         if self.full_log or step == self.current_step:
-            self.query_one(InstallLog).write_line(line)
+            self._unwritten.append(line)
+
+    def _flush(self) -> None:
+        """Write the batch's log lines at once, and show only its last progress."""
+        if self._unwritten:
+            self.query_one(InstallLog).write_lines(self._unwritten)
+            self._unwritten = []
+        if self._last_progress is not None:
+            self._show_progress(self._last_progress)
+            self._last_progress = None
 
     def _handle(self, event: Event) -> None:
         kind = event.type
         step = event.step
-        status = self.query_one("#run-status", Static)
         if kind == "run.started":
-            status.update(event.message or "Installing…")
+            self.query_one("#run-status", Static).update(event.message or "Installing…")
             for item in event.data.get("steps", []):
                 if isinstance(item, dict) and item.get("name"):
                     self._add_step(str(item["name"]), str(item.get("title") or item["name"]))
@@ -235,6 +266,7 @@ class InstallScreen(StepScreen):
             self.current_step = step
             self.step_started[step] = (event.ts, self.wizard.clock())
             self._set_state(step, "running")
+            self._flush()
             log = self.query_one(InstallLog)
             if not self.full_log:
                 log.replace(self.step_lines.get(step, []))
@@ -243,7 +275,7 @@ class InstallScreen(StepScreen):
         elif kind == "step.output":
             self._log(step, event.message)
         elif kind == "step.progress":
-            self._progress(event)
+            self._last_progress = event
         elif kind in ("step.finished", "step.skipped") and step is not None:
             self._add_step(step, step.replace("_", " "))
             started = self.step_started.get(step)
@@ -251,7 +283,8 @@ class InstallScreen(StepScreen):
             self._set_state(step, "done" if kind == "step.finished" else "skipped", elapsed)
             if kind == "step.skipped":
                 self._log(step, f"==> {step}: {event.message or 'already done'}")
-            self.query_one("#progress-line").display = False
+            self._last_progress = None
+            self._progress_line(False)
         elif kind == "step.failed" and step is not None:
             self._add_step(step, step.replace("_", " "))
             started = self.step_started.get(step)
@@ -276,10 +309,14 @@ class InstallScreen(StepScreen):
         elif kind == "run.failed":
             self._run_failed(event)
 
-    def _progress(self, event: Event) -> None:
+    def _progress_line(self, shown: bool) -> None:
         line = self.query_one("#progress-line")
+        if line.display != shown:
+            line.display = shown
+
+    def _show_progress(self, event: Event) -> None:
         bar = self.query_one(ProgressBar)
-        line.display = True
+        self._progress_line(True)
         if event.total:
             bar.update(total=event.total, progress=event.current or 0)
         else:
@@ -336,6 +373,7 @@ class InstallScreen(StepScreen):
     # -- keys --------------------------------------------------------------------------
 
     def action_toggle_log(self) -> None:
+        self._flush()
         self.full_log = not self.full_log
         log = self.query_one(InstallLog)
         if self.full_log:

@@ -10,7 +10,7 @@ view away; the border says how many arrived below, and End follows again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -102,7 +102,7 @@ class InstallLog(ScrollView, can_focus=True):
         if not new:
             return
         self._lines.extend(new)
-        self._width = max(self._width, *(cell_len(line) for line in new))
+        self._width = max(self._width, *(len(x) if x.isascii() else cell_len(x) for x in new))
         dropped = 0
         if self.max_lines is not None and len(self._lines) > self.max_lines:
             dropped = len(self._lines) - self.max_lines
@@ -119,10 +119,12 @@ class InstallLog(ScrollView, can_focus=True):
                 self.scroll_to(y=max(0, self.scroll_offset.y - dropped), animate=False)
         self.refresh()
 
-    def replace(self, lines: Iterable[str]) -> None:
-        """Show ``lines`` instead of what is shown now, and follow the end."""
+    def replace(self, lines: Sequence[str]) -> None:
+        """Show ``lines`` instead of what is shown now (at most ``max_lines`` of them, the
+        last ones), and follow the end."""
         self.clear()
-        self.write_lines(lines)
+        keep = lines if self.max_lines is None else lines[-self.max_lines :]
+        self.write_lines(keep)
 
     def clear(self) -> None:
         self._lines.clear()

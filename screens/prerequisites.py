@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -39,6 +40,7 @@ class PrerequisitesScreen(StepScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "rerun", "Re-run"),
         Binding("s", "skip", "Skip check"),
+        Binding("ctrl+s", "continue", "Continue"),
     ]
 
     class Checked(Message):
@@ -72,7 +74,7 @@ class PrerequisitesScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         table = self.query_one(DataTable)
-        table.add_columns("Check", "Status", "Measured", "Required")
+        table.add_columns("Check", "Status", "Measured")
         table.display = False
         state = self.wizard.state
         if state.prerequisites is not None:
@@ -125,13 +127,12 @@ class PrerequisitesScreen(StepScreen):
         keep = table.cursor_row
         table.clear()
         for row in report.rows:
-            table.add_row(row.name, _STATUS_LABEL[row.status], row.measured, row.required)
+            table.add_row(row.name, _STATUS_LABEL[row.status], row.measured)
         if report.rows:
             table.move_cursor(row=min(keep, len(report.rows) - 1))
         counts = report.counts()
-        summary = " · ".join(
-            f"{counts[k]} {k}" for k in ("pass", "warn", "fail", "skipped") if counts[k]
-        )
+        marks = {"pass": "✓", "warn": "!", "fail": "✗", "skipped": "-"}
+        summary = "  ".join(f"{marks[k]} {counts[k]}" for k in marks if counts[k])
         self.query_one("#check-summary", Static).update(summary)
         self._show_hint()
         table.focus()
@@ -144,14 +145,20 @@ class PrerequisitesScreen(StepScreen):
         return report.rows[min(table.cursor_row, len(report.rows) - 1)]
 
     def _show_hint(self) -> None:
+        """The highlighted check: what it needs, and how to fix it when it did not pass."""
         row = self._highlighted()
-        hint = self.query_one("#check-hint", Static)
+        detail = self.query_one("#check-hint", Static)
         if row is None:
-            hint.update("")
-        elif row.hint and row.status != "pass":
-            hint.update(f"[b]{row.name}[/b]: {row.hint}")
+            detail.update("")
+            return
+        if row.status == "skipped":
+            text = f"[b]{row.name}[/b] skipped"
         else:
-            hint.update(f"[b]{row.name}[/b]: {_STATUS_LABEL[row.status].split()[1]}")
+            text = f"[b]{row.name}[/b] needs {escape(row.required)}"
+        if row.hint:
+            style = "b" if row.status in ("fail", "warn") else "dim"
+            text += f"\n[{style}]{escape(row.hint)}[/{style}]"
+        detail.update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
 from textual.message import Message
 from textual.widgets import (
     Button,
@@ -75,7 +75,7 @@ class ReviewScreen(StepScreen):
                 tree: Tree[PlanFile] = Tree("files", id="file-tree")
                 tree.guide_depth = 2
                 yield tree
-                with VerticalScroll(id="preview-scroll"):
+                with ScrollableContainer(id="preview-scroll"):
                     yield Static("", id="preview")
             with TabPane("Changes", id="tab-changes"), VerticalScroll():
                 yield Static("", id="changes")

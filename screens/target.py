@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, RadioButton, RadioSet, Static
 
@@ -39,6 +42,7 @@ class TargetScreen(StepScreen):
 
     STEP = "target"
     CSS_PATH = "target.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "continue", "Continue")]
     HELP = (
         "[b]development[/b]: Docker Compose on this machine, SQLite by default, source "
         "mounts for hot reload.\n"
@@ -49,7 +53,7 @@ class TargetScreen(StepScreen):
         "[b]enterprise[/b]: on-premises Kubernetes or OpenShift, optionally air-gapped "
         "from the offline bundle, LDAP sign-in, a private registry.\n\n"
         "The recommended target comes from what the installer found on this machine. "
-        "Arrow keys choose, Enter or Continue goes on."
+        "Arrow keys move, Enter chooses, Ctrl+S (or Continue) goes on."
     )
 
     def compose(self) -> ComposeResult:

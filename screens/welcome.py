@@ -26,7 +26,7 @@ nginx with TLS and, if you want them, Prometheus, Grafana and Loki.
   5. Install        live progress and logs; a failed step can be retried
 
 Nothing on this machine changes until you press [b]Install[/b] on the review step. \
-Your answers are saved as an answer file that [b]codequal-installer apply[/b] accepts.
+Your answers are saved as an answer file that [b]codequal-installer apply[/b] accepts.\
 """
 
 KEYS = "Enter select · Tab/Shift+Tab move · Esc back · F1 help · Ctrl+Q quit"

@@ -31,6 +31,11 @@ STEPS: list[tuple[str, str]] = [
     ("monitoring", "Monitoring setup"),
 ]
 
+# Image loading arrives in bursts of this many layers, then the "runner" waits on I/O:
+# 50 events every millisecond at most, many times what `docker load` reports.
+_BURST = 50
+_READ_WAIT = 0.001
+
 # Fixed timestamps: each step takes a whole number of seconds, so elapsed times are stable.
 _T0 = 1_700_000_000
 
@@ -122,7 +127,7 @@ class FixedBackend:
                 return
             yield Event("step.started", title, step=name, ts=_ts(second), data={"title": title})
             if name == "containers":
-                yield from self._load_images(name, second)
+                yield from self._load_images(name, second, cancel)
             yield Event("step.output", f"{name}: working", step=name, ts=_ts(second))
             second += 2
             if name == self.fail_at:
@@ -153,11 +158,13 @@ class FixedBackend:
             data=result_data(answers),
         )
 
-    def _load_images(self, step: str, second: int) -> Iterator[Event]:
+    def _load_images(self, step: str, second: int, cancel: CancelToken) -> Iterator[Event]:
         self.loading_images.set()
         total = max(self.image_events, 1)
         try:
             for index in range(total):
+                if cancel.cancelled:
+                    return
                 yield Event(
                     "step.progress",
                     "loading codequal-test/standin:1",
@@ -172,18 +179,24 @@ class FixedBackend:
                 )
                 if self.hold_loading is not None and index == 0:
                     self.hold_loading.wait(30)
+                if index % _BURST == _BURST - 1:
+                    # A runner reading Docker's progress stream waits on its socket here.
+                    time.sleep(_READ_WAIT)
         finally:
             self.loading_images.clear()
 
 
 def result_data(answers: AnswerFile) -> dict[str, Any]:
+    """What the runner's final event carries (the result file is not read: it is absent)."""
     root = answers.install_dir
     return {
-        "urls": {"CodeQual": "http://localhost:3000", "DeepWiki": "http://localhost:8002"},
-        "credentials": f"{root}/state/generated-secrets.json",
-        "log_file": f"{root}/state/logs/apply-1.log",
-        "result_file": f"{root}/state/result.json",
-        "versions": {"release": "0.1.0"},
+        "urls": {"codequal": "http://localhost:3000/", "deepwiki": "http://localhost:8002/"},
+        "credentials": {
+            "service_secrets": f"{root}/.env (mode 0600)",
+            "generated_secrets": f"{root}/state/generated-secrets.json (mode 0600)",
+        },
+        "log_file": f"{root}/state/logs/apply-20240101T000000Z-abc123.log",
+        "release": {"version": "0.1.0", "name": "codequal"},
     }
 
 
