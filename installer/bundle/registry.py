@@ -364,10 +364,16 @@ class RegistryClient:
     def _error(self, what: str, response: Any) -> RegistryError:
         body = (response.text or "")[:300].strip()
         hint = None
+        tries = ""
         if response.status_code in (401, 403):
             hint = "check registry.username and registry_password (it needs push rights)"
+        elif response.status_code >= 500 or response.status_code == 429:
+            # Only _request's answers get here with these codes: it tried RETRIES times.
+            tries = f" (tried {RETRIES} times)"
+            hint = "the registry keeps failing: check its log, its storage and its free disk"
         return RegistryError(
-            f"{what}: the registry answered {response.status_code} {body}", hint=hint
+            f"{what}: the registry answered {response.status_code}{tries} {body}".rstrip(),
+            hint=hint,
         )
 
 
