@@ -209,3 +209,13 @@ def test_an_unknown_database_scheme_is_reported_not_raised(tmp_path: Path) -> No
 def test_any_other_command_is_executed_as_given(tmp_path: Path) -> None:
     result = standin(tmp_path, "echo", "from the shell")
     assert (result.returncode, result.stdout.strip()) == (0, "from the shell")
+
+
+@pytest.mark.parametrize(
+    "form", ["file:{path}", "file://{path}", "file:{path}?connection_limit=1", "sqlite:///{path}"]
+)
+def test_every_sqlite_url_form_names_the_same_file(tmp_path: Path, form: str) -> None:
+    database = tmp_path / "codequal.db"
+    result = standin(tmp_path, "migrate", DATABASE_URL=form.format(path=database))
+    assert result.returncode == 0, result.stderr
+    assert database.is_file()

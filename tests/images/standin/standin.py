@@ -16,7 +16,8 @@ It is the image's entrypoint: arguments that start with "-" are taken as options
 command that is not one of the above is executed as given (`docker run IMAGE sh -c ...`).
 
 The database: DATABASE_URL (or a file named by DATABASE_URL_FILE) as
-postgresql://user:password@host:port/name or sqlite:////absolute/path.db.
+postgresql://user:password@host:port/name[?sslmode=...], or SQLite as the product writes it,
+file:/absolute/path.db (also file:./relative.db, sqlite:////absolute/path.db).
 
 HTTP:
     GET /health, /-/healthy, /api/health, /ready (also under any prefix, e.g. /deepwiki/health)
@@ -84,9 +85,15 @@ class Database:
         elif self.scheme == "sqlite":
             self.kind = "sqlite"
             # sqlite:////abs/path.db -> /abs/path.db ; sqlite:///rel.db -> rel.db
-            self.sqlite_path = url.split("sqlite://", 1)[1]
+            self.sqlite_path = url.split("sqlite://", 1)[1].split("?", 1)[0]
             if self.sqlite_path.startswith("/"):
                 self.sqlite_path = self.sqlite_path[1:]
+        elif self.scheme == "file":
+            # The product's SQLite form (Prisma's): file:/abs/path.db, file:./rel.db,
+            # file:///abs/path.db, with optional ?parameters.
+            self.kind = "sqlite"
+            path = url[len("file:") :].split("?", 1)[0]
+            self.sqlite_path = "/" + path.lstrip("/") if path.startswith("//") else path
         else:
             raise DatabaseError(f"unsupported DATABASE_URL scheme {parsed.scheme!r}")
 
