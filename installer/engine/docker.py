@@ -9,6 +9,7 @@ cause stays in the run's log.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,15 +144,27 @@ class DockerEngine:
 
         filters = {"label": [f"{PROJECT_LABEL}={project}"]}
         try:
-            containers = self.client.containers.list(all=True, filters=filters)
-            infos = [_info(c.attrs) for c in containers]
-        except docker.errors.NotFound:  # removed while we listed: list again once
-            infos = [_info(c.attrs) for c in self.client.containers.list(all=True, filters=filters)]
+            # One request for the whole list (the summaries): this is polled while services
+            # start, and a request per container would compete with them for the CPU.
+            infos = [
+                _summary_info(s) for s in self.client.api.containers(all=True, filters=filters)
+            ]
         except docker.errors.DockerException as e:
             raise self._error(f"cannot list the containers of project {project}", e) from e
         if oneoff is not None:
             infos = [i for i in infos if i.oneoff == oneoff]
         return sorted(infos, key=lambda i: (i.service, i.name))
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        """Everything about one container, its last health-check output included."""
+        import docker
+
+        try:
+            return _info(self.client.api.inspect_container(container_id))
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.DockerException as e:
+            raise self._error(f"cannot inspect container {container_id[:12]}", e) from e
 
     def logs(self, container_id: str, tail: int = 20) -> list[str]:
         """The last ``tail`` lines a container wrote (stdout and stderr)."""
@@ -232,6 +245,40 @@ def split_tag(reference: str) -> tuple[str, str | None]:
         name, _, tag = last.partition(":")
         return (f"{head}/{name}" if head else name), tag
     return reference, "latest"
+
+
+_HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+_EXIT_IN_STATUS = re.compile(r"^Exited \((-?\d+)\)")
+
+
+def _summary_info(summary: dict[str, Any]) -> ContainerInfo:
+    """A container from the list endpoint's summary (its health is in ``Status``)."""
+    labels = summary.get("Labels") or {}
+    status = str(summary.get("Status", ""))
+    health_match = _HEALTH_IN_STATUS.search(status)
+    health = None
+    if health_match:
+        health = (
+            "starting" if health_match.group(1).startswith("health:") else health_match.group(1)
+        )
+    exit_match = _EXIT_IN_STATUS.match(status)
+    names = summary.get("Names") or [""]
+    ports = sorted(
+        {int(p["PublicPort"]) for p in summary.get("Ports") or [] if p.get("PublicPort")}
+    )
+    return ContainerInfo(
+        id=str(summary.get("Id", "")),
+        name=str(names[0]).lstrip("/"),
+        service=str(labels.get(SERVICE_LABEL, "")),
+        state=str(summary.get("State", "unknown")),
+        health=health,
+        exit_code=int(exit_match.group(1)) if exit_match else None,
+        image=str(summary.get("Image", "")),
+        image_id=str(summary.get("ImageID", "")),
+        config_hash=labels.get(CONFIG_HASH_LABEL),
+        oneoff=str(labels.get(ONEOFF_LABEL, "False")).lower() == "true",
+        published_ports=ports,
+    )
 
 
 def _info(attrs: dict[str, Any]) -> ContainerInfo:

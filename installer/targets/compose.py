@@ -346,7 +346,8 @@ class ComposeTarget:
             what = "is unhealthy: its health check keeps failing"
         else:
             what = f"stopped ({info.state}, exit code {info.exit_code})"
-        tail = [f"health check: {line}" for line in info.health_output[-3:]]
+        detailed = self.engine.inspect(info.id) or info
+        tail = [f"health check: {line}" for line in detailed.health_output[-3:]]
         logs = self.engine.logs(info.id, tail=20)
         if logs:
             tail += [f"--- last log lines of {info.name} ---", *logs]
