@@ -121,6 +121,7 @@ class ComposeTarget:
         self._compose_doc: dict[str, Any] | None = None
         self.verified: dict[str, dict[str, Any]] = {}
         self._schema_version: str | None = None
+        self._config_hashes: dict[str, str] | None = None
 
     # -- rendering ----------------------------------------------------------------------
 
@@ -274,7 +275,10 @@ class ComposeTarget:
         """Services whose container is missing, stopped, or not what the files describe."""
         if not services:
             return {}
-        hashes = self.project.config_hashes(cancel=cancel)
+        if self._config_hashes is None:
+            # Asked once per run: the files do not change after the configuration step.
+            self._config_hashes = self.project.config_hashes(cancel=cancel)
+        hashes = self._config_hashes
         by_service: dict[str, list[ContainerInfo]] = {}
         for info in self.containers():
             by_service.setdefault(info.service, []).append(info)
@@ -696,6 +700,7 @@ class ConfigurationStep(ComposeStep):
             write_plan(plan, self.target.install_dir)
         except InstallerError as e:
             raise _fail(self.name, e) from e
+        self.target._config_hashes = None  # the files changed: ask Compose again
         for change in changes:
             size = f" ({change.size} bytes)" if change.kind != "removed" else ""
             yield f"{change.kind:9} {change.path}{size}"
