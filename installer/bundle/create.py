@@ -540,7 +540,6 @@ def _add_saved_images(
     import requests
 
     sink = _ImageSink(writer, sums, sizes, symlinks, ProgressMeter("save", progress))
-    staged = needs_staging(client, references)
     docker_cli = shutil.which("docker") if use_cli else None
     opened = (
         _cli_save_stream(docker_cli, references) if docker_cli else _save_stream(client, references)
@@ -551,17 +550,15 @@ def _add_saved_images(
             prefetched = Prefetcher(lambda: stream.read(CHUNK))
             try:
                 members = iter_tar(io.BufferedReader(prefetched, buffer_size=CHUNK))
-                if staged:
-                    _stage_and_add(members, sink, staging_dir)
-                else:
+                with _Relinker(sink, staging_dir) as relinker:
                     for info, data in members:
                         if info.isdir():
                             continue  # directories are implied by their files
                         name = _check_save_member(info)
                         if info.issym():
-                            sink.link(name, info.linkname)
+                            relinker.link(name, info.linkname)
                         else:
-                            sink.file(name, info.size, data, info.mode)
+                            relinker.file(name, info.size, data, info.mode)
             finally:
                 prefetched.close()
     except (tarfile.TarError, EOFError, requests.RequestException, OSError) as e:
@@ -575,52 +572,111 @@ def _add_saved_images(
     return sink.manifest_json
 
 
-def _stage_and_add(
-    members: Iterator[tuple[tarfile.TarInfo, MemberData]], sink: _ImageSink, staging_dir: Path
-) -> None:
-    """Write the save to disk, then add it with each shared layer's data at its first path."""
-    import shutil
-    import tempfile
+class _Relinker:
+    """Passes Docker's save stream on with each shared layer's data at its first path.
 
-    root = Path(tempfile.mkdtemp(prefix=".codequal-save-", dir=staging_dir))
-    try:
-        links: dict[str, str] = {}  # path -> resolved path of the data
-        files: dict[str, int] = {}  # path -> mode
-        for info, data in members:
-            if info.isdir():
-                continue
-            name = _check_save_member(info)
-            if info.issym():
-                links[name] = posixpath.normpath(
-                    posixpath.join(posixpath.dirname(name), info.linkname)
-                )
-                continue
-            path = root / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as f:
-                shutil.copyfileobj(data, f, 1 << 20)
-            files[name] = info.mode
-        groups: dict[str, list[str]] = {}
-        for name, first_target in links.items():
-            target = first_target
-            while target in links:
-                target = links[target]
-            if target not in files:
-                raise InstallerError(f"docker save wrote a dangling link {name}")
-            groups.setdefault(target, [target]).append(name)
-        canonical = {}  # every path of a group -> the group's first path
-        for data_path, group in groups.items():
-            first = min(group)
-            canonical.update({member: first for member in group})
-            canonical[data_path] = first
-        for name in sorted(set(files) | set(links)):
-            first = canonical.get(name, name)
-            data_path = next((d for d, m in groups.items() if first in m), name)
-            if first == name:
-                with open(root / data_path, "rb") as f:
-                    size = (root / data_path).stat().st_size
-                    sink.file(name, size, f, files.get(data_path, 0o644))
+    Docker writes a layer's data once per save; when one layer sits under two legacy layer
+    IDs, the second path becomes a link to the first one written, and which one that is
+    follows Go's random map order. The stream itself comes in path order. So: data that
+    arrives before any link to it is already at its first path and goes straight on. A
+    link to a path still to come (a forward link) holds a slot: that path's data will be
+    written under the link's name when it arrives, and the path itself becomes the link.
+    Only the members between such a link and its data wait, on disk in ``staging_dir``;
+    with no forward link nothing is staged. Either way the output is the same bytes.
+    """
+
+    def __init__(self, sink: _ImageSink, staging_dir: Path) -> None:
+        self.sink = sink
+        self.staging_dir = staging_dir
+        self._spool: Path | None = None
+        self._waiting: list[list[Any]] = []  # ["file", name, disk path, size, mode] | ...
+        self._slots: dict[str, list[Any]] = {}  # data path -> ["slot", first name, disk|None]
+        self._first: dict[str, str] = {}  # data path -> the name its data is written under
+        self._seen: set[str] = set()
+        self._staged = 0
+
+    def __enter__(self) -> _Relinker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import shutil
+
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
+        if exc[0] is None and self._waiting:
+            raise InstallerError(
+                f"docker save wrote a dangling link {self._waiting[0][1]}: its data never came"
+            )
+
+    def _target(self, name: str, linkname: str) -> str:
+        return posixpath.normpath(posixpath.join(posixpath.dirname(name), linkname))
+
+    def _link_text(self, name: str, first: str) -> str:
+        return posixpath.relpath(first, posixpath.dirname(name))
+
+    def _stage(self, data: IO[bytes] | MemberData, size: int) -> Path:
+        import shutil
+        import tempfile
+
+        if self._spool is None:
+            self._spool = Path(tempfile.mkdtemp(prefix=".codequal-save-", dir=self.staging_dir))
+        self._staged += 1
+        path = self._spool / str(self._staged)
+        with open(path, "wb") as f:
+            shutil.copyfileobj(data, f, CHUNK)
+            if f.tell() != size:
+                raise EOFError(f"the save stream ended inside a member of {size} bytes")
+        return path
+
+    def file(self, name: str, size: int, data: IO[bytes] | MemberData, mode: int) -> None:
+        self._seen.add(name)
+        slot = self._slots.pop(name, None)
+        if slot is not None:
+            first = slot[1]
+            self._first[name] = first
+            if self._waiting and self._waiting[0] is slot:
+                # The data of the first waiting slot: straight on, under the slot's name.
+                self.sink.file(first, size, data, mode)
+                self._waiting.pop(0)
             else:
-                sink.link(name, posixpath.relpath(first, posixpath.dirname(name)))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+                slot[2:] = [self._stage(data, size), size, mode]
+            self._waiting.append(["link", name, self._link_text(name, first)])
+            self._drain()
+            return
+        self._first[name] = name
+        if not self._waiting:
+            self.sink.file(name, size, data, mode)
+            return
+        self._waiting.append(["file", name, self._stage(data, size), size, mode])
+
+    def link(self, name: str, linkname: str) -> None:
+        target = self._target(name, linkname)
+        self._seen.add(name)
+        entry: list[Any]
+        if target in self._first:
+            entry = ["link", name, self._link_text(name, self._first[target])]
+        elif target in self._slots:
+            first = self._slots[target][1]
+            entry = ["link", name, self._link_text(name, first)]
+        elif target not in self._seen and target > name:
+            entry = ["slot", name, None, 0, 0]  # forward: its data is written under name
+            self._slots[target] = entry
+        else:
+            raise InstallerError(f"docker save wrote a link {name} to {linkname}, not to data")
+        self._waiting.append(entry)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Write out the waiting members, in order, up to the first slot without its data."""
+        while self._waiting:
+            entry = self._waiting[0]
+            kind = entry[0]
+            if kind == "slot" and entry[2] is None:
+                return
+            self._waiting.pop(0)
+            if kind == "link":
+                self.sink.link(entry[1], entry[2])
+            else:
+                with open(entry[2], "rb") as f:
+                    self.sink.file(entry[1], entry[3], f, entry[4])
+                entry[2].unlink()

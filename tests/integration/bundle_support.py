@@ -138,6 +138,7 @@ def cached_wheelhouse() -> Path:
 # -- a Docker Engine of its own, with none of the images, that cannot pull unseen --------------
 
 ISOLATED_POOL = "172.31.240.0/20"  # its Compose networks: away from the main Engine's
+ISOLATED_BRIDGE_ADDRESS = "172.31.239.1/24"  # its default bridge, an interface of its own
 
 
 @dataclass
@@ -149,7 +150,8 @@ class IsolatedEngine:
     installer, Compose or the Engine) would show up there. It shares the host's iptables
     with the main Engine, which drops forwarded traffic by default, so it runs without
     iptables management and one ACCEPT rule for its own address pool is added (and removed
-    again) in DOCKER-USER.
+    again) in DOCKER-USER. Its default bridge is an interface made for it: ``--bridge
+    none`` would make dockerd delete ``docker0``, the main Engine's bridge.
     """
 
     host: str
@@ -211,6 +213,19 @@ def _iptables_pool_rule(action: str) -> None:
 @contextmanager
 def isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
     """Start the second Engine (see :class:`IsolatedEngine`); stop it and remove it all."""
+    # One at a time: they would share the address pool and the bridge's address.
+    with _lock("isolated-engine"), _isolated_engine(workdir) as engine:
+        yield engine
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    import subprocess
+
+    subprocess.run(["ip", *args], check=check, capture_output=True, timeout=30)
+
+
+@contextmanager
+def _isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
     import shutil
     import signal
     import subprocess
@@ -222,6 +237,11 @@ def isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
     trap = ConnectionTrap()
     # Socket paths must stay short: the exec root lives directly under /tmp.
     exec_root = Path(tempfile.mkdtemp(prefix="cqde-", dir="/tmp"))
+    bridge = f"cqde{os.getpid() % 100000}"
+    _ip("link", "del", bridge, check=False)
+    _ip("link", "add", "name", bridge, "type", "bridge")
+    _ip("addr", "add", ISOLATED_BRIDGE_ADDRESS, "dev", bridge)
+    _ip("link", "set", bridge, "up")
     root = workdir / "docker-root"
     host = f"unix://{exec_root}/docker.sock"
     log = open(workdir / "dockerd.log", "wb")  # noqa: SIM115 - closed below
@@ -230,7 +250,7 @@ def isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
     env.pop("DOCKER_HOST", None)
     daemon = subprocess.Popen(
         ["dockerd", "--data-root", str(root), "--exec-root", str(exec_root / "x"),
-         "--pidfile", str(exec_root / "pid"), "-H", host, "--bridge", "none",
+         "--pidfile", str(exec_root / "pid"), "-H", host, "--bridge", bridge,
          "--iptables=false", "--ip-masq=false", "--cgroup-parent", exec_root.name,
          "--default-address-pool", f"base={ISOLATED_POOL},size=24"],
         stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -270,5 +290,6 @@ def isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
             daemon.wait()
         log.close()
         trap.close()
+        _ip("link", "del", bridge, check=False)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(exec_root, ignore_errors=True)
