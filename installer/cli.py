@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from installer import __version__
-from installer.answers import CHECK_NAMES, TARGETS
+from installer.names import CHECK_NAMES, TARGETS
 from installer.errors import ExitCode, InstallerError
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -95,8 +95,16 @@ class InstallerApp(App[str]):
             self._backend = EngineBackend()
         return self._backend
 
+    def get_default_screen(self) -> Screen[None]:
+        # The welcome step is the app's base screen: no empty screen is laid out beneath it
+        # before the first frame. (A later first step, for tests, is pushed on mount.)
+        if self.first_step == "welcome":
+            return self.make_screen("welcome")
+        return super().get_default_screen()
+
     def on_mount(self) -> None:
-        self.push_screen(self.make_screen(self.first_step))
+        if self.first_step != "welcome":
+            self.push_screen(self.make_screen(self.first_step))
 
     # -- navigation --------------------------------------------------------------------
 

@@ -40,11 +40,17 @@ class StepScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
-            return self.CAN_GO_BACK and len(self.app.screen_stack) > 2
+            return self.can_go_back
         return True
 
+    @property
+    def can_go_back(self) -> bool:
+        """There is an earlier step beneath this one, and this step allows going back."""
+        stack = self.app.screen_stack
+        return self.CAN_GO_BACK and len(stack) > 1 and isinstance(stack[-2], StepScreen)
+
     def action_back(self) -> None:
-        if self.CAN_GO_BACK and len(self.app.screen_stack) > 2:
+        if self.can_go_back:
             self.app.pop_screen()
 
     def action_help(self) -> None:
