@@ -18,8 +18,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from installer import __version__
-from installer.names import CHECK_NAMES, TARGETS
 from installer.errors import ExitCode, InstallerError
+from installer.names import CHECK_NAMES, TARGETS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
