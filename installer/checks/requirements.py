@@ -85,7 +85,8 @@ GOOD_STORAGE_DRIVERS = frozenset({"overlay2", "overlayfs", "btrfs", "zfs", "fuse
 
 # Host ports the Compose targets publish. Grafana listens on 3000 inside its container;
 # the API has 3000 on the host, so Grafana is published on 3001.
-MONITORING_HOST_PORTS: dict[str, int] = {"prometheus": 9090, "grafana": 3001, "loki": 3100}
+# Loki is only reached inside the Compose network (by Grafana and Promtail): not published.
+MONITORING_HOST_PORTS: dict[str, int] = {"prometheus": 9090, "grafana": 3001}
 
 COMPOSE_CHECKS = frozenset(
     {
@@ -178,15 +179,20 @@ def _floor(profile: Profile) -> Profile:
 def host_ports(
     target: str, *, tls: bool, deepwiki_bundled: bool, monitoring: Sequence[str]
 ) -> dict[int, str]:
-    """Host TCP ports a Compose target publishes, each with the service that needs it."""
+    """Host TCP ports a Compose target publishes, each with the service that needs it.
+
+    The same ports the rendered ``docker-compose.yml`` publishes (an integration test
+    compares the two): nginx's 80 and 443 when TLS is on; otherwise (development without
+    nginx) the API and DeepWiki on 127.0.0.1; Prometheus and Grafana's UIs on 127.0.0.1.
+    """
     if target in ("kubernetes", "enterprise"):
         return {}
-    ports = {80: "nginx HTTP"}
     if tls:
-        ports[443] = "nginx HTTPS"
-    ports[3000] = "codequal API"
-    if deepwiki_bundled:
-        ports[8002] = "DeepWiki"
+        ports = {80: "nginx HTTP", 443: "nginx HTTPS"}
+    else:
+        ports = {3000: "codequal API"}
+        if deepwiki_bundled:
+            ports[8002] = "DeepWiki"
     for component in monitoring:
         if component in MONITORING_HOST_PORTS:
             ports[MONITORING_HOST_PORTS[component]] = component

@@ -266,7 +266,7 @@ def test_the_answer_file_decides_target_paths_ports_and_skips(
     for name in ("cpu", "memory"):
         assert check_of(report, name)["status"] == "skipped"
         assert check_of(report, name)["reason"] == "skipped by checks.skip in the answer file"
-    assert check_of(report, "ports")["details"]["required_ports"] == [80, 3000, 8002]
+    assert check_of(report, "ports")["details"]["required_ports"] == [3000, 8002]
     install = check_of(report, "install_dir")
     assert install["status"] == "warn"  # writable, but holds a file that is not ours
     assert "notes.txt" in install["measured"]

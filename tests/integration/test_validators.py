@@ -153,6 +153,22 @@ def test_compose_gives_each_service_its_secrets_from_env(
         assert "ANTHROPIC_API_KEY" not in services["grafana"]["environment"]
 
 
+@pytest.mark.parametrize("render", COMPOSE_CASES, ids=lambda c: c.name)
+def test_the_ports_check_asks_for_exactly_the_ports_compose_publishes(
+    render: RenderCase, pki: dict[str, Path], tmp_path: Path
+) -> None:
+    from installer.checks.requirements import Requirements
+
+    answers, _ = materialize(render, pki)
+    written(render, pki, tmp_path)
+    published = {
+        int(port["published"])
+        for service in compose_json(tmp_path)["services"].values()
+        for port in service.get("ports", [])
+    }
+    assert published == set(Requirements.from_answers(answers).ports), render.name
+
+
 def test_compose_round_trips_hostile_values_exactly(tmp_path: Path) -> None:
     hostile_url = "https://x.example.com/${HOME}\"\ninjected: true\n'$$\\"
     hostile_secret = "k'ey\"\nEVIL=1 $(touch /tmp/x) ${HOME} \\n #"

@@ -576,7 +576,7 @@ def test_compose(info: ComposeInfo, status: str) -> None:
 def test_ports_the_target_needs() -> None:
     probe = StubProbe()
     run_prerequisites(answers("production"), probe=probe)
-    assert probe.ports_asked == [80, 443, 3000, 3001, 3100, 8002, 9090]
+    assert probe.ports_asked == [80, 443, 3001, 9090]  # the apps sit behind nginx
     probe = StubProbe()
     run_prerequisites(
         answers(
@@ -586,7 +586,7 @@ def test_ports_the_target_needs() -> None:
         ),
         probe=probe,
     )
-    assert probe.ports_asked == [80, 3000]  # no TLS, no DeepWiki here, no monitoring
+    assert probe.ports_asked == [3000]  # no nginx without TLS, no DeepWiki here, no monitoring
     assert host_ports("kubernetes", tls=True, deepwiki_bundled=True, monitoring=()) == {}
 
 
