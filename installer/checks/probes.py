@@ -929,7 +929,11 @@ def query_kubernetes(context: str | None, timeout: float) -> KubernetesInfo:
             config.load_incluster_config(client_configuration=configuration)
             context_name: str | None = "in-cluster"
         else:
-            config.load_kube_config(context=context, client_configuration=configuration)
+            config.load_kube_config(
+                config_file=os.pathsep.join(_kubeconfig_paths()),
+                context=context,
+                client_configuration=configuration,
+            )
             context_name = context or _current_context(config)
     except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
         return KubernetesInfo(False, context, error="no_config", error_detail=_first_line(e))
@@ -993,15 +997,25 @@ def _node_info(node: Any) -> NodeInfo:
     )
 
 
-def _kubeconfig_exists() -> bool:
+def _kubeconfig_paths() -> list[str]:
+    """The kubeconfig files, read from the environment now.
+
+    The kubernetes client resolves ``KUBECONFIG`` once, when it is first imported; a
+    long-lived process (the wizard, a test session) must name the files every time.
+    """
     paths = os.environ.get("KUBECONFIG", "").split(os.pathsep)
-    paths = [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
-    return any(os.path.exists(p) for p in paths)
+    return [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
+
+
+def _kubeconfig_exists() -> bool:
+    return any(os.path.exists(p) for p in _kubeconfig_paths())
 
 
 def _current_context(config: Any) -> str | None:
     try:
-        _contexts, active = config.list_kube_config_contexts()
+        _contexts, active = config.list_kube_config_contexts(
+            config_file=os.pathsep.join(_kubeconfig_paths())
+        )
         return str(active["name"]) if active else None
     except Exception:  # noqa: BLE001 - only for display
         return None

@@ -416,6 +416,11 @@ def test_a_cluster_that_never_answers_times_out(
         "users: [{name: u, user: {token: t}}]\n"
         "contexts: [{name: silent, context: {cluster: s, user: u}}]\n"
     )
+    # Import the client first with another KUBECONFIG, as a long-lived process would have:
+    # the probe must read the variable as it is now, not as it was at import time.
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    import kubernetes.config  # noqa: F401
+
     monkeypatch.setenv("KUBECONFIG", str(config))
     try:
         report = run_prerequisites(
