@@ -419,7 +419,7 @@ def test_a_cluster_that_never_answers_times_out(
     # Import the client first with another KUBECONFIG, as a long-lived process would have:
     # the probe must read the variable as it is now, not as it was at import time.
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
-    import kubernetes.config  # noqa: F401
+    import kubernetes.config
 
     monkeypatch.setenv("KUBECONFIG", str(config))
     try:
