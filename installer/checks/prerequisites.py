@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from installer.answers import CHECK_NAMES
 from installer.checks.probes import (
     PUBLIC_REGISTRY,
     ComposeInfo,
@@ -50,6 +49,7 @@ from installer.checks.requirements import (
     evaluate_ports,
 )
 from installer.errors import UsageError
+from installer.names import CHECK_NAMES
 from installer.resources import Capacity
 
 if TYPE_CHECKING:

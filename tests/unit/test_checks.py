@@ -608,15 +608,15 @@ def test_a_port_held_by_another_user_is_still_taken() -> None:
         (
             Listener(80, "0.0.0.0", 911, "docker-proxy"),  # noqa: S104
             Listener(80, "::", 912, "docker-proxy"),
-            Listener(8002, "an address this user cannot see"),
+            Listener(3001, "an address this user cannot see"),
         )
     )
-    result = run(scan=scan).result("ports")
+    result = run("production", scan=scan).result("ports")
     assert result.status == "fail"
     assert "port 80 (for nginx HTTP) is in use by docker-proxy (pid 911) on 0.0.0.0" in (
         result.measured or ""
     )
-    assert "port 8002 (for DeepWiki) is in use by a process this user cannot see" in (
+    assert "port 3001 (for grafana) is in use by a process this user cannot see" in (
         result.measured or ""
     )
     assert "docker ps" in (result.hint or "")
