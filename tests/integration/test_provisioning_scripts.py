@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +127,29 @@ def test_leftovers_of_dead_test_runs_are_removed_and_live_runs_left_alone(
         subprocess.run(
             ["docker", "network", "rm", dead_network.id], capture_output=True, check=False
         )
+
+
+def test_a_vanished_default_bridge_is_put_back_as_the_engine_made_it(docker_engine: Any) -> None:
+    # In a network namespace of its own, where there is no docker0 yet, so that the host's
+    # bridge (and every container on it) is left alone.
+    bridge = docker_engine.networks.get("bridge").attrs
+    subnet = bridge["IPAM"]["Config"][0]["Subnet"]
+    script = (
+        f"{sys.executable} -m tests.support.docker_bridge && "
+        "ip -o -4 addr show docker0 && "
+        f"{sys.executable} -m tests.support.docker_bridge"
+    )
+    result = subprocess.run(
+        ["unshare", "--net", "sh", "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "==> the Docker default bridge was missing: recreated it"
+    gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+    assert f"inet {gateway}/{subnet.split('/')[1]}" in lines[1]
+    assert len(lines) == 2, "the second call finds the bridge and says nothing"
