@@ -9,11 +9,15 @@ time kept:
   create  ``codequal-installer bundle create`` against ``docker save IMAGES | zstd -T0``
           (plus ``tar c wheelhouse templates ... | zstd -T0`` for the same extra content):
           time and size; peak RSS of the whole process tree while bundling
-  verify  ``codequal-installer bundle verify`` against ``sha256sum -c`` of the .tar.zst
+  verify  ``codequal-installer bundle verify`` (one pass against the signed body hash)
+          against ``sha256sum -c`` of the .tar.zst; ``verify --deep`` (every member read
+          and checked) shown beside them
   load    ``codequal-installer bundle load`` against ``zstd -dc x.tar.zst | docker load``,
           each into a Docker that lacks the images
 
-Goals (issue 7): time ratios <= 1.1, size <= the baseline's, peak memory < 200 MB.
+The two sides of each comparison run alternately (A, B, A, B, ...), so that the load other
+work puts on the machine falls on both alike. Goals (issue 7): time ratios <= 1.1, size <=
+the baseline's, peak memory < 200 MB.
 
 The shell pipelines are the baselines themselves, hence ``shell=True`` (S604) below.
 """
@@ -26,6 +30,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -111,16 +116,33 @@ class PeakTreeRss:
         return self.peak
 
 
-def run(command: list[str] | str, *, shell: bool = False) -> tuple[float, int]:
-    """Seconds taken and peak tree RSS."""
+CPU_SECONDS: dict[str, list[float]] = {}
+
+
+def _dockerd_cpu() -> float:
+    """CPU seconds dockerd has used (it does much of a save's or a load's work)."""
+    found = subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True, text=True, check=False)
+    if not found.stdout.split():
+        return 0.0
+    fields = Path(f"/proc/{found.stdout.split()[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(command: list[str] | str, *, shell: bool = False, label: str = "") -> tuple[float, int]:
+    """Seconds taken and peak tree RSS; the CPU seconds (the command's process tree plus
+    dockerd) go to CPU_SECONDS[label]: a figure the machine's other load moves less."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, shell=shell)
+    docker_before = _dockerd_cpu()
+    process = subprocess.Popen(command, shell=shell, stdout=subprocess.DEVNULL)
     meter = PeakTreeRss(process.pid)
-    code = process.wait()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     peak = meter.stop()
-    if code != 0:
-        raise SystemExit(f"failed ({code}): {command}")
+    cpu = usage.ru_utime + usage.ru_stime + _dockerd_cpu() - docker_before
+    CPU_SECONDS.setdefault(label, []).append(cpu)
+    if process.returncode != 0:
+        raise SystemExit(f"failed ({process.returncode}): {command}")
     return seconds, peak
 
 
@@ -186,24 +208,46 @@ def main() -> int:
         "images": {r: client.images.get(r).attrs["Size"] for r in references}
     }
 
-    def best(label: str, command: list[str] | str, shell: bool = False) -> tuple[float, int]:
-        timings = [run(command, shell=shell) for _ in range(args.repeat)]
+    def show(label: str, command: list[str] | str, timings: list[tuple[float, int]]) -> None:
         seconds = min(t for t, _ in timings)
         peak = max(p for _, p in timings)
-        print(f"{label:<28} {seconds:8.2f} s   peak RSS {peak / 2**20:7.1f} MiB", file=sys.stderr)
-        return seconds, peak
+        every = ", ".join(f"{t:.2f}" for t, _ in timings)
+        cpu = min(CPU_SECONDS.get(label) or [0.0])
+        print(
+            f"{label:<28} {seconds:8.2f} s (runs: {every})   CPU {cpu:6.2f} s   "
+            f"peak RSS {peak / 2**20:7.1f} MiB\n"
+            f"    $ {command if isinstance(command, str) else ' '.join(command)}",
+            file=sys.stderr,
+        )
+
+    def best(label: str, command: list[str] | str, shell: bool = False) -> tuple[float, int]:
+        timings = [run(command, shell=shell, label=label) for _ in range(args.repeat)]
+        show(label, command, timings)
+        return min(t for t, _ in timings), max(p for _, p in timings)
+
+    def paired(
+        first: tuple[str, list[str] | str, bool], second: tuple[str, list[str] | str, bool]
+    ) -> tuple[tuple[float, int], tuple[float, int]]:
+        """Both commands, alternately, --repeat times each; best time and peak RSS of each."""
+        timings: tuple[list[tuple[float, int]], list[tuple[float, int]]] = ([], [])
+        for _ in range(args.repeat):
+            for side, (label, command, shell) in enumerate((first, second)):
+                timings[side].append(run(command, shell=shell, label=label))
+        for (label, command, _), found in zip((first, second), timings, strict=True):
+            show(label, command, found)
+        return (
+            (min(t for t, _ in timings[0]), max(p for _, p in timings[0])),
+            (min(t for t, _ in timings[1]), max(p for _, p in timings[1])),
+        )
 
     # -- create ----------------------------------------------------------------------------
-    create_s, create_rss = best(
-        "bundle create",
-        [CLI, "bundle", "create", "--release", str(release), "--out", str(bundle),
-         "--wheelhouse", str(wheelhouse)],
+    (create_s, create_rss), (save_s, save_rss) = paired(
+        ("bundle create",
+         [CLI, "bundle", "create", "--release", str(release), "--out", str(bundle),
+          "--wheelhouse", str(wheelhouse)], False),
+        ("docker save | zstd -T0",
+         f"docker save {' '.join(references)} | zstd -q -T0 -3 -f -o {baseline}", True),
     )  # fmt: skip
-    save_s, save_rss = best(
-        "docker save | zstd -T0",
-        f"docker save {' '.join(references)} | zstd -q -T0 -3 -f -o {baseline}",
-        shell=True,
-    )
     # The same non-image content, the plain way: tar | zstd.
     staging = work / "extras"
     shutil.rmtree(staging, ignore_errors=True)
@@ -228,6 +272,9 @@ def main() -> int:
         "size_ratio": bundle.stat().st_size / baseline_size,
         "bundle_peak_rss_mib": create_rss / 2**20,
         "baseline_peak_rss_mib": save_rss / 2**20,
+        "bundle_cpu_seconds": min(CPU_SECONDS["bundle create"]),
+        "baseline_cpu_seconds": min(CPU_SECONDS["docker save | zstd -T0"])
+        + min(CPU_SECONDS["tar extras | zstd -T0"]),
     }
 
     # -- verify ----------------------------------------------------------------------------
@@ -236,32 +283,50 @@ def main() -> int:
             ["sha256sum", baseline.name], cwd=work, capture_output=True, text=True, check=True
         ).stdout
     )
-    verify_s, verify_rss = best("bundle verify", [CLI, "bundle", "verify", str(bundle)])
-    sha_s, _ = best(
-        "sha256sum -c", f"cd {work} && sha256sum --quiet -c images.tar.zst.sha256", shell=True
+    (verify_s, verify_rss), (sha_s, _) = paired(
+        ("bundle verify", [CLI, "bundle", "verify", str(bundle)], False),
+        ("sha256sum -c", f"cd {work} && sha256sum --quiet -c images.tar.zst.sha256", True),
+    )
+    deep_s, deep_rss = best(
+        "bundle verify --deep", [CLI, "bundle", "verify", "--deep", str(bundle)]
     )
     results["verify"] = {
         "bundle_seconds": verify_s,
         "baseline_seconds": sha_s,
         "time_ratio": verify_s / sha_s,
         "bundle_peak_rss_mib": verify_rss / 2**20,
+        "deep_seconds": deep_s,
+        "deep_time_ratio": deep_s / sha_s,
+        "deep_peak_rss_mib": deep_rss / 2**20,
     }
 
     # -- load ------------------------------------------------------------------------------
     def load_bundle() -> tuple[float, int]:
         remove_images(references)
-        return run([CLI, "bundle", "load", str(bundle)])
+        return run([CLI, "bundle", "load", str(bundle)], label="bundle load")
 
     def load_plain() -> tuple[float, int]:
         remove_images(references)
-        return run(f"zstd -dc {baseline} | docker load -q", shell=True)
+        return run(f"zstd -dc {baseline} | docker load -q", shell=True, label="docker load")
 
-    bundle_loads = [load_bundle() for _ in range(args.repeat)]
-    plain_loads = [load_plain() for _ in range(args.repeat)]
+    bundle_loads: list[tuple[float, int]] = []
+    plain_loads: list[tuple[float, int]] = []
+    for _ in range(args.repeat):
+        bundle_loads.append(load_bundle())
+        plain_loads.append(load_plain())
     load_s = min(t for t, _ in bundle_loads)
     plain_s = min(t for t, _ in plain_loads)
-    print(f"{'bundle load':<28} {load_s:8.2f} s", file=sys.stderr)
-    print(f"{'zstd -dc | docker load':<28} {plain_s:8.2f} s", file=sys.stderr)
+    print(
+        f"{'bundle load':<28} {load_s:8.2f} s   CPU {min(CPU_SECONDS['bundle load']):6.2f} s\n"
+        f"    $ {CLI} bundle load {bundle}",
+        file=sys.stderr,
+    )
+    print(
+        f"{'zstd -dc | docker load':<28} {plain_s:8.2f} s   "
+        f"CPU {min(CPU_SECONDS['docker load']):6.2f} s\n"
+        f"    $ zstd -dc {baseline} | docker load -q",
+        file=sys.stderr,
+    )
     after = {ref: client.images.get(ref).id for ref in references}
     assert after == ids, "the loaded images differ from the saved ones"
     results["load"] = {

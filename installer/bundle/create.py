@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 import platform
 import posixpath
@@ -40,12 +39,13 @@ from installer.bundle.format import (
 from installer.bundle.images import images_from_save
 from installer.bundle.parts import PARTS_SUFFIX, PartsWriter, part_name
 from installer.bundle.progress import ProgressCallback, ProgressMeter
-from installer.bundle.tarstream import CHUNK, MemberData, Prefetcher, iter_tar
+from installer.bundle.tarstream import CHUNK, ChunkReader, MemberData, Prefetcher, iter_tar
 from installer.bundle.writer import BootstrapMember, BundleStreamWriter
 from installer.errors import InstallerError, PrerequisiteError, UsageError
 from installer.release import ReleaseManifest
 
 SAVE_TIMEOUT_SECONDS = 3600
+SAVE_READ = 1 << 20  # bytes per read of the save stream: 8 in flight keep memory flat
 
 
 @dataclass(frozen=True)
@@ -547,9 +547,9 @@ def _add_saved_images(
     try:
         with opened as stream:
             # Reading the socket in its own thread overlaps Docker with hashing and zstd.
-            prefetched = Prefetcher(lambda: stream.read(CHUNK))
+            prefetched = Prefetcher(lambda: stream.read(SAVE_READ), depth=8)
             try:
-                members = iter_tar(io.BufferedReader(prefetched, buffer_size=CHUNK))
+                members = iter_tar(ChunkReader(prefetched.next_chunk))
                 with _Relinker(sink, staging_dir) as relinker:
                     for info, data in members:
                         if info.isdir():

@@ -31,14 +31,16 @@ class LoadedImage:
     id: str
 
 
-def _member_tar(name: str, size: int, mode: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
+def _member_tar(
+    name: str, size: int, mode: int, chunks: Iterator[bytes | memoryview]
+) -> Iterator[bytes | memoryview]:
     yield tar_header(name, size, mode=mode)
     yield from chunks
     if size % TAR_BLOCK:
         yield b"\0" * (-size % TAR_BLOCK)
 
 
-def tar_from_bundle(index: BundleIndex, meter: ProgressMeter) -> Iterator[bytes]:
+def tar_from_bundle(index: BundleIndex, meter: ProgressMeter) -> Iterator[bytes | memoryview]:
     """The ``images/`` members of the bundle, as a tar stream, verified as they pass."""
     prefix = f"{IMAGES_DIR}/"
     for member in iter_members(index, operation="load"):
@@ -56,7 +58,7 @@ def tar_from_bundle(index: BundleIndex, meter: ProgressMeter) -> Iterator[bytes]
     yield b"\0" * (2 * TAR_BLOCK)
 
 
-def tar_from_directory(images_dir: Path, meter: ProgressMeter) -> Iterator[bytes]:
+def tar_from_directory(images_dir: Path, meter: ProgressMeter) -> Iterator[bytes | memoryview]:
     """An extracted ``images/`` directory as a tar stream, in sorted order."""
     import tarfile
 

@@ -36,7 +36,7 @@ from installer.bundle.format import (
 )
 from installer.bundle.parts import PARTS_SUFFIX, ConcatenatedReader, PartsHeader, check_parts
 from installer.bundle.progress import ProgressCallback, ProgressMeter
-from installer.bundle.tarstream import ByteReader, Prefetcher, iter_tar
+from installer.bundle.tarstream import ByteReader, ChunkReader, Prefetcher, iter_tar
 from installer.errors import BundleIntegrityError, UsageError
 
 CHUNK = 1 << 20
@@ -310,13 +310,13 @@ def _raw_members(
     size = index.metadata.bootstrap_size
     if size:
         raw.seek(BOOTSTRAP_OFFSET)
-        bootstrap = io.BufferedReader(_Bounded(raw, size, meter), buffer_size=CHUNK)
-        for info, data in iter_tar(bootstrap):
+        bootstrap = _Bounded(raw, size, meter)
+        for info, data in iter_tar(ChunkReader(lambda: bootstrap.read(CHUNK))):
             yield info, data, True
     raw.seek(index.body_offset)
     stream = _decompressed(raw, meter)
     try:
-        for info, data in iter_tar(io.BufferedReader(stream, buffer_size=CHUNK)):
+        for info, data in iter_tar(ChunkReader(stream.next_chunk)):
             yield info, data, False
     finally:
         stream.close()
@@ -336,11 +336,13 @@ class Member:
     _digest: Any = field(default_factory=hashlib.sha256)
     _read: int = 0
 
-    def chunks(self) -> Iterator[bytes]:
-        """The member's data, hashed on the way; read at most once."""
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The member's data, hashed on the way; read at most once. Chunks may be views
+        into the decompressed stream's chunks (no copy)."""
         if self._data is None:
             return
-        while chunk := self._data.read(CHUNK):
+        read = getattr(self._data, "read_chunk", None) or self._data.read
+        while chunk := read(CHUNK):
             self._digest.update(chunk)
             self._read += len(chunk)
             yield chunk
@@ -348,7 +350,7 @@ class Member:
     def read_all(self, limit: int = 64 << 20) -> bytes:
         if self.size > limit:
             raise BundleIntegrityError(f"{self.name} is implausibly large ({self.size} bytes)")
-        return b"".join(self.chunks())
+        return b"".join(bytes(chunk) for chunk in self.chunks())
 
     def _finish(self) -> bool:
         """Reads what the consumer left; True when the hash matches the index."""

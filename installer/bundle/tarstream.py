@@ -3,9 +3,10 @@
 ``tarfile``'s stream mode copies every byte through ``bytes.join`` and slicing; for GB-sized
 image layers that is most of the CPU time. :func:`iter_tar` parses headers with
 ``tarfile.TarInfo.frombuf`` (PAX and GNU long names included) and hands out each member's
-data as a bounded reader over a :class:`Prefetcher`, which reads the source (a socket, a
-decompressor) in a background thread: network or decompression, hashing and compression
-then overlap. :class:`ThreadedSink` does the same for output writes.
+data as a bounded reader over a :class:`ChunkReader`, which passes on slices of the chunks
+a :class:`Prefetcher` reads in a background thread (a pipe, a decompressor): reading,
+hashing (:class:`ThreadedHasher`), compression and writing (:class:`ThreadedSink`) overlap,
+and member data is not copied on the way.
 """
 
 from __future__ import annotations
@@ -93,10 +94,50 @@ class Prefetcher(io.RawIOBase):
         super().close()
 
 
+class ChunkReader:
+    """Reads a stream of chunks (``next_chunk()`` until b"") without copying them.
+
+    :meth:`read_view` hands out slices of the current chunk as memoryviews: the data of
+    large members goes on to hashing and compression with no copy in between (copies were
+    most of the CPU time left). :meth:`read` joins views into bytes, for headers.
+    """
+
+    def __init__(self, next_chunk: Callable[[], bytes]) -> None:
+        self._next = next_chunk
+        self._chunk = memoryview(b"")
+        self._eof = False
+
+    def read_view(self, size: int) -> memoryview:
+        """At most ``size`` bytes (fewer at a chunk's end); empty only at the end."""
+        while not self._chunk:
+            if self._eof:
+                return memoryview(b"")
+            chunk = self._next()
+            if not chunk:
+                self._eof = True
+                return memoryview(b"")
+            self._chunk = memoryview(chunk)
+        view = self._chunk[:size]
+        self._chunk = self._chunk[len(view) :]
+        return view
+
+    def read(self, size: int) -> bytes:
+        """Exactly ``size`` bytes, or fewer at the end of the stream."""
+        first = self.read_view(size)
+        if len(first) == size or not first:
+            return first.tobytes()
+        parts = [first]
+        got = len(first)
+        while got < size and (view := self.read_view(size - got)):
+            parts.append(view)
+            got += len(view)
+        return b"".join(parts)
+
+
 class MemberData(io.RawIOBase):
     """A member's data: at most ``size`` bytes of the stream."""
 
-    def __init__(self, source: io.BufferedReader[Any], size: int) -> None:
+    def __init__(self, source: ChunkReader, size: int) -> None:
         super().__init__()
         self._source = source
         self.left = size
@@ -104,15 +145,21 @@ class MemberData(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")[: self.left]
-        if not len(view):
-            return 0
-        count = self._source.readinto(view)
-        if not count:
+    def read_chunk(self, size: int) -> memoryview:
+        """Up to ``size`` bytes as a view, without a copy; raises at a premature end."""
+        if not self.left:
+            return memoryview(b"")
+        view = self._source.read_view(min(size, self.left))
+        if not view:
             raise EOFError(f"the tar stream ends {self.left} bytes into a member")
-        self.left -= count
-        return count
+        self.left -= len(view)
+        return view
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        view = self.read_chunk(len(target))
+        target[: len(view)] = view
+        return len(view)
 
     def read(self, size: int = -1) -> bytes:
         size = self.left if size is None or size < 0 else min(size, self.left)
@@ -123,16 +170,16 @@ class MemberData(io.RawIOBase):
         return data
 
 
-def _read_exact(source: io.BufferedReader[Any], size: int) -> bytes:
+def _read_exact(source: ChunkReader, size: int) -> bytes:
     data = source.read(size)
     if len(data) != size:
         raise EOFError("the tar stream is truncated")
     return data
 
 
-def _skip(source: io.BufferedReader[Any], size: int) -> None:
+def _skip(source: ChunkReader, size: int) -> None:
     while size:
-        data = source.read(min(size, CHUNK))
+        data = source.read_view(min(size, CHUNK))
         if not data:
             raise EOFError("the tar stream is truncated")
         size -= len(data)
@@ -151,7 +198,7 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def iter_tar(source: io.BufferedReader[Any]) -> Iterator[tuple[tarfile.TarInfo, MemberData]]:
+def iter_tar(source: ChunkReader) -> Iterator[tuple[tarfile.TarInfo, MemberData]]:
     """Every member with its data reader; unread data is skipped when the next one is asked for.
 
     Raises ``tarfile.TarError`` for a malformed header and ``EOFError`` for a truncated stream.
@@ -192,19 +239,63 @@ def iter_tar(source: io.BufferedReader[Any]) -> Iterator[tuple[tarfile.TarInfo, 
         _skip(source, data.left + (padded - info.size if data_size else padded))
 
 
+class ThreadedHasher:
+    """SHA-256 in a thread of its own: ``update`` queues a chunk (bytes, not copied) and
+    returns at once; ``hexdigest`` waits for what is queued and starts a new hash.
+
+    hashlib releases the GIL on large buffers, so hashing overlaps reading, compressing and
+    writing on another core.
+    """
+
+    def __init__(self, depth: int = 4) -> None:
+        self._queue: queue.Queue[bytes | _Digest | None] = queue.Queue(maxsize=depth)
+
+        def run() -> None:
+            digest = hashlib.sha256()
+            while (item := self._queue.get()) is not None:
+                if isinstance(item, _Digest):
+                    item.value = digest.hexdigest()
+                    digest = hashlib.sha256()
+                    item.ready.set()
+                else:
+                    digest.update(item)
+
+        self._thread = threading.Thread(target=run, name="bundle-hash", daemon=True)
+        self._thread.start()
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        marker = _Digest()
+        self._queue.put(marker)
+        marker.ready.wait()
+        return marker.value
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+class _Digest:
+    def __init__(self) -> None:
+        self.value = ""
+        self.ready = threading.Event()
+
+
 class ThreadedSink:
     """Writes to ``target`` from a background thread; errors surface on the next call.
 
-    With ``hashed``, the thread also hashes (SHA-256) every byte it writes until
-    :meth:`mark`: the bundle's ``body_sha256``, computed off the producing thread.
+    With ``hashed``, every byte written until :meth:`mark` is also hashed (SHA-256), in a
+    third thread: the bundle's ``body_sha256``, computed off the producing thread.
     """
 
     def __init__(self, target: Any, depth: int = 8, *, hashed: bool = False) -> None:
         self.target = target
-        self._queue: queue.Queue[bytes | object | None] = queue.Queue(maxsize=depth)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
-        self._digest: Any = hashlib.sha256() if hashed else None
-        self.hexdigest: str | None = None
+        self._hasher: ThreadedHasher | None = ThreadedHasher() if hashed else None
 
         def drain() -> None:
             while True:
@@ -212,13 +303,7 @@ class ThreadedSink:
                 try:
                     if item is None:
                         return
-                    if item is _MARK:
-                        if self._digest is not None:
-                            self.hexdigest = self._digest.hexdigest()
-                            self._digest = None
-                    elif self._error is None:
-                        if self._digest is not None:
-                            self._digest.update(item)
+                    if self._error is None:
                         self.target.write(item)
                 except BaseException as e:  # noqa: BLE001 - re-raised by the writer
                     self._error = e
@@ -235,15 +320,20 @@ class ThreadedSink:
     def write(self, data: Any) -> int:
         self._raise()
         chunk = data if type(data) is bytes else bytes(data)
+        if self._hasher is not None:
+            self._hasher.update(chunk)
         self._queue.put(chunk)
         return len(chunk)
 
     def mark(self) -> str | None:
         """Stop hashing here; returns the SHA-256 (hex) of everything written before."""
-        self._queue.put(_MARK)
-        self._queue.join()
+        if self._hasher is None:
+            return None
+        digest = self._hasher.hexdigest()
+        self._hasher.close()
+        self._hasher = None
         self._raise()
-        return self.hexdigest
+        return digest
 
     def flush(self) -> None:
         """Wait until everything queued so far is written."""
@@ -254,7 +344,9 @@ class ThreadedSink:
             flush()
 
     def close(self) -> None:
-        """Write what is queued and stop the thread."""
+        """Write what is queued and stop the threads."""
+        if self._hasher is not None:
+            self._hasher.close()
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
@@ -263,9 +355,8 @@ class ThreadedSink:
     def abort(self) -> None:
         """Stop after a failure; what is still queued is dropped."""
         self._error = self._error or RuntimeError("aborted")
+        if self._hasher is not None:
+            self._hasher.close()
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-
-
-_MARK = object()

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from installer.bundle.format import TAR_BLOCK, bootstrap_header, footer_bytes
-from installer.bundle.tarstream import ByteReader, ThreadedSink
+from installer.bundle.tarstream import ByteReader, ThreadedHasher, ThreadedSink
 
 CHUNK = 1 << 20
 DEFAULT_LEVEL = 3
+ZSTD_JOB_SIZE = 4 << 20
 
 
 class ByteSink(Protocol):
@@ -78,20 +79,24 @@ def _copy(
     size: int,
     source: ByteReader,
     write: Callable[[bytes], Any],
+    *,
     on_data: Callable[[bytes], None] | None,
+    hasher: ThreadedHasher,
 ) -> str:
-    digest = hashlib.sha256()
+    """Copy ``size`` bytes from ``source`` to ``write``; their SHA-256, hashed by ``hasher``
+    on another core while the next chunk is read and compressed."""
+    read = getattr(source, "read_chunk", None) or source.read  # views where offered: no copy
     remaining = size
     while remaining:
-        chunk = source.read(min(CHUNK, remaining))
+        chunk = read(min(CHUNK, remaining))
         if not chunk:
             raise EOFError(f"{name}: source ended {remaining} bytes early")
-        digest.update(chunk)
+        hasher.update(chunk)
         write(chunk)
         if on_data is not None:
             on_data(chunk)
         remaining -= len(chunk)
-    return digest.hexdigest()
+    return hasher.hexdigest()
 
 
 class BundleStreamWriter:
@@ -106,8 +111,14 @@ class BundleStreamWriter:
 
         self._zstd = zstandard
         self._output = ThreadedSink(target, hashed=True)
+        self._hasher = ThreadedHasher()
         self.sink = CountingSink(self._output)
-        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+        # A fixed job size keeps the workers' buffers (and so memory) small: libzstd's
+        # default at level 3 holds over 100 MiB. Output still does not depend on threads.
+        parameters = zstandard.ZstdCompressionParameters.from_level(
+            level, threads=threads, write_checksum=True, job_size=ZSTD_JOB_SIZE
+        )
+        compressor = zstandard.ZstdCompressor(compression_params=parameters)
         self._writer = compressor.stream_writer(
             self.sink,  # type: ignore[arg-type]  # any object with write() will do
             closefd=False,
@@ -142,7 +153,12 @@ class BundleStreamWriter:
             else:
                 with opened as source:
                     sums[member.name] = _copy(
-                        member.name, member.size, source, self.sink.write, None
+                        member.name,
+                        member.size,
+                        source,
+                        self.sink.write,
+                        on_data=None,
+                        hasher=self._hasher,
                     )
             if member.size % TAR_BLOCK:
                 self.sink.write(b"\0" * (-member.size % TAR_BLOCK))
@@ -178,7 +194,7 @@ class BundleStreamWriter:
             if on_data is not None:
                 on_data(source)
         else:
-            hexdigest = _copy(name, size, source, self._write, on_data)
+            hexdigest = _copy(name, size, source, self._write, on_data=on_data, hasher=self._hasher)
         padding = -size % TAR_BLOCK
         if padding:
             self._write(b"\0" * padding)
@@ -204,10 +220,12 @@ class BundleStreamWriter:
         self._writer.flush(self._zstd.FLUSH_FRAME)
         tail_length = self.sink.position - self._tail_offset
         self.sink.write(footer_bytes(self._tail_offset, tail_length))
+        self._hasher.close()
         self._output.close()
         self.sink.flush()
         return self.sink.position
 
     def abort(self) -> None:
-        """Stop the output thread after a failure (what is queued is dropped)."""
+        """Stop the threads after a failure (what is queued is dropped)."""
+        self._hasher.close()
         self._output.abort()
