@@ -7,11 +7,10 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Header, Static
 
 from installer import __version__
-from screens.install_log import InstallLog
 from screens.step import StepScreen
 
 SUPPORT_FILE_NAME = "codequal-support.txt"
@@ -60,7 +59,8 @@ class FailureScreen(StepScreen):
                         "running before keeps running.",
                         id="failure-rollback",
                     )
-            yield InstallLog(id="failure-log")
+            with VerticalScroll(id="failure-log"):
+                yield Static("", id="failure-tail", markup=False)
         with Horizontal(classes="nav"):
             yield Button("Retry step", id="retry", variant="primary", compact=True)
             yield Button("Show full log", id="log", compact=True)
@@ -71,10 +71,12 @@ class FailureScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         failure = self.wizard.state.failure
-        log = self.query_one(InstallLog)
-        log.border_title = "last log lines"
+        # Wrapped, unlike the install log: these lines say why, and must be read whole.
+        self.query_one("#failure-log").border_title = "last log lines"
         if failure is not None:
-            log.write_lines(failure.log_tail)
+            self.query_one("#failure-tail", Static).update("\n".join(failure.log_tail))
+        # The last line is the one that says why: keep the end in view.
+        self.query_one("#failure-log", VerticalScroll).anchor()
         self.query_one("#retry", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -46,7 +46,10 @@ class WelcomeScreen(StepScreen):
         "[b]codequal-installer --answers FILE[/b] opens this wizard with that file "
         "filled in and asks only what is missing or invalid."
     )
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "start", "Start", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "start", "Start", show=False),
+        Binding("ctrl+s", "start", "Start"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()

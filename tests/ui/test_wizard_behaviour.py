@@ -265,8 +265,8 @@ class TestFailure:
             await wait_for_screen(pilot, "failure")
             title = str(app.screen.query_one("#failure-title").render())
             assert "failed at step verification" in title
-            tail = app.screen.query_one(InstallLog).lines
-            assert tail == backend.failure_lines
+            tail = str(app.screen.query_one("#failure-tail").render())
+            assert tail == "\n".join(backend.failure_lines)
             assert "free port 3000" in str(app.screen.query_one("#failure-hint").render())
             await pilot.press("s")
             await pilot.pause()
