@@ -6,6 +6,7 @@ plain views of :mod:`screens.backend`; no decision about the install is made her
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -47,9 +48,14 @@ def report_view(report: PrerequisiteReport) -> PrerequisiteView:
     return PrerequisiteView(report.target, rows)
 
 
-def _review_root(answers: AnswerFile) -> Path | None:
-    """Where an existing installation's files are, for the diff (Compose targets)."""
-    return Path(answers.install_dir) if answers.is_compose else None
+def _review_root(answers: AnswerFile) -> Path:
+    """Where an existing installation's files are, for the diff: ``install_dir``, or the
+    local state of the cluster's installation."""
+    if answers.is_compose:
+        return Path(answers.install_dir)
+    from installer.targets.kubernetes.session import default_root
+
+    return default_root(answers)
 
 
 def plan_view(
@@ -117,21 +123,22 @@ def recommend_target(
 ) -> tuple[str, str]:
     """The target to pre-select, and why, from what detection found.
 
-    Only a pre-selection: the operator chooses, and the prerequisite checks judge.
+    ``contexts`` are the kubeconfig contexts whose cluster answered. Only a pre-selection:
+    the operator chooses, and the prerequisite checks judge.
     """
     if environment.kubernetes_flavour == "openshift" or (
         contexts and environment.airgapped is True
     ):
         why = "OpenShift" if environment.kubernetes_flavour == "openshift" else "no network"
-        return "enterprise", f"a Kubernetes context and {why}"
+        return "enterprise", f"a Kubernetes cluster and {why}"
     if contexts and not docker_reachable:
-        return "kubernetes", f"Kubernetes context {contexts[0]}, no Docker Engine here"
+        return "kubernetes", f"the cluster of context {contexts[0]} answers; no Docker Engine here"
     if docker_reachable and environment.cloud:
         return "production", f"Docker Engine on a {environment.cloud} server"
     if docker_reachable:
         return "development", "Docker Engine found on this machine"
     if contexts:
-        return "kubernetes", f"Kubernetes context {contexts[0]}"
+        return "kubernetes", f"the cluster of context {contexts[0]} answers"
     return "development", "nothing to install onto was found yet: start with Docker"
 
 
@@ -151,10 +158,14 @@ class EngineBackend:
         from installer.checks.detect import detect_environment
         from installer.checks.probes import HostProbe
 
-        docker = HostProbe().docker(3.0)
-        environment = detect_environment(docker=docker)
+        probe = HostProbe()
+        docker = probe.docker(3.0)
         contexts = self.kube_contexts()
-        target, reason = recommend_target(environment, docker.reachable, contexts)
+        # The current context's cluster, asked briefly: is it there, and is it OpenShift?
+        cluster = probe.kubernetes(None, 3.0) if contexts else None
+        environment = detect_environment(docker=docker, kubernetes=cluster)
+        answering = [cluster.context or contexts[0]] if cluster and cluster.reachable else []
+        target, reason = recommend_target(environment, docker.reachable, answering)
         facts = [
             ("container runtimes", ", ".join(environment.container_runtimes) or "none"),
             ("Docker Engine", docker.version if docker.reachable else "not reachable"),
@@ -182,7 +193,8 @@ class EngineBackend:
         preview = target_for(answers, loaded).preview()
         steps = [(step.name, step.title) for step in preview.steps]
         capacity = machine_capacity() if answers.resources.profile == "auto" else None
-        return plan_view(answers, loaded, steps, capacity=capacity, existing=_review_root(answers))
+        view = plan_view(answers, loaded, steps, capacity=capacity, existing=_review_root(answers))
+        return dataclasses.replace(view, root=preview.location)
 
     def install(
         self, answers: AnswerFile, secrets: Secrets, *, cancel: CancelToken
