@@ -104,6 +104,36 @@ class TestPrefilled:
             {**fixed, "domain": "codequal.example.com"}
         )
 
+    async def test_a_missing_required_secret_is_the_only_question(
+        self,
+        make_app: Callable[..., InstallerApp],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.delenv("CODEQUAL_DATABASE_PASSWORD", raising=False)
+        document = {
+            "version": 1,
+            "target": "production",
+            "domain": "codequal.example.com",
+            "database": {"managed": True, "host": "db.example.com"},
+            "checks": {"skip": ["cpu"]},
+        }
+        path = write_answers(tmp_path, document)
+        app = make_app(answers_path=str(path), state=load_prefill(str(path)))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for_screen(pilot, "welcome")
+            await pilot.press("enter")
+            await wait_for_screen(pilot, "prerequisites")
+            await wait_until(pilot, lambda: app.state.prerequisites is not None)
+            await pilot.press("ctrl+s")
+            await wait_for_screen(pilot, "configuration")
+            rows = [r for r in app.screen.query("FieldRow") if r.display]
+            assert [r.form_field.path for r in rows] == ["secrets.database_password"]  # type: ignore[attr-defined]
+            await type_into(pilot, "secrets.database_password", "managed-db-secret-01")
+            await pilot.press("ctrl+s")
+            await wait_for_screen(pilot, "review")
+        assert app.state.secrets == {"database_password": "managed-db-secret-01"}
+
     def test_an_unreadable_file_is_a_usage_error_before_any_screen(self, tmp_path: Path) -> None:
         with pytest.raises(AnswerFileError) as caught:
             run_wizard(str(tmp_path / "missing.yaml"))
