@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -36,7 +36,30 @@ def fail(error: InstallerError) -> NoReturn:
     sys.exit(int(error.exit_code))
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The top-level group. ``bundle`` lives in its own module, imported only when that
+    command is named (or listed by ``--help``): the wizard's start and ``--version`` do not
+    pay for it."""
+
+    _lazy: ClassVar[dict[str, str]] = {"bundle": "installer.bundle.cli"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = self._lazy.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(module), cmd_name))
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_Commands,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="codequal-installer")
 @click.option(
     "--answers",
@@ -272,16 +295,6 @@ def status_command(install_dir: str | None, answers_path: str | None, as_json: b
     from installer.install_cli import run_status
 
     sys.exit(run_status(install_dir, answers_path, as_json))
-
-
-def _add_bundle_commands() -> None:
-    # installer.bundle.cli imports only click at module level: start-up stays instant.
-    from installer.bundle.cli import bundle
-
-    cli.add_command(bundle)
-
-
-_add_bundle_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

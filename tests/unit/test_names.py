@@ -17,10 +17,8 @@ def test_the_names_are_the_models_literals() -> None:
 
 
 def test_starting_the_command_line_loads_neither_pydantic_nor_the_ui() -> None:
-    code = (
-        "import sys, installer.cli\n"
-        "print(','.join(m for m in ('pydantic', 'textual', 'rich', 'screens') if m in sys.modules))"
-    )
+    heavy = ("pydantic", "textual", "rich", "screens", "installer.bundle", "tarfile")
+    code = f"import sys, installer.cli\nprint(','.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
