@@ -251,6 +251,7 @@ def load_prefill(answers_path: str) -> WizardState:
     screen opens); a valid mapping with invalid or missing answers opens the wizard at
     exactly those answers.
     """
+    from installer.errors import AnswerFileError
     from installer.validation import validate_answers_document
     from installer.yamlsource import read_yaml
 
@@ -258,6 +259,12 @@ def load_prefill(answers_path: str) -> WizardState:
     state = WizardState(draft=dict(document.data), prefilled_from=answers_path)
     state.draft.setdefault("version", 1)
     _, problems = validate_answers_document(document)
+    unreadable = [str(p) for p in problems if p.path == "version"]
+    if unreadable:
+        raise AnswerFileError(
+            f"{document.source}: this installer reads answer files of version 1",
+            problems=unreadable,
+        )
     for problem in problems:
         state.prefill_problems.setdefault(problem.path, []).append(problem.message)
     if "target" in state.prefill_problems:

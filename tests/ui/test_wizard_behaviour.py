@@ -141,6 +141,10 @@ class TestPrefilled:
         (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
         with pytest.raises(AnswerFileError, match="must be a mapping"):
             run_wizard(str(tmp_path / "list.yaml"))
+        (tmp_path / "v2.yaml").write_text("version: 2\ntarget: development\n")
+        with pytest.raises(AnswerFileError, match="version 1") as caught:
+            run_wizard(str(tmp_path / "v2.yaml"))
+        assert caught.value.problems[0].startswith(f"{tmp_path / 'v2.yaml'}:1:10: version:")
 
 
 class TestKeys:
