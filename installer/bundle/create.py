@@ -1,9 +1,11 @@
 """``bundle create``: one file with everything an install without network needs.
 
 The release's images stream from one ``docker save`` call straight into the bundle (never
-held in memory, never written to disk first); the wheelhouse, templates, release manifest
-and example answers come from files. Everything is hashed on the way through, and the
-checksum list, the metadata and the signature are written last, in the tail.
+held in memory; written to disk first only for the members behind a forward link of a
+shared layer, see :class:`_Relinker`); the launcher and the wheelhouse go first, in the
+bootstrap frame; templates, release manifest and example answers come from files.
+Everything is hashed on the way through, and the checksum list, the metadata (with the
+body's hash) and the signature are written last, in the tail.
 """
 
 from __future__ import annotations
