@@ -206,11 +206,12 @@ class ReviewScreen(StepScreen):
             self.notify("The plan is not ready yet.", severity="warning")
             return
         try:
-            path = self.wizard.save_answers()
+            self.wizard.save_answers()
         except OSError as e:
             self.notify(f"cannot save the answer file: {e.strerror}", severity="error")
             return
-        self.notify(f"Answers saved to {path}")
+        # Where the answers went was said on this screen; the done and failure steps and
+        # the exit message say it again.
         self.wizard.go("install")
 
 
