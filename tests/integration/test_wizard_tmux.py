@@ -87,6 +87,9 @@ def test_development_install_in_the_wizard_reaches_done_with_the_url(install: In
             )
             assert "http://localhost:3000/" in done
             assert http_status("http://localhost:3000/health") == 200
+            # On the way, the install screen showed the steps and a step's live log.
+            installing = [s for s in terminal.screens if "step 6 of 6: Install" in s]
+            assert any("✓ done" in s and "╭─ log: " in s for s in installing), installing[-1:]
             terminal.send("q")
             assert terminal.exit_code() == 0
         finally:
