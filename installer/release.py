@@ -168,20 +168,13 @@ def parse_release(text: str, source: str) -> ReleaseManifest:
 
 
 def _write_cache(path: Path, content: bytes) -> None:
-    import os
-    import tempfile
+    import contextlib
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
-    except OSError:
-        return  # a read-only home directory only costs the next run a parse
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)  # a full disk: leave no partial file behind
+    from installer.statedir import replace_file
+
+    # A read-only home or a full disk only costs the next run a parse.
+    with contextlib.suppress(OSError):
+        replace_file(path, content, 0o644)
 
 
 def load_release(name_or_path: str | None = None) -> ReleaseManifest:

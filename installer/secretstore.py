@@ -13,9 +13,7 @@ under a running database.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Literal
 
 from installer.credentials import LoadedSecrets, Secrets
 from installer.errors import InstallerError
+from installer.statedir import replace_file
 
 SecretOrigin = Literal["secrets file", "environment", "generated"]
 
@@ -64,18 +63,7 @@ class ResolvedSecret:
 
 def write_private(path: Path, content: bytes) -> None:
     """Write ``content`` to ``path`` atomically with mode 0600 (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    replace_file(path, content, 0o600)
 
 
 class SecretStore:

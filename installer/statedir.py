@@ -57,19 +57,16 @@ def _fsync_directory(directory: Path) -> None:
             os.close(fd)
 
 
-def atomic_write(path: Path, content: bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``content`` atomically, with permissions ``mode``.
+def replace_file(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``content`` atomically, with permissions ``mode``; raise OSError.
 
     The temporary file gets ``mode`` before any byte is written, so a secret is never
-    readable by others even for an instant. On any failure the temporary file is removed
-    and :class:`StateWriteError` says which path and why.
+    readable by others even for an instant. On any failure the temporary file is removed.
+    Every atomic write in the installer goes through here.
     """
     path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise StateWriteError(path, e) from e
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         os.fchmod(fd, mode)
@@ -78,11 +75,19 @@ def atomic_write(path: Path, content: bytes, mode: int = 0o644) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise StateWriteError(path, e) from e
+        raise
     _fsync_directory(path.parent)
+
+
+def atomic_write(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """:func:`replace_file`, with a failure reported as :class:`StateWriteError`."""
+    try:
+        replace_file(path, content, mode)
+    except OSError as e:
+        raise StateWriteError(Path(path), e) from e
 
 
 def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:

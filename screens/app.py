@@ -228,20 +228,9 @@ def _yaml_quoted(value: str) -> str:
 
 
 def _write_atomic(path: Path, content: bytes) -> None:
-    import tempfile
+    from installer.statedir import replace_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    replace_file(path, content, 0o644)
 
 
 def load_prefill(answers_path: str) -> WizardState:

@@ -261,12 +261,9 @@ def create_bundle(
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+    from installer.statedir import replace_file
+
+    replace_file(path, data, 0o644)
 
 
 def _add_bootstrap(

@@ -6,7 +6,6 @@ import difflib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -14,6 +13,7 @@ from typing import Literal
 
 from installer.credentials import Redactor
 from installer.render.escape import RenderError
+from installer.statedir import replace_file
 
 RENDERED_INDEX = "rendered-files.json"
 STATE_DIR = "state"
@@ -197,36 +197,6 @@ def _unsafe(path: str) -> bool:
     return pure.is_absolute() or ".." in pure.parts or not path
 
 
-def atomic_write(path: Path, content: bytes, mode: int) -> None:
-    """Write ``path`` as temp file, fsync, rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename is still atomic
-    finally:
-        os.close(fd)
-
-
 def write_plan(plan: RenderedPlan, root: Path) -> list[FileChange]:
     """Write every file of ``plan`` under ``root``; remove files an earlier plan wrote.
 
@@ -247,12 +217,12 @@ def write_plan(plan: RenderedPlan, root: Path) -> list[FileChange]:
                 if (target.stat().st_mode & 0o777) != item.mode:
                     os.chmod(target, item.mode)
                 continue
-            atomic_write(target, item.content, item.mode)
+            replace_file(target, item.content, item.mode)
         index = json.dumps({"files": plan.paths}, indent=2).encode() + b"\n"
         state = root / STATE_DIR
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
         if _read(state / RENDERED_INDEX) != index:
-            atomic_write(state / RENDERED_INDEX, index, SECRET_MODE)
+            replace_file(state / RENDERED_INDEX, index, SECRET_MODE)
     except OSError as e:
         raise RenderError(
             f"cannot write the plan into {root}: {e.strerror or type(e).__name__}"
