@@ -42,6 +42,7 @@ from installer.checks.probes import (
     WriteAccess,
 )
 from installer.checks.report import CheckResult, Status
+from installer.names import CHECK_NAMES
 from installer.resources import GIB, PROFILES, TARGET_PROFILE, Profile
 
 if TYPE_CHECKING:
@@ -88,23 +89,8 @@ GOOD_STORAGE_DRIVERS = frozenset({"overlay2", "overlayfs", "btrfs", "zfs", "fuse
 # Loki is only reached inside the Compose network (by Grafana and Promtail): not published.
 MONITORING_HOST_PORTS: dict[str, int] = {"prometheus": 9090, "grafana": 3001}
 
-COMPOSE_CHECKS = frozenset(
-    {
-        "cpu",
-        "memory",
-        "disk",
-        "docker_disk",
-        "os",
-        "kernel",
-        "architecture",
-        "cgroup",
-        "docker",
-        "compose",
-        "ports",
-        "dns",
-        "install_dir",
-    }
-)
+# Every check but the cluster's own applies to a Compose host.
+COMPOSE_CHECKS = frozenset(CHECK_NAMES) - {"kubernetes"}
 KUBERNETES_CHECKS = frozenset({"cpu", "memory", "architecture", "dns", "kubernetes"})
 
 
