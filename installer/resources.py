@@ -9,14 +9,13 @@ give the same allocation, which the rendered Compose files and Kubernetes manife
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 GIB = 1024**3
 MIB = 1024**2
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     """A requirement profile from the seed's resource tables."""
 
     name: str
@@ -51,16 +50,14 @@ TARGET_PROFILE: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Capacity:
+class Capacity(NamedTuple):
     """What a machine (or one Kubernetes node) offers."""
 
     cpus: float
     memory_bytes: int
 
 
-@dataclass(frozen=True)
-class ServiceResources:
+class ServiceResources(NamedTuple):
     """One service's share: hard limits, scheduling requests, and worker processes."""
 
     cpu_limit: float
@@ -86,8 +83,7 @@ class ServiceResources:
         return round(self.cpu_request * 1000)
 
 
-@dataclass(frozen=True)
-class ResourceAllocation:
+class ResourceAllocation(NamedTuple):
     """Per-service resources for one install."""
 
     profile: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
@@ -13,8 +15,6 @@ from installer.errors import UsageError
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
-
-_STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
 
 
 def run_check(
@@ -43,33 +43,26 @@ def run_check(
 
 
 def render_report(report: PrerequisiteReport, file: TextIO | None = None) -> None:
-    """The report as a rich table, then the environment and a one-line summary."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    """The report as a table, then the environment and a one-line summary.
 
-    # Measured values and hints are plain text: "[::1]" is an address, not markup.
-    console = Console(file=file, highlight=False, markup=False, emoji=False)
-    table = Table(
-        title=f"Prerequisites for the {report.target} target ({report.profile} profile)",
-        title_justify="left",
-        expand=False,
-    )
-    table.add_column("Check", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Measured")
-    table.add_column("Required")
-    table.add_column("Fix / note")
-    for result in report.results:
-        note = result.hint or result.reason or ""
-        table.add_row(
-            Text(result.name),
-            Text(result.status, style=_STYLES[result.status]),
-            Text(result.measured or "—"),
-            Text(result.required or "—"),
-            Text(note),
-        )
-    console.print(table)
+    Drawn by hand rather than with rich: importing rich costs more than the whole of
+    ``check`` does, and ``check`` is measured against ``--version``. Values are printed
+    as they are (a process name like "[bold]" is not markup); the status is coloured
+    only on a terminal that takes colour (NO_COLOR, TERM=dumb and pipes get none).
+    """
+    out = file if file is not None else sys.stdout
+    title = f"Prerequisites for the {report.target} target ({report.profile} profile)"
+    rows = [
+        [
+            result.name,
+            result.status,
+            result.measured or "—",
+            result.required or "—",
+            result.hint or result.reason or "",
+        ]
+        for result in report.results
+    ]
+    lines = [title, *format_table(_HEADERS, rows, _width(out), colour=_colour(out))]
     environment = report.environment
     if environment is not None:
         facts = [
@@ -85,9 +78,77 @@ def render_report(report: PrerequisiteReport, file: TextIO | None = None) -> Non
             facts.append(f"cluster: {environment.kubernetes_flavour}")
         airgap = {True: "yes", False: "no", None: "unknown"}[environment.airgapped]
         facts.append(f"air-gapped: {airgap} ({environment.airgap_evidence})")
-        console.print("Environment: " + "; ".join(facts))
+        lines.append("Environment: " + "; ".join(facts))
     counts = report.counts()
-    console.print(
+    lines.append(
         f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, "
         f"{counts['skipped']} skipped"
     )
+    text = "\n".join(lines) + "\n"
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        text = text.translate(_ASCII_LINES)
+    out.write(text)
+    out.flush()
+
+
+_HEADERS = ("Check", "Status", "Measured", "Required", "Fix / note")
+_ANSI = {"pass": "32", "warn": "33", "fail": "1;31", "skipped": "2"}
+_ASCII_LINES = str.maketrans({"─": "-", "│": "|", "┼": "+", "—": "-"})
+
+
+def _width(out: TextIO) -> int:
+    """The terminal's width (COLUMNS first, as shells and rich read it), else 100."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 100
+
+
+def _colour(out: TextIO) -> bool:
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(out, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def format_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, *, colour: bool = False
+) -> list[str]:
+    """``rows`` under ``headers`` in columns that fit ``width``, long cells wrapped.
+
+    The first two columns (names and statuses) keep their full width; the others share
+    what is left in proportion to their longest cell, each at least 12 characters.
+    """
+    import textwrap
+
+    count = len(headers)
+    natural = [max([len(headers[i]), *(len(row[i]) for row in rows)]) for i in range(count)]
+    widths = list(natural)
+    room = width - 3 * (count - 1) - sum(natural[:2])
+    wide = natural[2:]
+    if sum(wide) > room:
+        shares = [max(12, room * w // max(1, sum(wide))) for w in wide]
+        widths[2:] = [min(n, s) for n, s in zip(wide, shares, strict=True)]
+    separator = " │ "
+    lines = [
+        separator.join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+        "─┼─".join("─" * w for w in widths),
+    ]
+    for row in rows:
+        cells = [textwrap.wrap(cell, w) or [""] for cell, w in zip(row, widths, strict=True)]
+        for line_number in range(max(len(c) for c in cells)):
+            parts = []
+            for column, (cell, w) in enumerate(zip(cells, widths, strict=True)):
+                piece = cell[line_number] if line_number < len(cell) else ""
+                padded = piece.ljust(w)
+                if colour and column == 1 and piece in _ANSI:
+                    padded = f"\x1b[{_ANSI[piece]}m{piece}\x1b[0m" + " " * (w - len(piece))
+                parts.append(padded)
+            lines.append(separator.join(parts).rstrip())
+    return lines

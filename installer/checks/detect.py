@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from typing import NamedTuple, TypeAlias
 
 from installer.checks.probes import DockerInfo, KubernetesInfo, Resolution
+
+# The file system to read: "/" on a real host, a directory of fixtures in tests.
+Root: TypeAlias = "str | os.PathLike[str]"
 
 # Azure writes this asset tag into every VM's chassis record.
 _AZURE_ASSET_TAG = "7783-7084-3265-9085-8269-3286-77"
@@ -60,8 +62,7 @@ _GIT_VERSION_FLAVOURS = (
 _PROVIDER_FLAVOURS = (("aws://", "eks"), ("gce://", "gke"), ("azure://", "aks"))
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """Where the installer runs; every conclusion carries the evidence it rests on."""
 
     container_runtimes: tuple[str, ...]
@@ -86,22 +87,23 @@ class Environment:
         }
 
 
-def _read(path: Path) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        return path.read_text(errors="replace").strip()
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read().strip()
     except OSError:
         return None
 
 
 def container_runtimes(
-    root: Path, environ: Mapping[str, str], docker: DockerInfo | None = None
+    root: Root, environ: Mapping[str, str], docker: DockerInfo | None = None
 ) -> tuple[str, ...]:
     """Container runtimes installed here: an executable on PATH or a socket in place."""
     path = environ.get("PATH", os.defpath)
     found = []
     for name, executables, sockets in _RUNTIMES:
         present = any(_which(exe, path) for exe in executables) or any(
-            (root / s).exists() for s in sockets
+            os.path.exists(os.path.join(root, s)) for s in sockets
         )
         if name == "docker" and docker is not None and docker.reachable:
             present = True
@@ -118,18 +120,18 @@ def _which(name: str, path: str) -> bool:
     return False
 
 
-def inside_container(root: Path, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+def inside_container(root: Root, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(kind, evidence) when this process runs in a container, else (None, None)."""
     if environ.get("KUBERNETES_SERVICE_HOST"):
         return "kubernetes", "KUBERNETES_SERVICE_HOST is set (a pod)"
-    if (root / "run/.containerenv").exists():
+    if os.path.exists(os.path.join(root, "run/.containerenv")):
         return "podman", "/run/.containerenv exists"
-    if (root / ".dockerenv").exists():
+    if os.path.exists(os.path.join(root, ".dockerenv")):
         return "docker", "/.dockerenv exists"
     container = environ.get("container")
     if container:
         return container, f"container={container} is set"
-    cgroup = _read(root / "proc/1/cgroup") or ""
+    cgroup = _read(os.path.join(root, "proc/1/cgroup")) or ""
     for marker, kind in (
         ("kubepods", "kubernetes"),
         ("/docker/", "docker"),
@@ -142,15 +144,15 @@ def inside_container(root: Path, environ: Mapping[str, str]) -> tuple[str | None
     return None, None
 
 
-def cloud_provider(root: Path) -> tuple[str | None, str | None]:
+def cloud_provider(root: Root) -> tuple[str | None, str | None]:
     """(provider, evidence) from DMI data in sysfs (and Xen's hypervisor UUID)."""
-    dmi = root / "sys/class/dmi/id"
-    values = {name: _read(dmi / name) for name in _DMI_FILES}
+    dmi = os.path.join(root, "sys/class/dmi/id")
+    values = {name: _read(os.path.join(dmi, name)) for name in _DMI_FILES}
     for name, needle, provider in _DMI_SIGNATURES:
         value = values.get(name)
         if value and needle.lower() in value.lower():
             return provider, f"DMI {name}: {value}"
-    uuid = _read(root / "sys/hypervisor/uuid")
+    uuid = _read(os.path.join(root, "sys/hypervisor/uuid"))
     if uuid and uuid.lower().startswith("ec2"):
         return "aws", "Xen hypervisor UUID starts with ec2"
     if not any(values.values()):
@@ -158,10 +160,10 @@ def cloud_provider(root: Path) -> tuple[str | None, str | None]:
     return None, f"DMI sys_vendor: {values.get('sys_vendor') or 'unknown'}"
 
 
-def has_default_route(root: Path) -> bool | None:
+def has_default_route(root: Root) -> bool | None:
     """Whether the kernel has an IPv4 or IPv6 default route; None when unreadable."""
-    ipv4 = _read(root / "proc/net/route")
-    ipv6 = _read(root / "proc/net/ipv6_route")
+    ipv4 = _read(os.path.join(root, "proc/net/route"))
+    ipv6 = _read(os.path.join(root, "proc/net/ipv6_route"))
     if ipv4 is None and ipv6 is None:
         return None
     for line in (ipv4 or "").splitlines()[1:]:
@@ -183,7 +185,7 @@ def has_default_route(root: Path) -> bool | None:
 
 
 def looks_airgapped(
-    root: Path,
+    root: Root,
     environ: Mapping[str, str],
     registry: Resolution | None,
     docker: DockerInfo | None = None,
@@ -228,7 +230,7 @@ def kubernetes_flavour(info: KubernetesInfo | None) -> str | None:
 
 def detect_environment(
     *,
-    root: Path = Path("/"),
+    root: Root = "/",
     environ: Mapping[str, str] | None = None,
     docker: DockerInfo | None = None,
     kubernetes: KubernetesInfo | None = None,

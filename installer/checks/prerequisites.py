@@ -14,8 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
 
 from installer.checks.probes import (
     PUBLIC_REGISTRY,
@@ -62,8 +61,7 @@ DEFAULT_DOCKER_ROOT = "/var/lib/docker"
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
-@dataclass(frozen=True)
-class Timeouts:
+class Timeouts(NamedTuple):
     """Seconds each slow probe may take (the Kubernetes one is per API request).
 
     ``grace`` is added to each wait: a probe given a timeout needs a moment beyond it to

@@ -18,14 +18,10 @@ import errno
 import json
 import os
 import platform
-import shutil
 import socket
-import tempfile
 import threading
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from installer.checks.detect import Environment
@@ -45,24 +41,21 @@ PUBLIC_REGISTRY = "registry-1.docker.io"
 # --------------------------------------------------------------------------- measurements
 
 
-@dataclass(frozen=True)
-class CpuInfo:
+class CpuInfo(NamedTuple):
     """Processors the containers can use."""
 
     logical: int
     physical: int | None = None  # cores without SMT siblings; None when unreadable
 
 
-@dataclass(frozen=True)
-class MemoryInfo:
+class MemoryInfo(NamedTuple):
     """Memory as the kernel reports it (MemTotal is below the installed RAM; see checks)."""
 
     total_bytes: int
     available_bytes: int | None = None
 
 
-@dataclass(frozen=True)
-class DiskInfo:
+class DiskInfo(NamedTuple):
     """Free space of the file system that holds ``path`` (or would, once created)."""
 
     path: str
@@ -72,8 +65,7 @@ class DiskInfo:
     device: int  # st_dev: two paths on one file system share their free space
 
 
-@dataclass(frozen=True)
-class OsInfo:
+class OsInfo(NamedTuple):
     """Operating system and distribution."""
 
     system: str  # platform.system(): Linux, Darwin, Windows
@@ -83,16 +75,14 @@ class OsInfo:
     pretty_name: str | None = None
 
 
-@dataclass(frozen=True)
-class CgroupInfo:
+class CgroupInfo(NamedTuple):
     """The control-group hierarchy Docker places containers in."""
 
     version: int | None  # 1 (or hybrid), 2 (unified), None when not Linux or unreadable
     controllers: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class DockerInfo:
+class DockerInfo(NamedTuple):
     """What the Docker Engine said on GET /version and /info, or why it said nothing.
 
     ``error`` is one of: ``not_running`` (no socket, or nobody listening on it),
@@ -118,8 +108,7 @@ class DockerInfo:
     mem_total: int | None = None
 
 
-@dataclass(frozen=True)
-class ComposeInfo:
+class ComposeInfo(NamedTuple):
     """The Compose CLI plugin (or a docker-compose binary on PATH) and its version."""
 
     path: str | None
@@ -127,8 +116,7 @@ class ComposeInfo:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Listener:
+class Listener(NamedTuple):
     """A socket listening on one of the ports the install needs."""
 
     port: int
@@ -137,8 +125,7 @@ class Listener:
     process: str | None = None
 
 
-@dataclass(frozen=True)
-class ListenerScan:
+class ListenerScan(NamedTuple):
     """Listening sockets on the ports asked about; ``complete`` is false when the scan
     could not see every socket (then ``error`` says why)."""
 
@@ -147,8 +134,7 @@ class ListenerScan:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     """A host name looked up through the system resolver."""
 
     host: str
@@ -158,8 +144,7 @@ class Resolution:
     local_addresses: tuple[str, ...] = ()  # this host's own addresses, for comparison
 
 
-@dataclass(frozen=True)
-class NodeInfo:
+class NodeInfo(NamedTuple):
     """One Kubernetes node's capacity."""
 
     name: str
@@ -169,8 +154,7 @@ class NodeInfo:
     provider_id: str | None = None
 
 
-@dataclass(frozen=True)
-class KubernetesInfo:
+class KubernetesInfo(NamedTuple):
     """The cluster behind a kubeconfig context, or why it could not be reached.
 
     ``error``: ``no_config``, ``unauthorized``, ``timeout``, ``unreachable``, ``error``.
@@ -190,8 +174,7 @@ class KubernetesInfo:
     error_detail: str | None = None
 
 
-@dataclass(frozen=True)
-class WriteAccess:
+class WriteAccess(NamedTuple):
     """Whether the installer can create and write ``path``."""
 
     path: str
@@ -199,7 +182,7 @@ class WriteAccess:
     is_dir: bool
     writable: bool
     checked_at: str  # ``path`` or, when missing, the nearest existing parent
-    entries: tuple[str, ...] = field(default_factory=tuple)  # a few names, when non-empty
+    entries: tuple[str, ...] = ()  # a few names, when non-empty
     entry_count: int = 0
     error: str | None = None
 
@@ -251,12 +234,33 @@ class Probe(Protocol):
 # --------------------------------------------------------------------------- helpers
 
 
-def nearest_existing(path: str) -> Path:
+def nearest_existing(path: str) -> str:
     """``path`` itself, or its closest parent that exists."""
-    current = Path(path)
-    while not current.exists() and current != current.parent:
-        current = current.parent
+    current = os.path.normpath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current) or "."
+        if parent == current:
+            break
+        current = parent
     return current
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
+    with open(path, encoding="utf-8", errors="replace") as file:
+        return file.read()
+
+
+def which(name: str, path: str | None = None) -> str | None:
+    """Full path of executable ``name`` on ``path`` (default: PATH), as shutil.which
+    finds it on POSIX, without importing shutil (start-up time is measured)."""
+    if os.sep in name:
+        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
+    search = os.environ.get("PATH", os.defpath) if path is None else path
+    for directory in search.split(os.pathsep):
+        candidate = os.path.join(directory or os.curdir, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -297,7 +301,7 @@ def parse_proc_net_tcp(text: str, ports: Collection[int]) -> list[tuple[str, int
     return found
 
 
-def physical_cores_from_sysfs(cpu_root: Path) -> int | None:
+def physical_cores_from_sysfs(cpu_root: str | os.PathLike[str]) -> int | None:
     """Distinct (package, core) pairs under /sys/devices/system/cpu; None when unreadable."""
     cores: set[tuple[str, str]] = set()
     try:
@@ -306,13 +310,11 @@ def physical_cores_from_sysfs(cpu_root: Path) -> int | None:
         return None
     for name in names:
         try:
-            with open(cpu_root / name / "topology/physical_package_id") as package_file:
-                package = package_file.read().strip()
-            with open(cpu_root / name / "topology/core_id") as core_file:
-                core = core_file.read().strip()
+            package = _read_text(os.path.join(cpu_root, name, "topology/physical_package_id"))
+            core = _read_text(os.path.join(cpu_root, name, "topology/core_id"))
         except OSError:
             return None
-        cores.add((package, core))
+        cores.add((package.strip(), core.strip()))
     return len(cores) or None
 
 
@@ -327,15 +329,15 @@ def read_meminfo(text: str) -> tuple[int, int | None]:
     return values["MemTotal"], values.get("MemAvailable")
 
 
-def cgroup_from_fs(root: Path) -> CgroupInfo:
+def cgroup_from_fs(root: str | os.PathLike[str]) -> CgroupInfo:
     """The cgroup version and its enabled controllers, from /sys/fs/cgroup and /proc/cgroups."""
-    unified = root / "sys/fs/cgroup/cgroup.controllers"
+    unified = os.path.join(root, "sys/fs/cgroup/cgroup.controllers")
     try:
-        return CgroupInfo(2, frozenset(unified.read_text().split()))
+        return CgroupInfo(2, frozenset(_read_text(unified).split()))
     except OSError:
         pass
     try:
-        text = (root / "proc/cgroups").read_text()
+        text = _read_text(os.path.join(root, "proc/cgroups"))
     except OSError:
         return CgroupInfo(None)
     enabled = set()
@@ -353,7 +355,7 @@ def cgroup_from_fs(root: Path) -> CgroupInfo:
 def on_path(name: str, path_dirs: Iterable[str] | None = None) -> str | None:
     """Full path of executable ``name`` on PATH (or in ``path_dirs``)."""
     search = os.pathsep.join(path_dirs) if path_dirs is not None else None
-    return shutil.which(name, path=search)
+    return which(name, path=search)
 
 
 # --------------------------------------------------------------------------- Docker
@@ -400,6 +402,7 @@ def _engine_socket(endpoint: str, timeout: float, environ: Mapping[str, str]) ->
         if not tls:
             return plain
         import ssl
+        from pathlib import Path
 
         cert_dir = Path(environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
         try:
@@ -540,7 +543,7 @@ def query_docker(
 def compose_candidates(environ: Mapping[str, str]) -> list[str]:
     """Where the Compose v2 plugin can be, in the docker CLI's order, then PATH."""
     config_dir = environ.get("DOCKER_CONFIG") or os.path.join(
-        environ.get("HOME") or str(Path.home()), ".docker"
+        environ.get("HOME") or os.path.expanduser("~"), ".docker"
     )
     dirs = [os.path.join(config_dir, "cli-plugins"), *COMPOSE_PLUGIN_DIRS]
     found = [
@@ -548,7 +551,7 @@ def compose_candidates(environ: Mapping[str, str]) -> list[str]:
         for d in dirs
         if os.access(os.path.join(d, "docker-compose"), os.X_OK)
     ]
-    standalone = shutil.which("docker-compose", path=environ.get("PATH"))
+    standalone = which("docker-compose", path=environ.get("PATH"))
     if standalone is not None:
         found.append(standalone)
     return found
@@ -580,12 +583,12 @@ def compose_version(binary: str, timeout: float) -> ComposeInfo:
     return ComposeInfo(binary, version=output.splitlines()[0].lstrip("v"))
 
 
-def compose_cache_file(environ: Mapping[str, str]) -> Path:
+def compose_cache_file(environ: Mapping[str, str]) -> str:
     """Where the Compose version is remembered between runs (the XDG cache directory)."""
     base = environ.get("XDG_CACHE_HOME") or os.path.join(
-        environ.get("HOME") or str(Path.home()), ".cache"
+        environ.get("HOME") or os.path.expanduser("~"), ".cache"
     )
-    return Path(base) / "codequal-installer" / "compose-version.json"
+    return os.path.join(base, "codequal-installer", "compose-version.json")
 
 
 def cached_compose_version(binary: str, timeout: float, environ: Mapping[str, str]) -> ComposeInfo:
@@ -602,7 +605,7 @@ def cached_compose_version(binary: str, timeout: float, environ: Mapping[str, st
     key = f"{real}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
     cache = compose_cache_file(environ)
     try:
-        remembered = json.loads(cache.read_text(encoding="utf-8"))
+        remembered = json.loads(_read_text(cache))
         if isinstance(remembered, dict) and remembered.get("binary") == key:
             return ComposeInfo(binary, version=str(remembered["version"]))
     except (OSError, ValueError, KeyError):
@@ -610,11 +613,11 @@ def cached_compose_version(binary: str, timeout: float, environ: Mapping[str, st
     info = compose_version(binary, timeout)
     if info.version is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cache.with_name(f".{cache.name}.{os.getpid()}")
-            temporary.write_text(
-                json.dumps({"binary": key, "version": info.version}), encoding="utf-8"
-            )
+            directory, name = os.path.split(cache)
+            os.makedirs(directory, exist_ok=True)
+            temporary = os.path.join(directory, f".{name}.{os.getpid()}")
+            with open(temporary, "w", encoding="utf-8") as file:
+                file.write(json.dumps({"binary": key, "version": info.version}))
             os.replace(temporary, cache)
         except OSError:
             pass  # a read-only home only costs the next run the same wait
@@ -627,15 +630,17 @@ def cached_compose_version(binary: str, timeout: float, environ: Mapping[str, st
 class HostProbe:
     """Measures this machine (the default :class:`Probe`)."""
 
-    def __init__(self, root: str = "/", environ: Mapping[str, str] | None = None) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, root: str | os.PathLike[str] = "/", environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.root = os.fspath(root)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
 
     def cpu(self) -> CpuInfo:
         logical = os.cpu_count() or 1
         physical: int | None
         if platform.system() == "Linux":
-            physical = physical_cores_from_sysfs(self.root / "sys/devices/system/cpu")
+            physical = physical_cores_from_sysfs(os.path.join(self.root, "sys/devices/system/cpu"))
         else:
             import psutil
 
@@ -644,7 +649,7 @@ class HostProbe:
 
     def memory(self) -> MemoryInfo:
         try:
-            total, available = read_meminfo((self.root / "proc/meminfo").read_text())
+            total, available = read_meminfo(_read_text(os.path.join(self.root, "proc/meminfo")))
             return MemoryInfo(total, available)
         except (OSError, KeyError):
             import psutil
@@ -654,13 +659,13 @@ class HostProbe:
 
     def disk(self, path: str) -> DiskInfo:
         where = nearest_existing(path)
-        usage = shutil.disk_usage(where)
+        usage = os.statvfs(where)  # what shutil.disk_usage reads, without importing shutil
         return DiskInfo(
             path=path,
-            measured_at=str(where),
-            free_bytes=usage.free,
-            total_bytes=usage.total,
-            device=where.stat().st_dev,
+            measured_at=where,
+            free_bytes=usage.f_bavail * usage.f_frsize,
+            total_bytes=usage.f_blocks * usage.f_frsize,
+            device=os.stat(where).st_dev,
         )
 
     def operating_system(self) -> OsInfo:
@@ -671,7 +676,7 @@ class HostProbe:
         values: dict[str, str] = {}
         for candidate in ("etc/os-release", "usr/lib/os-release"):
             try:
-                values = parse_os_release((self.root / candidate).read_text())
+                values = parse_os_release(_read_text(os.path.join(self.root, candidate)))
                 break
             except OSError:
                 continue
@@ -712,13 +717,12 @@ class HostProbe:
             # Ports below 1024 cannot be bound without privileges: read the kernel's
             # socket tables for those instead (slower, so only then).
             try:
+                tables = [os.path.join(self.root, t) for t in ("proc/net/tcp", "proc/net/tcp6")]
                 busy |= {
                     port
-                    for table in ("proc/net/tcp", "proc/net/tcp6")
-                    if (self.root / table).exists()
-                    for _address, port, _inode in parse_proc_net_tcp(
-                        (self.root / table).read_text(), untested
-                    )
+                    for table in tables
+                    if os.path.exists(table)
+                    for _address, port, _inode in parse_proc_net_tcp(_read_text(table), untested)
                 }
                 untested = set()
             except OSError as e:
@@ -855,8 +859,7 @@ def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution
 
 def probe_write_access(path: str) -> WriteAccess:
     """Whether ``path`` can be created and written, tested by creating a file in it."""
-    target = Path(path)
-    if target.exists() and not target.is_dir():
+    if os.path.exists(path) and not os.path.isdir(path):
         return WriteAccess(
             path,
             exists=True,
@@ -865,13 +868,13 @@ def probe_write_access(path: str) -> WriteAccess:
             checked_at=path,
             error="not a directory",
         )
-    exists = target.is_dir()
-    where = target if exists else nearest_existing(path)
+    exists = os.path.isdir(path)
+    where = path if exists else nearest_existing(path)
     entries: list[str] = []
     count = 0
     if exists:
         try:
-            with os.scandir(target) as scan:
+            with os.scandir(path) as scan:
                 for entry in scan:
                     count += 1
                     if len(entries) < 5:
@@ -880,15 +883,15 @@ def probe_write_access(path: str) -> WriteAccess:
             return WriteAccess(
                 path, True, True, writable=False, checked_at=path, error=e.strerror or str(e)
             )
-    if not where.is_dir():
+    if not os.path.isdir(where):
         return WriteAccess(
-            path, exists, exists, writable=False, checked_at=str(where), error="not a directory"
+            path, exists, exists, writable=False, checked_at=where, error="not a directory"
         )
     try:
         # A real file, because os.access() does not see read-only bind mounts, ACLs or
         # root-squashing NFS the way a write does.
-        fd, name = tempfile.mkstemp(prefix=".codequal-write-test-", dir=where)
-        os.close(fd)
+        name = os.path.join(where, f".codequal-write-test-{os.getpid()}-{os.urandom(6).hex()}")
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.unlink(name)
         writable, error = True, None
     except OSError as e:
@@ -898,7 +901,7 @@ def probe_write_access(path: str) -> WriteAccess:
         exists=exists,
         is_dir=exists,
         writable=writable,
-        checked_at=str(where),
+        checked_at=where,
         entries=tuple(sorted(entries)),
         entry_count=count,
         error=error,

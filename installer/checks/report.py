@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from installer.errors import PrerequisiteError
 
@@ -17,8 +17,7 @@ Status = Literal["pass", "warn", "fail", "skipped"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skipped")
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """One check's verdict.
 
     ``measured`` and ``required`` are short human-readable values; ``hint`` is a one-line
@@ -33,7 +32,7 @@ class CheckResult:
     required: str | None
     hint: str | None = None
     reason: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = MappingProxyType({})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,8 +46,7 @@ class CheckResult:
         }
 
 
-@dataclass(frozen=True)
-class PrerequisiteReport:
+class PrerequisiteReport(NamedTuple):
     """Every check's result for one target, plus what was learned about the machine.
 
     ``capacity`` is the measured machine (for the Kubernetes targets: the smallest node),

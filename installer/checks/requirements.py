@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from installer.checks.probes import (
     CgroupInfo,
@@ -94,8 +94,7 @@ COMPOSE_CHECKS = frozenset(CHECK_NAMES) - {"kubernetes"}
 KUBERNETES_CHECKS = frozenset({"cpu", "memory", "architecture", "dns", "kubernetes"})
 
 
-@dataclass(frozen=True)
-class Requirements:
+class Requirements(NamedTuple):
     """What one install needs, from its answers (or a bare target's defaults)."""
 
     target: str
@@ -103,7 +102,7 @@ class Requirements:
     floor: Profile
     install_dir: str = "/opt/codequal"
     domain: str | None = None
-    ports: Mapping[int, str] = field(default_factory=dict)
+    ports: Mapping[int, str] = MappingProxyType({})
     kubernetes_context: str | None = None
     openshift: bool | None = None  # None: the operator did not say
 

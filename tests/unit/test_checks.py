@@ -7,7 +7,6 @@ changes only what it is about.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 from collections.abc import Collection
@@ -61,7 +60,7 @@ def docker_ok(**changes: Any) -> DockerInfo:
         cgroup_version=2,
         memory_limit=True,
     )
-    return dataclasses.replace(base, **changes)
+    return base._replace(**changes)
 
 
 @dataclass
@@ -722,7 +721,7 @@ def test_install_dir(access: WriteAccess, status: str, text: str) -> None:
 
 
 def kube(**changes: Any) -> KubernetesInfo:
-    return dataclasses.replace(StubProbe().kubernetes_info, **changes)
+    return StubProbe().kubernetes_info._replace(**changes)
 
 
 def test_kubernetes_target_checks_the_cluster_not_this_host() -> None:

@@ -383,7 +383,7 @@ def test_compose_version_is_remembered_until_the_binary_changes(tmp_path: Path) 
     second = cached_compose_version(str(plugin), 5, env)
     assert first.version == second.version == "2.19.1"
     assert counter.read_text().count("run") == 1  # the second answer came from the cache
-    assert compose_cache_file(env).is_file()
+    assert Path(compose_cache_file(env)).is_file()
     _fake_compose(plugin, "2.29.7", counter)  # an upgrade rewrites the binary
     assert cached_compose_version(str(plugin), 5, env).version == "2.29.7"
     assert counter.read_text().count("run") == 2
@@ -398,7 +398,7 @@ def test_compose_that_fails_is_not_remembered(tmp_path: Path) -> None:
     info = cached_compose_version(str(plugin), 5, env)
     assert info.version is None
     assert "exited 3" in (info.error or "")
-    assert not compose_cache_file(env).exists()
+    assert not Path(compose_cache_file(env)).exists()
 
 
 def test_no_compose_anywhere(tmp_path: Path) -> None:
