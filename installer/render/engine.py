@@ -42,7 +42,7 @@ def yaml_block(text: str, indent: int) -> str:
     indicator), so the YAML always reads back as exactly ``text``.
     """
     if (
-        not text
+        not text.strip("\n")  # a block of empty lines reads back as ""
         or text[0] == " "
         or not _BLOCK_SAFE.fullmatch(text)
         or _TRAILING_SPACE.search(text)

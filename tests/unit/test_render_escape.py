@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from installer.answers import AnswerFile
@@ -52,6 +52,8 @@ def test_compose_string_doubles_every_dollar(value: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(TEXT, st.integers(min_value=0, max_value=8))
+@example("\n", 0).via("found by this test: only empty lines")
+@example("\n\n", 2)
 def test_yaml_block_reads_back_unchanged(value: str, indent: int) -> None:
     pad = indent + 2
     document = f"key: {yaml_block(value, pad)}\nafter: 1\n"
