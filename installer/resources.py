@@ -9,13 +9,14 @@ give the same allocation, which the rendered Compose files and Kubernetes manife
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+
+from installer.records import Record
 
 GIB = 1024**3
 MIB = 1024**2
 
 
-class Profile(NamedTuple):
+class Profile(Record):
     """A requirement profile from the seed's resource tables."""
 
     name: str
@@ -50,14 +51,14 @@ TARGET_PROFILE: dict[str, str] = {
 }
 
 
-class Capacity(NamedTuple):
+class Capacity(Record):
     """What a machine (or one Kubernetes node) offers."""
 
     cpus: float
     memory_bytes: int
 
 
-class ServiceResources(NamedTuple):
+class ServiceResources(Record):
     """One service's share: hard limits, scheduling requests, and worker processes."""
 
     cpu_limit: float
@@ -83,7 +84,7 @@ class ServiceResources(NamedTuple):
         return round(self.cpu_request * 1000)
 
 
-class ResourceAllocation(NamedTuple):
+class ResourceAllocation(Record):
     """Per-service resources for one install."""
 
     profile: str

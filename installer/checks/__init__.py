@@ -4,13 +4,19 @@
 - :mod:`installer.checks.requirements`: what each target needs and every check's verdict;
 - :mod:`installer.checks.detect`: what kind of environment this is;
 - :mod:`installer.checks.prerequisites`: :func:`run_prerequisites`, the install's first step.
+
+The names below are imported on first use, so that ``check`` can send its slow Docker
+request (:meth:`HostProbe.start_docker`) before it imports the rest of this package.
 """
 
 from __future__ import annotations
 
-from installer.checks.prerequisites import Timeouts, run_prerequisites
-from installer.checks.probes import HostProbe, Probe
-from installer.checks.report import CheckResult, PrerequisiteReport, Status
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from installer.checks.prerequisites import Timeouts, run_prerequisites
+    from installer.checks.probes import HostProbe, Probe
+    from installer.checks.report import CheckResult, PrerequisiteReport, Status
 
 __all__ = [
     "CheckResult",
@@ -21,3 +27,22 @@ __all__ = [
     "Timeouts",
     "run_prerequisites",
 ]
+
+_HOMES = {
+    "CheckResult": "report",
+    "HostProbe": "probes",
+    "PrerequisiteReport": "report",
+    "Probe": "probes",
+    "Status": "report",
+    "Timeouts": "prerequisites",
+    "run_prerequisites": "prerequisites",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"{__name__}.{home}"), name)

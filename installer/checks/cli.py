@@ -9,18 +9,26 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from installer.checks.prerequisites import run_prerequisites
-from installer.checks.report import PrerequisiteReport
+from installer.checks import docker_probe
 from installer.errors import UsageError
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
+    from installer.checks.report import PrerequisiteReport
+
+# The checks that read the Docker Engine's answer.
+_DOCKER_CHECKS = frozenset({"docker", "docker_disk", "cgroup"})
 
 
 def run_check(
     target: str | None, answers_path: str | None, skip: Sequence[str], as_json: bool
 ) -> None:
     """Run the checks, print the report, and raise (exit 3) when a check failed."""
+    known_target = target if answers_path is not None else (target or "development")
+    if known_target in ("development", "production") and not set(skip) >= _DOCKER_CHECKS:
+        docker_probe.start_early()  # answered while the rest is imported and measured
+    from installer.checks.prerequisites import run_prerequisites
+
     subject: AnswerFile | str
     if answers_path is not None:
         from installer.validation import load_answers
@@ -123,18 +131,14 @@ def format_table(
     """``rows`` under ``headers`` in columns that fit ``width``, long cells wrapped.
 
     The first two columns (names and statuses) keep their full width; the others share
-    what is left in proportion to their longest cell, each at least 12 characters.
+    what is left (see :func:`_fit`).
     """
     import textwrap
 
     count = len(headers)
     natural = [max([len(headers[i]), *(len(row[i]) for row in rows)]) for i in range(count)]
-    widths = list(natural)
     room = width - 3 * (count - 1) - sum(natural[:2])
-    wide = natural[2:]
-    if sum(wide) > room:
-        shares = [max(12, room * w // max(1, sum(wide))) for w in wide]
-        widths[2:] = [min(n, s) for n, s in zip(wide, shares, strict=True)]
+    widths = natural[:2] + _fit(natural[2:], room)
     separator = " │ "
     lines = [
         separator.join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
@@ -152,3 +156,17 @@ def format_table(
                 parts.append(padded)
             lines.append(separator.join(parts).rstrip())
     return lines
+
+
+def _fit(natural: Sequence[int], room: int, minimum: int = 10) -> list[int]:
+    """Widths for columns whose longest cells are ``natural``, together at most ``room``
+    (unless each needs ``minimum``): the narrow ones keep their width, the wide ones share
+    the rest equally."""
+    widths = list(natural)
+    order = sorted(range(len(natural)), key=lambda i: natural[i])
+    left = room
+    for position, index in enumerate(order):
+        share = max(minimum, left // (len(order) - position))
+        widths[index] = min(natural[index], share)
+        left -= widths[index]
+    return widths

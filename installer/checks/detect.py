@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import NamedTuple, TypeAlias
+from typing import TypeAlias
 
 from installer.checks.probes import DockerInfo, KubernetesInfo, Resolution
+from installer.records import Record
 
 # The file system to read: "/" on a real host, a directory of fixtures in tests.
 Root: TypeAlias = "str | os.PathLike[str]"
@@ -62,7 +63,7 @@ _GIT_VERSION_FLAVOURS = (
 _PROVIDER_FLAVOURS = (("aws://", "eks"), ("gce://", "gke"), ("azure://", "aks"))
 
 
-class Environment(NamedTuple):
+class Environment(Record):
     """Where the installer runs; every conclusion carries the evidence it rests on."""
 
     container_runtimes: tuple[str, ...]

@@ -14,9 +14,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from installer.checks.probes import (
+    DOCKER_TIMEOUT,
     PUBLIC_REGISTRY,
     ComposeInfo,
     DiskInfo,
@@ -49,6 +50,7 @@ from installer.checks.requirements import (
 )
 from installer.errors import UsageError
 from installer.names import CHECK_NAMES
+from installer.records import Record
 from installer.resources import Capacity
 
 if TYPE_CHECKING:
@@ -61,14 +63,14 @@ DEFAULT_DOCKER_ROOT = "/var/lib/docker"
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
-class Timeouts(NamedTuple):
+class Timeouts(Record):
     """Seconds each slow probe may take (the Kubernetes one is per API request).
 
     ``grace`` is added to each wait: a probe given a timeout needs a moment beyond it to
     report that it timed out. ``kubernetes_import`` allows for importing the client.
     """
 
-    docker: float = 3.0
+    docker: float = DOCKER_TIMEOUT
     compose: float = 5.0
     dns: float = 2.0
     kubernetes: float = 4.0

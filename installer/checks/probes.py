@@ -19,14 +19,37 @@ import json
 import os
 import platform
 import socket
-import threading
 from collections.abc import Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from installer.checks.docker_probe import (
+    DEFAULT_DOCKER_SOCKET,
+    DOCKER_TIMEOUT,
+    DockerInfo,
+    EngineProtocolError,
+    docker_endpoint,
+    engine_get,
+    probe_docker,
+    query_docker,
+    take_early,
+    which,
+)
+from installer.records import Record
 
 if TYPE_CHECKING:
     from installer.checks.detect import Environment
 
-DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+__all__ = [  # the Docker names are re-exported: this module is the probes' one address
+    "DEFAULT_DOCKER_SOCKET",
+    "DOCKER_TIMEOUT",
+    "DockerInfo",
+    "EngineProtocolError",
+    "docker_endpoint",
+    "engine_get",
+    "query_docker",
+    "which",
+]
+
 # Where the docker CLI looks for its plugins, after the user's own directory.
 COMPOSE_PLUGIN_DIRS: tuple[str, ...] = (
     "/usr/local/lib/docker/cli-plugins",
@@ -41,21 +64,21 @@ PUBLIC_REGISTRY = "registry-1.docker.io"
 # --------------------------------------------------------------------------- measurements
 
 
-class CpuInfo(NamedTuple):
+class CpuInfo(Record):
     """Processors the containers can use."""
 
     logical: int
     physical: int | None = None  # cores without SMT siblings; None when unreadable
 
 
-class MemoryInfo(NamedTuple):
+class MemoryInfo(Record):
     """Memory as the kernel reports it (MemTotal is below the installed RAM; see checks)."""
 
     total_bytes: int
     available_bytes: int | None = None
 
 
-class DiskInfo(NamedTuple):
+class DiskInfo(Record):
     """Free space of the file system that holds ``path`` (or would, once created)."""
 
     path: str
@@ -65,7 +88,7 @@ class DiskInfo(NamedTuple):
     device: int  # st_dev: two paths on one file system share their free space
 
 
-class OsInfo(NamedTuple):
+class OsInfo(Record):
     """Operating system and distribution."""
 
     system: str  # platform.system(): Linux, Darwin, Windows
@@ -75,40 +98,14 @@ class OsInfo(NamedTuple):
     pretty_name: str | None = None
 
 
-class CgroupInfo(NamedTuple):
+class CgroupInfo(Record):
     """The control-group hierarchy Docker places containers in."""
 
     version: int | None  # 1 (or hybrid), 2 (unified), None when not Linux or unreadable
     controllers: frozenset[str] = frozenset()
 
 
-class DockerInfo(NamedTuple):
-    """What the Docker Engine said on GET /version and /info, or why it said nothing.
-
-    ``error`` is one of: ``not_running`` (no socket, or nobody listening on it),
-    ``permission`` (the socket refuses this user), ``timeout``, ``unsupported`` (an
-    endpoint this probe cannot speak to, e.g. ssh://), ``protocol`` (an answer that is not
-    the Engine API), ``unreachable`` (any other network error).
-    """
-
-    endpoint: str
-    reachable: bool
-    error: str | None = None
-    error_detail: str | None = None
-    installed: bool = True  # a docker or dockerd binary is on PATH (for the hint)
-    endpoint_from_env: bool = False  # DOCKER_HOST chose the endpoint
-    version: str | None = None
-    api_version: str | None = None
-    storage_driver: str | None = None
-    root_dir: str | None = None
-    cgroup_version: int | None = None
-    memory_limit: bool | None = None  # the Engine can enforce memory limits
-    https_proxy: str | None = None
-    ncpu: int | None = None
-    mem_total: int | None = None
-
-
-class ComposeInfo(NamedTuple):
+class ComposeInfo(Record):
     """The Compose CLI plugin (or a docker-compose binary on PATH) and its version."""
 
     path: str | None
@@ -116,7 +113,7 @@ class ComposeInfo(NamedTuple):
     error: str | None = None
 
 
-class Listener(NamedTuple):
+class Listener(Record):
     """A socket listening on one of the ports the install needs."""
 
     port: int
@@ -125,7 +122,7 @@ class Listener(NamedTuple):
     process: str | None = None
 
 
-class ListenerScan(NamedTuple):
+class ListenerScan(Record):
     """Listening sockets on the ports asked about; ``complete`` is false when the scan
     could not see every socket (then ``error`` says why)."""
 
@@ -134,7 +131,7 @@ class ListenerScan(NamedTuple):
     error: str | None = None
 
 
-class Resolution(NamedTuple):
+class Resolution(Record):
     """A host name looked up through the system resolver."""
 
     host: str
@@ -144,7 +141,7 @@ class Resolution(NamedTuple):
     local_addresses: tuple[str, ...] = ()  # this host's own addresses, for comparison
 
 
-class NodeInfo(NamedTuple):
+class NodeInfo(Record):
     """One Kubernetes node's capacity."""
 
     name: str
@@ -154,7 +151,7 @@ class NodeInfo(NamedTuple):
     provider_id: str | None = None
 
 
-class KubernetesInfo(NamedTuple):
+class KubernetesInfo(Record):
     """The cluster behind a kubeconfig context, or why it could not be reached.
 
     ``error``: ``no_config``, ``unauthorized``, ``timeout``, ``unreachable``, ``error``.
@@ -174,7 +171,7 @@ class KubernetesInfo(NamedTuple):
     error_detail: str | None = None
 
 
-class WriteAccess(NamedTuple):
+class WriteAccess(Record):
     """Whether the installer can create and write ``path``."""
 
     path: str
@@ -248,19 +245,6 @@ def nearest_existing(path: str) -> str:
 def _read_text(path: str | os.PathLike[str]) -> str:
     with open(path, encoding="utf-8", errors="replace") as file:
         return file.read()
-
-
-def which(name: str, path: str | None = None) -> str | None:
-    """Full path of executable ``name`` on ``path`` (default: PATH), as shutil.which
-    finds it on POSIX, without importing shutil (start-up time is measured)."""
-    if os.sep in name:
-        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
-    search = os.environ.get("PATH", os.defpath) if path is None else path
-    for directory in search.split(os.pathsep):
-        candidate = os.path.join(directory or os.curdir, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -356,185 +340,6 @@ def on_path(name: str, path_dirs: Iterable[str] | None = None) -> str | None:
     """Full path of executable ``name`` on PATH (or in ``path_dirs``)."""
     search = os.pathsep.join(path_dirs) if path_dirs is not None else None
     return which(name, path=search)
-
-
-# --------------------------------------------------------------------------- Docker
-
-
-def docker_endpoint(environ: Mapping[str, str]) -> tuple[str, bool]:
-    """The Engine endpoint the docker CLI would use, and whether DOCKER_HOST chose it."""
-    host = environ.get("DOCKER_HOST", "").strip()
-    if host:
-        return host, True
-    runtime_dir = environ.get("XDG_RUNTIME_DIR")
-    if not os.path.exists(DEFAULT_DOCKER_SOCKET) and runtime_dir:
-        rootless = os.path.join(runtime_dir, "docker.sock")
-        if os.path.exists(rootless):
-            return f"unix://{rootless}", False
-    return f"unix://{DEFAULT_DOCKER_SOCKET}", False
-
-
-_MAX_ENGINE_ANSWER = 8 * 1024 * 1024
-
-
-class EngineProtocolError(ValueError):
-    """The peer did not answer like the Docker Engine API."""
-
-
-def _engine_socket(endpoint: str, timeout: float, environ: Mapping[str, str]) -> socket.socket:
-    """A connected socket to the Engine at ``endpoint`` (unix://, or tcp:// with TLS when
-    DOCKER_TLS_VERIFY is set, as the docker CLI does)."""
-    if endpoint.startswith("unix://"):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(endpoint[len("unix://") :])
-        except OSError:
-            sock.close()
-            raise
-        return sock
-    if endpoint.startswith("tcp://"):
-        host, _, port = endpoint[len("tcp://") :].rstrip("/").rpartition(":")
-        tls = environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
-        plain = socket.create_connection(
-            (host.strip("[]") or "localhost", int(port or (2376 if tls else 2375))), timeout
-        )
-        if not tls:
-            return plain
-        import ssl
-        from pathlib import Path
-
-        cert_dir = Path(environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
-        try:
-            context = ssl.create_default_context(cafile=str(cert_dir / "ca.pem"))
-            context.load_cert_chain(str(cert_dir / "cert.pem"), str(cert_dir / "key.pem"))
-            return context.wrap_socket(plain, server_hostname=host.strip("[]"))
-        except BaseException:
-            plain.close()
-            raise
-    raise EngineProtocolError(f"unsupported endpoint {endpoint}")
-
-
-def engine_get(endpoint: str, path: str, timeout: float, environ: Mapping[str, str]) -> Any:
-    """GET ``path`` from the Engine API and decode its JSON body.
-
-    A plain HTTP/1.0 exchange over the socket: the Engine answers it with a
-    Content-Length (or closes), and it spares ``check`` the import of http.client.
-    """
-    with _engine_socket(endpoint, timeout, environ) as sock:
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
-        chunks = []
-        received = 0
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            received += len(chunk)
-            if received > _MAX_ENGINE_ANSWER:
-                raise EngineProtocolError(f"GET {path} answered more than the Engine ever does")
-    raw = b"".join(chunks)
-    head, separator, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    parts = status_line.split(" ", 2)
-    if not separator or len(parts) < 2 or not parts[0].startswith("HTTP/"):
-        raise EngineProtocolError("not an HTTP answer")
-    headers = {
-        k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)
-    }
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _dechunk(body)
-    if parts[1] != "200":
-        raise EngineProtocolError(f"GET {path} answered HTTP {parts[1]}")
-    return json.loads(body)
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = []
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out.append(rest[:size])
-        body = rest[size + 2 :]
-    return b"".join(out)
-
-
-def query_docker(
-    endpoint: str,
-    timeout: float,
-    *,
-    environ: Mapping[str, str] | None = None,
-    from_env: bool = False,
-    installed: bool = True,
-) -> DockerInfo:
-    """GET /version and /info from the Engine at ``endpoint``."""
-    env = os.environ if environ is None else environ
-
-    def unreachable(kind: str, detail: str) -> DockerInfo:
-        return DockerInfo(
-            endpoint,
-            reachable=False,
-            error=kind,
-            error_detail=detail,
-            installed=installed,
-            endpoint_from_env=from_env,
-        )
-
-    if not endpoint.startswith(("unix://", "tcp://")):
-        return unreachable("unsupported", "only unix:// and tcp:// endpoints can be probed")
-    answers: dict[str, Any] = {}
-
-    def fetch(path: str) -> None:
-        try:
-            answers[path] = engine_get(endpoint, path, timeout, env)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the calling thread
-            answers[path] = e
-
-    # The two requests overlap: each waits mostly on the daemon, /info the longer.
-    version_request = threading.Thread(target=fetch, args=("/version",), daemon=True)
-    version_request.start()
-    fetch("/info")
-    version_request.join(timeout + 1)
-    try:
-        for path in ("/version", "/info"):
-            decoded = answers.get(path, TimeoutError())
-            if isinstance(decoded, BaseException):
-                raise decoded
-            if not isinstance(decoded, dict):
-                raise EngineProtocolError(f"GET {path} answered no JSON object")
-    except FileNotFoundError:
-        return unreachable("not_running", "no such socket")
-    except ConnectionRefusedError:
-        return unreachable("not_running", "connection refused")
-    except PermissionError:
-        return unreachable("permission", "permission denied on the socket")
-    except TimeoutError:
-        return unreachable("timeout", f"no answer within {timeout:g} s")
-    except EngineProtocolError as e:
-        return unreachable("protocol", str(e))
-    except (ValueError, UnicodeDecodeError) as e:
-        return unreachable("protocol", f"the answer is not the Engine API ({type(e).__name__})")
-    except OSError as e:
-        return unreachable("unreachable", e.strerror or str(e) or type(e).__name__)
-    version, info = answers["/version"], answers["/info"]
-    cgroup = info.get("CgroupVersion")
-    return DockerInfo(
-        endpoint,
-        reachable=True,
-        installed=installed,
-        endpoint_from_env=from_env,
-        version=str(version.get("Version") or info.get("ServerVersion") or "") or None,
-        api_version=version.get("ApiVersion"),
-        storage_driver=info.get("Driver"),
-        root_dir=info.get("DockerRootDir"),
-        cgroup_version=int(cgroup) if isinstance(cgroup, str) and cgroup.isdigit() else None,
-        memory_limit=info.get("MemoryLimit"),
-        https_proxy=info.get("HttpsProxy") or None,
-        ncpu=info.get("NCPU"),
-        mem_total=info.get("MemTotal"),
-    )
 
 
 # --------------------------------------------------------------------------- Compose
@@ -698,11 +503,11 @@ class HostProbe:
         return cgroup_from_fs(self.root)
 
     def docker(self, timeout: float) -> DockerInfo:
-        endpoint, from_env = docker_endpoint(self.environ)
-        installed = any(on_path(n) for n in ("docker", "dockerd"))
-        return query_docker(
-            endpoint, timeout, environ=self.environ, from_env=from_env, installed=installed
-        )
+        if self.environ is os.environ:  # the request ``check`` sent first, if it did
+            early = take_early(timeout)
+            if early is not None:
+                return early
+        return probe_docker(self.environ, timeout)
 
     def compose(self, timeout: float) -> ComposeInfo:
         candidates = compose_candidates(self.environ)

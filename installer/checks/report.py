@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal
 
 from installer.errors import PrerequisiteError
+from installer.records import Record
 
 if TYPE_CHECKING:
     from installer.checks.detect import Environment
@@ -17,7 +18,7 @@ Status = Literal["pass", "warn", "fail", "skipped"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skipped")
 
 
-class CheckResult(NamedTuple):
+class CheckResult(Record):
     """One check's verdict.
 
     ``measured`` and ``required`` are short human-readable values; ``hint`` is a one-line
@@ -46,7 +47,7 @@ class CheckResult(NamedTuple):
         }
 
 
-class PrerequisiteReport(NamedTuple):
+class PrerequisiteReport(Record):
     """Every check's result for one target, plus what was learned about the machine.
 
     ``capacity`` is the measured machine (for the Kubernetes targets: the smallest node),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from installer.checks.probes import (
     CgroupInfo,
@@ -43,6 +43,7 @@ from installer.checks.probes import (
 )
 from installer.checks.report import CheckResult, Status
 from installer.names import CHECK_NAMES
+from installer.records import Record
 from installer.resources import GIB, PROFILES, TARGET_PROFILE, Profile
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ COMPOSE_CHECKS = frozenset(CHECK_NAMES) - {"kubernetes"}
 KUBERNETES_CHECKS = frozenset({"cpu", "memory", "architecture", "dns", "kubernetes"})
 
 
-class Requirements(NamedTuple):
+class Requirements(Record):
     """What one install needs, from its answers (or a bare target's defaults)."""
 
     target: str

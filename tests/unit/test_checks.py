@@ -975,3 +975,55 @@ def test_the_table_prints_values_as_they_are(monkeypatch: pytest.MonkeyPatch) ->
     assert "port 3000 (for codequal API) is in use by [bold]node[/bold] (pid 77) on ::1" in text
     assert "11 passed, 0 warned, 2 failed, 1 skipped" in text
     assert "cloud: aws" in text and "air-gapped: no" in text
+
+
+def test_the_table_fits_the_terminal_and_wraps_long_cells() -> None:
+    from installer.checks.cli import format_table
+
+    rows = [["cpu", "fail", "2 CPUs", "4 CPUs (minimal profile)", "use a bigger machine " * 6]]
+    lines = format_table(("Check", "Status", "Measured", "Required", "Fix"), rows, 60)
+    assert all(len(line) <= 60 for line in lines)
+    assert len(lines) > 3  # the hint wrapped onto more lines
+    hint = " ".join(line.split("│")[-1].strip() for line in lines[2:])
+    assert hint == ("use a bigger machine " * 6).strip()  # every word kept, in order
+    wide = format_table(("Check", "Status", "Measured", "Required", "Fix"), rows, 400)
+    assert len(wide) == 3  # header, rule, one line per row
+
+
+def test_the_status_is_coloured_only_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from installer.checks.cli import format_table, render_report
+
+    rows = [["cpu", "fail", "2", "4", ""], ["os", "pass", "Debian", "Linux", ""]]
+    coloured = "\n".join(format_table(("C", "S", "M", "R", "F"), rows, 80, colour=True))
+    assert "\x1b[1;31mfail\x1b[0m" in coloured and "\x1b[32mpass\x1b[0m" in coloured
+    plain = "\n".join(format_table(("C", "S", "M", "R", "F"), rows, 80))
+    assert "\x1b" not in plain
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    report = run(cpu_info=CpuInfo(2, 2))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    on_terminal = Terminal()
+    render_report(report, on_terminal)
+    assert "\x1b[1;31mfail" in on_terminal.getvalue()
+    monkeypatch.setenv("NO_COLOR", "1")
+    no_colour = Terminal()
+    render_report(report, no_colour)
+    assert "\x1b" not in no_colour.getvalue()
+
+
+def test_the_table_falls_back_to_ascii_lines_where_the_output_cannot_encode_them() -> None:
+    import io
+
+    from installer.checks.cli import render_report
+
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii")
+    render_report(run(cpu_info=CpuInfo(2, 2)), out)
+    text = raw.getvalue().decode("ascii")
+    assert "-+-" in text and " | " in text

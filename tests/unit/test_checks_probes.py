@@ -7,11 +7,13 @@ import os
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from installer.checks import docker_probe
 from installer.checks.probes import (
     HostProbe,
     cached_compose_version,
@@ -253,17 +255,23 @@ class EngineStandIn:
 
 def _http(body: object, status: str = "200 OK", chunked: bool = False) -> bytes:
     payload = json.dumps(body).encode()
+    api = b"Api-Version: 1.47\r\n"  # every Engine answer names its API version
     if chunked:
         middle = len(payload) // 2
         parts = [payload[:middle], payload[middle:]]
         encoded = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
-        return b"HTTP/1.1 " + status.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n" + encoded
+        head = b"HTTP/1.1 " + status.encode() + b"\r\n" + api + b"Transfer-Encoding: chunked\r\n"
+        return head + b"\r\n" + encoded
     return (
-        b"HTTP/1.0 " + status.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
+        b"HTTP/1.0 "
+        + status.encode()
+        + b"\r\n"
+        + api
+        + b"Content-Length: %d\r\n\r\n" % len(payload)
+        + payload
     )
 
 
-VERSION = {"Version": "27.3.1", "ApiVersion": "1.47"}
 INFO = {
     "ServerVersion": "27.3.1",
     "Driver": "overlay2",
@@ -286,9 +294,7 @@ def short_tmp() -> Iterator[Path]:
 
 
 def test_engine_answers_are_read(short_tmp: Path) -> None:
-    engine = EngineStandIn(
-        short_tmp / "d.sock", {"/version": _http(VERSION), "/info": _http(INFO, chunked=True)}
-    )
+    engine = EngineStandIn(short_tmp / "d.sock", {"/info": _http(INFO, chunked=True)})
     try:
         info = query_docker(f"unix://{short_tmp}/d.sock", 2)
     finally:
@@ -299,13 +305,79 @@ def test_engine_answers_are_read(short_tmp: Path) -> None:
     assert (info.https_proxy, info.ncpu) == ("http://proxy:3128", 16)
 
 
+class CountingEngine(EngineStandIn):
+    """The stand-in, counting the requests it was sent."""
+
+    def __init__(self, path: Path, replies: dict[str, bytes]) -> None:
+        self.requests = 0
+        super().__init__(path, replies)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                self.requests += 1
+                conn.recv(65536)
+                conn.sendall(self.replies["/info"])
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "the stand-in engine was not asked in time"
+        time.sleep(0.005)
+
+
+def test_the_request_sent_early_is_the_one_the_probe_uses(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = CountingEngine(short_tmp / "d.sock", {"/info": _http(INFO)})
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
+    try:
+        docker_probe.start_early(2.0)
+        _wait_for(lambda: engine.requests == 1)
+        engine.replies = {"/info": _http({**INFO, "Driver": "btrfs"})}
+        info = HostProbe().docker(2.0)
+        assert info.storage_driver == "overlay2"  # the early request's answer
+        assert engine.requests == 1
+        assert HostProbe().docker(2.0).storage_driver == "btrfs"  # taken once only
+    finally:
+        engine.close()
+
+
+def test_an_early_answer_for_another_engine_or_a_stale_one_is_not_used(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = CountingEngine(short_tmp / "d.sock", {"/info": _http(INFO)})
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
+    try:
+        docker_probe.start_early(2.0)
+        _wait_for(lambda: engine.requests == 1)
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/other.sock")
+        moved = HostProbe().docker(2.0)  # the environment changed since: ask the new one
+        assert (moved.reachable, moved.error) == (False, "not_running")
+
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
+        docker_probe.start_early(2.0)
+        _wait_for(lambda: engine.requests == 2)
+        engine.replies = {"/info": _http({**INFO, "Driver": "btrfs"})}
+        monkeypatch.setattr(docker_probe, "FRESH_FOR", 0.0)  # as if sent long ago
+        assert HostProbe().docker(2.0).storage_driver == "btrfs"  # asked afresh
+        assert docker_probe.take_early(2.0) is None  # nothing is left in flight
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize(
     ("replies", "detail"),
     [
-        ({"/version": _http({"message": "page not found"}, "404 Not Found")}, "HTTP 404"),
-        ({"/version": b"SSH-2.0-OpenSSH_9.2\r\n"}, "not an HTTP answer"),
-        ({"/version": _http([1, 2, 3]), "/info": _http(INFO)}, "no JSON object"),
-        ({"/version": b"HTTP/1.0 200 OK\r\n\r\n{not json", "/info": _http(INFO)}, "JSONDecode"),
+        ({"/info": _http({"message": "page not found"}, "404 Not Found")}, "HTTP 404"),
+        ({"/info": b"SSH-2.0-OpenSSH_9.2\r\n"}, "not an HTTP answer"),
+        ({"/info": _http([1, 2, 3])}, "no JSON object"),
+        ({"/info": b"HTTP/1.0 200 OK\r\n\r\n{not json"}, "JSONDecode"),
     ],
 )
 def test_something_else_on_the_socket_is_a_protocol_error(
