@@ -1,11 +1,13 @@
 """``bundle create``: one file with everything an install without network needs.
 
-The release's images stream from one ``docker save`` call straight into the bundle (never
-held in memory; written to disk first only for the members behind a forward link of a
-shared layer, see :class:`_Relinker`); the launcher and the wheelhouse go first, in the
-bootstrap frame; templates, release manifest and example answers come from files.
-Everything is hashed on the way through, and the checksum list, the metadata (with the
-body's hash) and the signature are written last, in the tail.
+The release's images stream from one ``docker save`` call, read straight from the Engine's
+socket, into the bundle (never held in memory; written to disk first only for the members
+behind a forward link of a shared layer, see :class:`_Relinker`). The save starts first:
+Docker exports the images to its own disk before it sends a byte, and the launcher and the
+wheelhouse go into the bootstrap frame meanwhile; templates, release manifest and example
+answers come from files. Everything is hashed on the way through, and the checksum list,
+the metadata (with the body's hash) and the signature are written last, in the tail. The
+file is flushed to disk while it is written, so the final fsync is short.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 from installer import __version__
 from installer.bundle.format import (
@@ -48,6 +50,7 @@ from installer.release import ReleaseManifest
 
 SAVE_TIMEOUT_SECONDS = 3600
 SAVE_READ = 1 << 20  # bytes per read of the save stream: 8 in flight keep memory flat
+FLUSH_EVERY = 64 << 20  # bytes written between two flushes of the bundle to disk
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,68 @@ def wheelhouse_pythons(wheelhouse: Path) -> list[str]:
     return sorted(versions, key=lambda v: int(v.split(".")[1])) or ["3"]
 
 
+class _FlushingFile:
+    """The bundle file, written by the writer thread while another thread flushes what is
+    written to disk (``fdatasync`` every :data:`FLUSH_EVERY` bytes): the final
+    :meth:`sync` then waits for the last few MiB, not for the whole bundle."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._unflushed = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._flush, name="bundle-flush", daemon=True)
+        self._thread.start()
+
+    def _flush(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                os.fdatasync(self.file.fileno())
+            except OSError as e:  # reported by sync(): the kernel reports a write error once
+                self._error = self._error or e
+
+    def write(self, data: Any) -> int:
+        written = self.file.write(data)
+        self._unflushed += written
+        if self._unflushed >= FLUSH_EVERY:
+            self._unflushed = 0
+            self._wake.set()
+        return written
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._stopping = True
+            self._wake.set()
+            self._thread.join()
+
+    def sync(self) -> None:
+        """Everything written is on disk (or the first write error is raised)."""
+        self.file.flush()
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self._stop()
+        self.file.close()
+
+
 def _open_output(out: Path, part_size: int | None) -> tuple[Any, Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     if part_size is None:
         temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        return open(temporary, "wb"), temporary
+        return _FlushingFile(temporary), temporary
     for stale in out.parent.glob(f"{out.name}.part*"):
         stale.unlink()
     return PartsWriter(out.parent, out.name, part_size), out.with_name(out.name + PARTS_SUFFIX)
@@ -185,7 +245,11 @@ def create_bundle(
     ]
     sink, final_path = _open_output(out, part_size)
     writer: BundleStreamWriter | None = None
+    # Docker exports the images to its own disk before it sends the first byte (seconds
+    # for large images): the save starts first, and the bootstrap is written meanwhile.
+    save = contextlib.ExitStack()
     try:
+        stream = _start_save(save, client, references, use_cli=docker_client is None)
         writer = BundleStreamWriter(sink, level=level)  # writes from a thread of its own
         sums: dict[str, str] = {}
         sizes: dict[str, int] = {}
@@ -193,17 +257,16 @@ def create_bundle(
         _add_bootstrap(writer, bootstrap, sums, sizes)
         for item in before_images:
             _add_input(writer, item, sums, sizes)
-        manifest_json = _add_saved_images(
-            writer,
-            client,
-            references,
-            sums=sums,
-            sizes=sizes,
-            symlinks=symlinks,
-            progress=progress,
-            staging_dir=out.parent,
-            use_cli=docker_client is None,
-        )
+        with save:
+            manifest_json = _add_saved_images(
+                writer,
+                stream,
+                sums=sums,
+                sizes=sizes,
+                symlinks=symlinks,
+                progress=progress,
+                staging_dir=out.parent,
+            )
         for item in after_images:
             _add_input(writer, item, sums, sizes)
         images = images_from_save(manifest_json, sums, sizes, symlinks)
@@ -242,20 +305,24 @@ def create_bundle(
             _write_atomically(final_path, header.to_bytes())
             parts = [out.parent / p.name for p in header.parts]
         else:
-            # One fsync at the end: the bundle is complete on disk before it gets its name.
-            os.fsync(sink.fileno())
+            # The bundle is complete on disk before it gets its name; most of it was
+            # flushed while it was written, so this waits for the last few MiB only.
+            sink.sync()
             sink.close()
             os.replace(final_path, out)
             final_path, parts = out, []
     except BaseException:
-        if writer is not None:
-            writer.abort()
-        sink.close()
-        if isinstance(sink, PartsWriter):
-            for index in range(1, len(sink.parts) + 2):
-                (out.parent / part_name(out.name, index)).unlink(missing_ok=True)
-        else:
-            final_path.unlink(missing_ok=True)
+        try:
+            save.__exit__(*sys.exc_info())  # stops docker save; its own error may replace this
+        finally:
+            if writer is not None:
+                writer.abort()
+            sink.close()
+            if isinstance(sink, PartsWriter):
+                for index in range(1, len(sink.parts) + 2):
+                    (out.parent / part_name(out.name, index)).unlink(missing_ok=True)
+            else:
+                final_path.unlink(missing_ok=True)
         raise
     return CreatedBundle(final_path, metadata, compressed_size, parts)
 
@@ -356,10 +423,78 @@ def _check_saved_references(images: list[Any], references: list[str]) -> None:
         raise InstallerError(f"docker save did not write {', '.join(lost)}")
 
 
+def _unix_socket(client: Any) -> str | None:
+    """The Engine's Unix socket, when ``client`` talks to one (the usual case)."""
+    path = getattr(getattr(client.api, "_custom_adapter", None), "socket_path", None)
+    return path if isinstance(path, str) and path else None
+
+
+class _SocketBody:
+    """The body of an HTTP/1.0 answer, read straight from the socket in full chunks."""
+
+    def __init__(self, connection: Any, start: bytes) -> None:
+        self._connection = connection
+        self._start = start
+
+    def read(self, size: int) -> bytes:
+        if self._start:
+            start, self._start = self._start, b""
+            return start
+        import socket
+
+        # MSG_WAITALL: one call fills the whole chunk (fewer, larger chunks downstream).
+        data: bytes = self._connection.recv(size, socket.MSG_WAITALL)
+        return data
+
+
+@contextlib.contextmanager
+def _socket_save_stream(
+    socket_path: str, api_version: str, references: list[str]
+) -> Iterator[_SocketBody]:
+    """``GET /images/get`` of all images over the Engine's socket, as HTTP/1.0.
+
+    HTTP/1.0 makes the Engine send the tar as it is (no chunked encoding) and close the
+    connection at its end, so it is read in large blocks with nothing in between: the
+    ``docker`` command would copy every byte once more, at a CPU-second or more per GiB.
+    A save that fails midway appends Docker's error message, which the tar reader rejects;
+    a stream that just stops lacks the end-of-archive marker, which the reader requires.
+    """
+    import json
+    import socket
+    from urllib.parse import quote, urlencode
+
+    query = urlencode([("names", reference) for reference in references])
+    request = f"GET /v{quote(api_version)}/images/get?{query} HTTP/1.0\r\nHost: docker\r\n\r\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(socket_path)
+        connection.sendall(request.encode("ascii"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = connection.recv(65536)
+            if not data or len(head) > 1 << 20:
+                raise InstallerError("docker save failed: the Engine sent no answer")
+            head += data
+        header, _, start = head.partition(b"\r\n\r\n")
+        status = header.split(b"\r\n", 1)[0].split()
+        if len(status) < 2 or status[1] != b"200":
+            body = start
+            while len(body) < 1 << 16 and (data := connection.recv(65536)):
+                body += data
+            try:
+                message = str(json.loads(body)["message"])
+            except (ValueError, KeyError, TypeError):
+                message = body.decode("utf-8", "replace").strip()
+            raise InstallerError(
+                f"docker save of {', '.join(references)} failed: {message[-2000:]}"
+            )
+        yield _SocketBody(connection, start)
+
+
 @contextlib.contextmanager
 def _cli_save_stream(docker_cli: str, references: list[str]) -> Iterator[BinaryIO]:
-    """``docker save`` of all images through a pipe (the CLI reads the Engine's answer
-    faster than the SDK's HTTP client can); its stderr becomes the error message."""
+    """``docker save`` of all images through a pipe, for an Engine not on a Unix socket
+    (the CLI reads the Engine's answer faster than the SDK's HTTP client can); its stderr
+    becomes the error message."""
     import fcntl
     import subprocess
     import tempfile
@@ -514,57 +649,86 @@ class _ImageSink:
         self.symlinks[member] = target
 
 
-def _add_saved_images(
-    writer: BundleStreamWriter,
+def _save_failed(e: Exception) -> InstallerError:
+    return InstallerError(
+        f"reading the docker save stream failed: {e}",
+        hint="check the Docker Engine's log and its free disk space (it stages saves on disk)",
+    )
+
+
+class _SaveStream(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _start_save(
+    stack: contextlib.ExitStack[bool | None],
     client: Any,
     references: list[str],
+    *,
+    use_cli: bool,
+) -> _SaveStream:
+    """Start one ``docker save`` of all ``references``; its stream stays open in ``stack``.
+
+    ``use_cli``: read the save straight from the Engine's Unix socket that ``client`` uses
+    or, for an Engine elsewhere, through the ``docker`` command (same DOCKER_HOST) when it
+    is installed, rather than through ``client``'s HTTP library (slower by far).
+    """
+    import shutil
+
+    import requests
+
+    socket_path = _unix_socket(client) if use_cli else None
+    docker_cli = shutil.which("docker") if use_cli else None
+    opened: contextlib.AbstractContextManager[_SaveStream]
+    if socket_path is not None:
+        opened = _socket_save_stream(socket_path, client.api.api_version, references)
+    elif docker_cli is not None:
+        opened = _cli_save_stream(docker_cli, references)
+    else:
+        opened = _save_stream(client, references)
+    try:
+        stream = cast(_SaveStream, stack.enter_context(opened))
+    except (requests.RequestException, OSError) as e:
+        raise _save_failed(e) from e
+    return stream
+
+
+def _add_saved_images(
+    writer: BundleStreamWriter,
+    stream: _SaveStream,
     *,
     sums: dict[str, str],
     sizes: dict[str, int],
     symlinks: dict[str, str],
     progress: ProgressCallback | None,
     staging_dir: Path,
-    use_cli: bool = False,
 ) -> bytes:
     """Copy the ``docker save`` stream into ``images/``; returns its manifest.json.
-
-    ``use_cli``: read the save through the ``docker`` command (same Engine, DOCKER_HOST),
-    when it is installed, rather than through ``client``.
 
     Straight from the stream when Docker's output is deterministic; through a staging
     directory (then every link points at the first path, in sorted order) when it is not.
     """
-    import shutil
-
     import requests
 
     sink = _ImageSink(writer, sums, sizes, symlinks, ProgressMeter("save", progress))
-    docker_cli = shutil.which("docker") if use_cli else None
-    opened = (
-        _cli_save_stream(docker_cli, references) if docker_cli else _save_stream(client, references)
-    )
     try:
-        with opened as stream:
-            # Reading the socket in its own thread overlaps Docker with hashing and zstd.
-            prefetched = Prefetcher(lambda: stream.read(SAVE_READ), depth=8)
-            try:
-                members = iter_tar(ChunkReader(prefetched.next_chunk))
-                with _Relinker(sink, staging_dir) as relinker:
-                    for info, data in members:
-                        if info.isdir():
-                            continue  # directories are implied by their files
-                        name = _check_save_member(info)
-                        if info.issym():
-                            relinker.link(name, info.linkname)
-                        else:
-                            relinker.file(name, info.size, data, info.mode)
-            finally:
-                prefetched.close()
+        # Reading the pipe in its own thread overlaps Docker with hashing and zstd.
+        prefetched = Prefetcher(lambda: stream.read(SAVE_READ), depth=8)
+        try:
+            members = iter_tar(ChunkReader(prefetched.next_chunk), require_end=True)
+            with _Relinker(sink, staging_dir) as relinker:
+                for info, data in members:
+                    if info.isdir():
+                        continue  # directories are implied by their files
+                    name = _check_save_member(info)
+                    if info.issym():
+                        relinker.link(name, info.linkname)
+                    else:
+                        relinker.file(name, info.size, data, info.mode)
+        finally:
+            prefetched.close()
     except (tarfile.TarError, EOFError, requests.RequestException, OSError) as e:
-        raise InstallerError(
-            f"reading the docker save stream failed: {e}",
-            hint="check the Docker Engine's log and its free disk space (it stages saves on disk)",
-        ) from e
+        raise _save_failed(e) from e
     sink.meter.finish()
     if sink.manifest_json is None:
         raise InstallerError("docker save wrote no manifest.json")

@@ -198,14 +198,19 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return records
 
 
-def iter_tar(source: ChunkReader) -> Iterator[tuple[tarfile.TarInfo, MemberData]]:
+def iter_tar(
+    source: ChunkReader, *, require_end: bool = False
+) -> Iterator[tuple[tarfile.TarInfo, MemberData]]:
     """Every member with its data reader; unread data is skipped when the next one is asked for.
 
-    Raises ``tarfile.TarError`` for a malformed header and ``EOFError`` for a truncated stream.
+    Raises ``tarfile.TarError`` for a malformed header and ``EOFError`` for a truncated stream
+    (with ``require_end``, also for one that ends without the end-of-archive marker).
     """
     overrides: dict[str, str] = {}
     while True:
         header = source.read(TAR_BLOCK)
+        if not header and require_end:
+            raise EOFError("the tar stream ends without its end-of-archive marker")
         if not header or header == _ZERO_BLOCK:
             return
         if len(header) != TAR_BLOCK:

@@ -226,3 +226,57 @@ def test_a_missing_image_is_a_prerequisite_error(tmp_path: Path, wheelhouse: Pat
     assert result.exit_code == ExitCode.PREREQUISITES
     assert "cqbundle-test/none:1" in result.stderr
     assert not (tmp_path / "o.bundle").exists()
+
+
+def _save_members(stream: Any) -> list[tuple[str, str, str]]:
+    """(name, SHA-256 of the data, link target) of every member of a docker save stream."""
+    import hashlib
+
+    from installer.bundle.create import _sorted_manifest
+    from installer.bundle.tarstream import ChunkReader, iter_tar
+
+    found = []
+    reader = ChunkReader(lambda: stream.read(1 << 20))
+    for info, data in iter_tar(reader, require_end=True):
+        digest = hashlib.sha256()
+        if info.name == "manifest.json":  # its images come in Go's random map order
+            digest.update(_sorted_manifest(data.read()))
+        while chunk := data.read_chunk(1 << 20):
+            digest.update(chunk)
+        found.append((info.name, digest.hexdigest(), info.linkname))
+    return found
+
+
+def test_the_engine_socket_gives_the_save_the_docker_command_gives(
+    images: dict[str, str], docker_engine: Any
+) -> None:
+    """``bundle create`` reads the save from the Engine's socket (HTTP/1.0, no chunked
+    encoding): member for member, the bytes the docker command writes."""
+    from installer.bundle.create import _cli_save_stream, _socket_save_stream, _unix_socket
+
+    socket_path = _unix_socket(docker_engine)
+    assert socket_path is not None
+    references = [APP, TOOL]  # no shared base: Docker's output is the same every time
+    with _socket_save_stream(socket_path, docker_engine.api.api_version, references) as stream:
+        from_socket = _save_members(stream)
+    docker = shutil.which("docker")
+    assert docker is not None
+    with _cli_save_stream(docker, references) as stream:
+        from_command = _save_members(stream)
+    assert from_socket == from_command
+    assert any(name.endswith("/layer.tar") for name, _, _ in from_socket)
+
+
+def test_a_save_the_engine_refuses_names_the_images_and_docker_s_reason(
+    images: dict[str, str], docker_engine: Any
+) -> None:
+    from installer.bundle.create import _socket_save_stream, _unix_socket
+    from installer.errors import InstallerError
+
+    socket_path = _unix_socket(docker_engine)
+    assert socket_path is not None
+    with (
+        pytest.raises(InstallerError, match=r"docker save of cqbundle-test/none:1 failed: \w+"),
+        _socket_save_stream(socket_path, docker_engine.api.api_version, ["cqbundle-test/none:1"]),
+    ):
+        pass
