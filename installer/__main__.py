@@ -1,3 +1,3 @@
-from installer.cli import main
+from installer.entry import main
 
 main()

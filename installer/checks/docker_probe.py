@@ -249,7 +249,14 @@ _EARLY: list[_EarlyRequest] = []
 
 
 def start_early(timeout: float = DOCKER_TIMEOUT) -> None:
-    """Send this process's Engine request now, in a daemon thread (see the module text)."""
+    """Send this process's Engine request now, in a daemon thread (see the module text);
+    nothing new when the same request is already on its way."""
+    endpoint, _from_env = docker_endpoint(os.environ)
+    if _EARLY:
+        sent = _EARLY[0]
+        fresh = time.monotonic() - sent.started < FRESH_FOR
+        if fresh and (sent.endpoint, sent.timeout) == (endpoint, timeout):
+            return
     answer: list[DockerInfo] = []
     thread = threading.Thread(
         target=lambda: answer.append(probe_docker(os.environ, timeout)),
@@ -257,7 +264,6 @@ def start_early(timeout: float = DOCKER_TIMEOUT) -> None:
         daemon=True,
     )
     thread.start()
-    endpoint, _from_env = docker_endpoint(os.environ)
     _EARLY[:] = [_EarlyRequest(endpoint, timeout, time.monotonic(), thread, answer)]
 
 
