@@ -8,9 +8,11 @@ answers), before it imports anything else: :func:`start_early` sends it and
 
 from __future__ import annotations
 
+# _socket, the C core of the socket module: importing socket itself builds four enums
+# from its constants (and imports selectors), which costs check more than this probe.
+import _socket
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -84,11 +86,11 @@ class EngineProtocolError(ValueError):
     """The peer did not answer like the Docker Engine API."""
 
 
-def _engine_socket(endpoint: str, timeout: float, environ: Mapping[str, str]) -> socket.socket:
+def _engine_socket(endpoint: str, timeout: float, environ: Mapping[str, str]) -> _socket.socket:
     """A connected socket to the Engine at ``endpoint`` (unix://, or tcp:// with TLS when
     DOCKER_TLS_VERIFY is set, as the docker CLI does)."""
     if endpoint.startswith("unix://"):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
             sock.connect(endpoint[len("unix://") :])
@@ -99,6 +101,8 @@ def _engine_socket(endpoint: str, timeout: float, environ: Mapping[str, str]) ->
     if endpoint.startswith("tcp://"):
         host, _, port = endpoint[len("tcp://") :].rstrip("/").rpartition(":")
         tls = environ.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
+        import socket
+
         plain = socket.create_connection(
             (host.strip("[]") or "localhost", int(port or (2376 if tls else 2375))), timeout
         )
@@ -126,9 +130,10 @@ def engine_get(
     A plain HTTP/1.0 exchange over the socket: the Engine answers it with a
     Content-Length (or closes), and it spares ``check`` the import of http.client.
     """
-    with _engine_socket(endpoint, timeout, environ) as sock:
+    sock = _engine_socket(endpoint, timeout, environ)
+    chunks = []
+    try:
         sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode("ascii"))
-        chunks = []
         received = 0
         while True:
             chunk = sock.recv(65536)
@@ -138,6 +143,8 @@ def engine_get(
             received += len(chunk)
             if received > _MAX_ENGINE_ANSWER:
                 raise EngineProtocolError(f"GET {path} answered more than the Engine ever does")
+    finally:
+        sock.close()
     raw = b"".join(chunks)
     head, separator, body = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")

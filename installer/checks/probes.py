@@ -14,11 +14,11 @@ the Kubernetes targets, inside the probe's worker thread.
 
 from __future__ import annotations
 
+import _socket  # not socket: see installer.checks.docker_probe
 import errno
 import json
 import os
 import platform
-import socket
 from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -266,8 +266,8 @@ def _hex_address(text: str) -> str:
     """An address from /proc/net/tcp{,6}: hex, each 32-bit word in host (little-endian) order."""
     raw = bytes.fromhex(text)
     ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    family = socket.AF_INET if len(ordered) == 4 else socket.AF_INET6
-    return socket.inet_ntop(family, ordered)
+    family = _socket.AF_INET if len(ordered) == 4 else _socket.AF_INET6
+    return _socket.inet_ntop(family, ordered)
 
 
 def parse_proc_net_tcp(text: str, ports: Collection[int]) -> list[tuple[str, int, int]]:
@@ -579,15 +579,15 @@ def ports_taken_by_binding(ports: Collection[int]) -> tuple[set[int], set[int]]:
     busy: set[int] = set()
     untested: set[int] = set()
     for port in ports:
-        for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):  # noqa: S104
+        for family, address in ((_socket.AF_INET, "0.0.0.0"), (_socket.AF_INET6, "::")):  # noqa: S104
             try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock = _socket.socket(family, _socket.SOCK_STREAM)
             except OSError:
                 continue  # no IPv6 on this host
-            with sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                if family == _socket.AF_INET6:
+                    sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
                 try:
                     sock.bind((address, port))
                 except PermissionError:
@@ -598,6 +598,8 @@ def ports_taken_by_binding(ports: Collection[int]) -> tuple[set[int], set[int]]:
                         busy.add(port)
                         break
                     # EADDRNOTAVAIL: IPv6 disabled; nothing can listen there either.
+            finally:
+                sock.close()
     return busy, untested - busy
 
 
@@ -639,11 +641,11 @@ def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution
         # An ASCII name goes as bytes: a str is IDNA-encoded first, which imports a codec
         # that costs more than the lookup of a local name.
         name: str | bytes = host.encode("ascii") if host.isascii() else host
-        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        kinds = {socket.EAI_NONAME: "nxdomain", socket.EAI_AGAIN: "no_answer"}
+        infos = _socket.getaddrinfo(name, None, 0, _socket.SOCK_STREAM)
+    except _socket.gaierror as e:
+        kinds = {_socket.EAI_NONAME: "nxdomain", _socket.EAI_AGAIN: "no_answer"}
         kind = kinds.get(e.errno, "error") if e.errno is not None else "error"
-        if kind == "error" and getattr(socket, "EAI_NODATA", None) == e.errno:
+        if kind == "error" and getattr(_socket, "EAI_NODATA", None) == e.errno:
             kind = "nxdomain"
         return Resolution(host, error=kind, error_detail=e.strerror)
     except (OSError, UnicodeError) as e:
@@ -657,7 +659,7 @@ def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution
             address.address.split("%")[0]
             for addresses_of in psutil.net_if_addrs().values()
             for address in addresses_of
-            if address.family in (socket.AF_INET, socket.AF_INET6)
+            if address.family in (_socket.AF_INET, _socket.AF_INET6)
         )
     return Resolution(host, addresses=addresses, local_addresses=local)
 
