@@ -11,6 +11,7 @@ from __future__ import annotations
 # _socket, the C core of the socket module: importing socket itself builds four enums
 # from its constants (and imports selectors), which costs check more than this probe.
 import _socket
+import _thread
 import json
 import os
 import threading
@@ -247,7 +248,7 @@ class _EarlyRequest(Record):
     endpoint: str
     timeout: float
     started: float
-    thread: threading.Thread
+    done: threading.Event
     answer: list[DockerInfo]
 
 
@@ -265,13 +266,19 @@ def start_early(timeout: float = DOCKER_TIMEOUT) -> None:
         if fresh and (sent.endpoint, sent.timeout) == (endpoint, timeout):
             return
     answer: list[DockerInfo] = []
-    thread = threading.Thread(
-        target=lambda: answer.append(probe_docker(os.environ, timeout)),
-        name="probe-docker-early",
-        daemon=True,
-    )
-    thread.start()
-    _EARLY[:] = [_EarlyRequest(endpoint, timeout, time.monotonic(), thread, answer)]
+    done = threading.Event()
+
+    def ask() -> None:
+        try:
+            answer.append(probe_docker(os.environ, timeout))
+        except BaseException:  # noqa: BLE001, S110 - the probe asks again, and reports it
+            pass
+        finally:
+            done.set()
+
+    _EARLY[:] = [_EarlyRequest(endpoint, timeout, time.monotonic(), done, answer)]
+    # _thread: no wait for the thread to start (see prerequisites._Background).
+    _thread.start_new_thread(ask, ())
 
 
 def take_early(timeout: float) -> DockerInfo | None:
@@ -285,5 +292,5 @@ def take_early(timeout: float) -> DockerInfo | None:
     fresh = time.monotonic() - early.started < FRESH_FOR
     if early.timeout != timeout or early.endpoint != docker_endpoint(os.environ)[0] or not fresh:
         return None
-    early.thread.join(timeout + 1)  # the request itself gives up after ``timeout``
+    early.done.wait(timeout + 1)  # the request itself gives up after ``timeout``
     return early.answer[0] if early.answer else None

@@ -10,6 +10,7 @@ resolver call cannot be cancelled and must not hold the process open at exit.
 
 from __future__ import annotations
 
+import _thread
 import os
 import threading
 import time
@@ -85,17 +86,22 @@ class Timeouts(Record):
 
 
 class _Background(Generic[T]):
-    """A probe running in a daemon thread; ``wait`` gives its value or why there is none."""
+    """A probe running in a thread of its own; ``wait`` gives its value or why there is
+    none.
+
+    Started with ``_thread``, not ``threading.Thread``: ``Thread.start()`` waits until the
+    new thread has run, a round trip through the interpreter lock for each probe that
+    ``check``'s start-up budget notices. Such a thread does not hold up the process's exit
+    (as a daemon thread would not): a resolver call cannot be cancelled.
+    """
 
     def __init__(self, name: str, work: Callable[[], T]) -> None:
+        self.name = name
         self._value: T | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
         self.started = time.monotonic()
-        self._thread = threading.Thread(
-            target=self._run, args=(work,), name=f"probe-{name}", daemon=True
-        )
-        self._thread.start()
+        _thread.start_new_thread(self._run, (work,))
 
     def _run(self, work: Callable[[], T]) -> None:
         try:
