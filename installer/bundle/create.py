@@ -200,6 +200,21 @@ class _FlushingFile:
         self.file.close()
 
 
+def _drop_cached_pages(path: Path) -> None:
+    """Drop the page cache of the bundle that the new one will replace: freeing it is what
+    makes the final rename slow (a fifth of a second per GiB), and now Docker is busy."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except (OSError, AttributeError):  # AttributeError: no posix_fadvise on this system
+        pass
+    finally:
+        os.close(fd)
+
+
 def _open_output(out: Path, part_size: int | None) -> tuple[Any, Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     if part_size is None:
@@ -227,29 +242,39 @@ def create_bundle(
     from installer.bundle import signing
     from installer.examples import example_text
 
-    private_key = signing.load_private_key(sign_key) if sign_key is not None else None
     references = image_references(release, answers)
-    client = docker_client or docker_client_for_bundles()
-    _check_images_present(client, references)
-
-    bootstrap = [
-        FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755),
-        *wheel_inputs(wheelhouse),
-    ]
-    before_images = [
-        FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
-    ]
-    after_images = [
-        FileInput(RELEASE_NAME, data=release_text(release)),
-        *template_inputs(),
-    ]
-    sink, final_path = _open_output(out, part_size)
-    writer: BundleStreamWriter | None = None
     # Docker exports the images to its own disk before it sends the first byte (seconds
-    # for large images): the save starts first, and the bootstrap is written meanwhile.
+    # for large images): the save is asked for first, over the Engine's socket without
+    # the Docker SDK, and everything else up to the first byte is done meanwhile.
     save = contextlib.ExitStack()
     try:
-        stream = _start_save(save, client, references, use_cli=docker_client is None)
+        stream = _start_early_save(save, references) if docker_client is None else None
+        client = docker_client or docker_client_for_bundles()
+        _check_images_present(client, references)  # a clearer message than the save's
+        if isinstance(stream, InstallerError):
+            raise stream
+        if stream is None:
+            stream = _start_save(save, client, references, use_cli=docker_client is None)
+        private_key = signing.load_private_key(sign_key) if sign_key is not None else None
+        bootstrap = [
+            FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755),
+            *wheel_inputs(wheelhouse),
+        ]
+        before_images = [
+            FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
+        ]
+        after_images = [
+            FileInput(RELEASE_NAME, data=release_text(release)),
+            *template_inputs(),
+        ]
+        sink, final_path = _open_output(out, part_size)
+    except BaseException:
+        save.__exit__(*sys.exc_info())  # stops docker save
+        raise
+    writer: BundleStreamWriter | None = None
+    try:
+        if part_size is None:
+            _drop_cached_pages(out)
         writer = BundleStreamWriter(sink, level=level)  # writes from a thread of its own
         sums: dict[str, str] = {}
         sizes: dict[str, int] = {}
@@ -423,20 +448,44 @@ def _check_saved_references(images: list[Any], references: list[str]) -> None:
         raise InstallerError(f"docker save did not write {', '.join(lost)}")
 
 
-def _unix_socket(client: Any) -> str | None:
-    """The Engine's Unix socket, when ``client`` talks to one (the usual case)."""
-    path = getattr(getattr(client.api, "_custom_adapter", None), "socket_path", None)
-    return path if isinstance(path, str) and path else None
-
-
 class _SocketBody:
-    """The body of an HTTP/1.0 answer, read straight from the socket in full chunks."""
+    """The body of the Engine's HTTP/1.0 answer, read straight from the socket in full
+    chunks. The Engine answers only when the first byte of the save is ready (seconds
+    later for large images), so the status line is read with the first chunk, by the
+    thread that reads the stream, and a refusal is raised there."""
 
-    def __init__(self, connection: Any, start: bytes) -> None:
+    def __init__(self, connection: Any, references: list[str]) -> None:
         self._connection = connection
-        self._start = start
+        self._references = references
+        self._start: bytes | None = None  # body bytes that came with the answer's head
+
+    def _read_head(self) -> bytes:
+        import json
+
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = self._connection.recv(65536)
+            if not data or len(head) > 1 << 20:
+                raise InstallerError("docker save failed: the Engine sent no answer")
+            head += data
+        header, _, start = head.partition(b"\r\n\r\n")
+        status = header.split(b"\r\n", 1)[0].split()
+        if len(status) >= 2 and status[1] == b"200":
+            return start
+        body = start
+        while len(body) < 1 << 16 and (data := self._connection.recv(65536)):
+            body += data
+        try:
+            message = str(json.loads(body)["message"])
+        except (ValueError, KeyError, TypeError):
+            message = body.decode("utf-8", "replace").strip()
+        raise InstallerError(
+            f"docker save of {', '.join(self._references)} failed: {message[-2000:]}"
+        )
 
     def read(self, size: int) -> bytes:
+        if self._start is None:
+            self._start = self._read_head()
         if self._start:
             start, self._start = self._start, b""
             return start
@@ -448,10 +497,9 @@ class _SocketBody:
 
 
 @contextlib.contextmanager
-def _socket_save_stream(
-    socket_path: str, api_version: str, references: list[str]
-) -> Iterator[_SocketBody]:
-    """``GET /images/get`` of all images over the Engine's socket, as HTTP/1.0.
+def _socket_save_stream(socket_path: str, references: list[str]) -> Iterator[_SocketBody]:
+    """``GET /images/get`` of all images over the Engine's socket, as HTTP/1.0; returns
+    once the request is sent (the answer comes with the first read).
 
     HTTP/1.0 makes the Engine send the tar as it is (no chunked encoding) and close the
     connection at its end, so it is read in large blocks with nothing in between: the
@@ -459,35 +507,16 @@ def _socket_save_stream(
     A save that fails midway appends Docker's error message, which the tar reader rejects;
     a stream that just stops lacks the end-of-archive marker, which the reader requires.
     """
-    import json
     import socket
-    from urllib.parse import quote, urlencode
+    from urllib.parse import urlencode
 
     query = urlencode([("names", reference) for reference in references])
-    request = f"GET /v{quote(api_version)}/images/get?{query} HTTP/1.0\r\nHost: docker\r\n\r\n"
+    # No API version in the path: the Engine answers with its own (the endpoint is stable).
+    request = f"GET /images/get?{query} HTTP/1.0\r\nHost: docker\r\n\r\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.connect(socket_path)
         connection.sendall(request.encode("ascii"))
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = connection.recv(65536)
-            if not data or len(head) > 1 << 20:
-                raise InstallerError("docker save failed: the Engine sent no answer")
-            head += data
-        header, _, start = head.partition(b"\r\n\r\n")
-        status = header.split(b"\r\n", 1)[0].split()
-        if len(status) < 2 or status[1] != b"200":
-            body = start
-            while len(body) < 1 << 16 and (data := connection.recv(65536)):
-                body += data
-            try:
-                message = str(json.loads(body)["message"])
-            except (ValueError, KeyError, TypeError):
-                message = body.decode("utf-8", "replace").strip()
-            raise InstallerError(
-                f"docker save of {', '.join(references)} failed: {message[-2000:]}"
-            )
-        yield _SocketBody(connection, start)
+        yield _SocketBody(connection, references)
 
 
 @contextlib.contextmanager
@@ -660,6 +689,31 @@ class _SaveStream(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
+def _engine_socket() -> str | None:
+    """The Engine's Unix socket as the Docker SDK finds it: DOCKER_HOST, or the default."""
+    host = os.environ.get("DOCKER_HOST", "").strip()
+    if not host:
+        return "/var/run/docker.sock"
+    if host.startswith("unix://") and len(host) > len("unix://"):
+        return host.removeprefix("unix://")
+    return None  # TCP, SSH or another scheme: the docker command or the SDK reads the save
+
+
+def _start_early_save(
+    stack: contextlib.ExitStack[bool | None], references: list[str]
+) -> _SaveStream | InstallerError | None:
+    """The save over the Engine's Unix socket, asked for before the Docker SDK is loaded;
+    None when the Engine is elsewhere, the error when the socket cannot be reached."""
+    socket_path = _engine_socket()
+    if socket_path is None:
+        return None
+    try:
+        stream: _SaveStream = stack.enter_context(_socket_save_stream(socket_path, references))
+    except OSError as e:  # raised after the images are checked: that message is clearer
+        return _save_failed(e)
+    return stream
+
+
 def _start_save(
     stack: contextlib.ExitStack[bool | None],
     client: Any,
@@ -669,20 +723,17 @@ def _start_save(
 ) -> _SaveStream:
     """Start one ``docker save`` of all ``references``; its stream stays open in ``stack``.
 
-    ``use_cli``: read the save straight from the Engine's Unix socket that ``client`` uses
-    or, for an Engine elsewhere, through the ``docker`` command (same DOCKER_HOST) when it
-    is installed, rather than through ``client``'s HTTP library (slower by far).
+    ``use_cli``: for an Engine that is not on a Unix socket (that one is read directly, see
+    :func:`_start_early_save`), read the save through the ``docker`` command (same
+    DOCKER_HOST) when it is installed, rather than through ``client``'s HTTP library.
     """
     import shutil
 
     import requests
 
-    socket_path = _unix_socket(client) if use_cli else None
     docker_cli = shutil.which("docker") if use_cli else None
     opened: contextlib.AbstractContextManager[_SaveStream]
-    if socket_path is not None:
-        opened = _socket_save_stream(socket_path, client.api.api_version, references)
-    elif docker_cli is not None:
+    if docker_cli is not None:
         opened = _cli_save_stream(docker_cli, references)
     else:
         opened = _save_stream(client, references)
