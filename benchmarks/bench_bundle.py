@@ -16,8 +16,9 @@ time kept:
           each into a Docker that lacks the images
 
 The two sides of each comparison run alternately (A, B, A, B, ...), so that the load other
-work puts on the machine falls on both alike. Goals (issue 7): time ratios <= 1.1, size <=
-the baseline's, peak memory < 200 MB.
+work puts on the machine falls on both alike, each after a ``sync`` (untimed) so that
+neither pays for writing out what the one before left in the page cache. Goals (issue 7):
+time ratios <= 1.1, size <= the baseline's, peak memory < 200 MB.
 
 The shell pipelines are the baselines themselves, hence ``shell=True`` (S604) below.
 """
@@ -130,7 +131,11 @@ def _dockerd_cpu() -> float:
 
 def run(command: list[str] | str, *, shell: bool = False, label: str = "") -> tuple[float, int]:
     """Seconds taken and peak tree RSS; the CPU seconds (the command's process tree plus
-    dockerd) go to CPU_SECONDS[label]: a figure the machine's other load moves less."""
+    dockerd) go to CPU_SECONDS[label]: a figure the machine's other load moves less.
+
+    Dirty pages are written out first (untimed): the baseline's output (written, not
+    synced) would otherwise be flushed during the next command's run."""
+    os.sync()
     start = time.perf_counter()
     docker_before = _dockerd_cpu()
     process = subprocess.Popen(command, shell=shell, stdout=subprocess.DEVNULL)
