@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from installer.answers import CHECK_NAMES, AnswerFile
 from installer.checks import PrerequisiteReport, Timeouts, run_prerequisites
@@ -1027,3 +1029,20 @@ def test_the_table_falls_back_to_ascii_lines_where_the_output_cannot_encode_them
     render_report(run(cpu_info=CpuInfo(2, 2)), out)
     text = raw.getvalue().decode("ascii")
     assert "-+-" in text and " | " in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab/-.:", min_size=1, max_size=30), max_size=12),
+    st.integers(min_value=1, max_value=40),
+)
+def test_wrapped_cells_keep_every_character_and_fit(words: list[str], width: int) -> None:
+    from installer.checks.cli import wrap
+
+    text = " ".join(words)
+    lines = wrap(text, width)
+    assert all(len(line) <= width for line in lines)
+    assert "".join("".join(lines).split()) == "".join(text.split())  # nothing lost, in order
+    short = [w for w in words if len(w) <= width]
+    if short == words:  # no word had to be broken: every line break is at a space
+        assert " ".join(lines).split() == text.split()
