@@ -9,26 +9,21 @@ from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from installer.checks import docker_probe
+from installer.checks.prerequisites import run_prerequisites
 from installer.errors import UsageError
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.checks.report import PrerequisiteReport
 
-# The checks that read the Docker Engine's answer.
-_DOCKER_CHECKS = frozenset({"docker", "docker_disk", "cgroup"})
-
 
 def run_check(
     target: str | None, answers_path: str | None, skip: Sequence[str], as_json: bool
 ) -> None:
-    """Run the checks, print the report, and raise (exit 3) when a check failed."""
-    known_target = target if answers_path is not None else (target or "development")
-    if known_target in ("development", "production") and not set(skip) >= _DOCKER_CHECKS:
-        docker_probe.start_early()  # answered while the rest is imported and measured
-    from installer.checks.prerequisites import run_prerequisites
+    """Run the checks, print the report, and raise (exit 3) when a check failed.
 
+    The Docker Engine's answer may already be on its way: see :mod:`installer.entry`.
+    """
     subject: AnswerFile | str
     if answers_path is not None:
         from installer.validation import load_answers

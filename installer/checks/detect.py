@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import TypeAlias
 
-from installer.checks.probes import DockerInfo, KubernetesInfo, Resolution
+from installer.checks.probes import DockerInfo, KubernetesInfo, Resolution, which
 from installer.records import Record
 
 # The file system to read: "/" on a real host, a directory of fixtures in tests.
@@ -103,7 +103,7 @@ def container_runtimes(
     path = environ.get("PATH", os.defpath)
     found = []
     for name, executables, sockets in _RUNTIMES:
-        present = any(_which(exe, path) for exe in executables) or any(
+        present = any(which(exe, path) for exe in executables) or any(
             os.path.exists(os.path.join(root, s)) for s in sockets
         )
         if name == "docker" and docker is not None and docker.reachable:
@@ -111,14 +111,6 @@ def container_runtimes(
         if present:
             found.append(name)
     return tuple(found)
-
-
-def _which(name: str, path: str) -> bool:
-    for directory in path.split(os.pathsep):
-        candidate = os.path.join(directory, name)
-        if directory and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return True
-    return False
 
 
 def inside_container(root: Root, environ: Mapping[str, str]) -> tuple[str | None, str | None]:

@@ -257,14 +257,9 @@ _EARLY: list[_EarlyRequest] = []
 
 
 def start_early(timeout: float = DOCKER_TIMEOUT) -> None:
-    """Send this process's Engine request now, in a daemon thread (see the module text);
-    nothing new when the same request is already on its way."""
+    """Send this process's Engine request now, in a thread of its own (see the module
+    text); it replaces one sent earlier and not taken."""
     endpoint, _from_env = docker_endpoint(os.environ)
-    if _EARLY:
-        sent = _EARLY[0]
-        fresh = time.monotonic() - sent.started < FRESH_FOR
-        if fresh and (sent.endpoint, sent.timeout) == (endpoint, timeout):
-            return
     answer: list[DockerInfo] = []
     done = threading.Event()
 

@@ -19,7 +19,7 @@ import errno
 import json
 import os
 import platform
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from installer.checks.docker_probe import (
@@ -334,12 +334,6 @@ def cgroup_from_fs(root: str | os.PathLike[str]) -> CgroupInfo:
     if "cpuacct" in enabled or "cpu" in enabled:
         enabled.add("cpu")
     return CgroupInfo(1, frozenset(enabled))
-
-
-def on_path(name: str, path_dirs: Iterable[str] | None = None) -> str | None:
-    """Full path of executable ``name`` on PATH (or in ``path_dirs``)."""
-    search = os.pathsep.join(path_dirs) if path_dirs is not None else None
-    return which(name, path=search)
 
 
 # --------------------------------------------------------------------------- Compose
