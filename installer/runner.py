@@ -221,6 +221,17 @@ class RunSummary:
     finished_at: str
     log_file: Path
 
+    def to_dict(self) -> dict[str, Any]:
+        """The run as ``result.json`` records it under ``run``."""
+        return {
+            "id": self.run_id,
+            "resumed": self.resumed,
+            "changed_steps": self.changed_steps,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "log_file": str(self.log_file),
+        }
+
 
 @dataclass
 class RunOutcome:

@@ -553,14 +553,7 @@ class ComposeTarget:
             "urls": self.urls(),
             "verified": self.verified,
             "credentials": credentials,
-            "run": {
-                "id": summary.run_id,
-                "resumed": summary.resumed,
-                "changed_steps": summary.changed_steps,
-                "started_at": summary.started_at,
-                "finished_at": summary.finished_at,
-                "log_file": str(summary.log_file),
-            },
+            "run": summary.to_dict(),
         }
 
 

@@ -24,6 +24,7 @@ from installer.runner import (
     Progress,
     RunLock,
     Runner,
+    RunSummary,
     Step,
     StepContext,
     StepUpdate,
@@ -498,3 +499,15 @@ def test_the_runner_works_from_a_worker_thread_and_cancels_from_another(tmp_path
     worker.join(5)
     assert not worker.is_alive()
     assert events[-1].exit_code == 130
+
+
+def test_the_run_record_of_result_json(tmp_path: Path) -> None:
+    summary = RunSummary("r1", True, ["database"], "t0", "t1", tmp_path / "apply.log")
+    assert summary.to_dict() == {
+        "id": "r1",
+        "resumed": True,
+        "changed_steps": ["database"],
+        "started_at": "t0",
+        "finished_at": "t1",
+        "log_file": str(tmp_path / "apply.log"),
+    }

@@ -253,14 +253,7 @@ def install_result(session: KubeInstall, summary: RunSummary) -> dict[str, Any]:
         "manifests": str(session.root / "kubernetes"),
         "urls": public_urls(session),
         "credentials": credentials,
-        "run": {
-            "id": summary.run_id,
-            "resumed": summary.resumed,
-            "changed_steps": summary.changed_steps,
-            "started_at": summary.started_at,
-            "finished_at": summary.finished_at,
-            "log_file": str(summary.log_file),
-        },
+        "run": summary.to_dict(),
     }
 
 
