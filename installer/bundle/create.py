@@ -3,11 +3,11 @@
 The release's images stream from one ``docker save`` call, read straight from the Engine's
 socket, into the bundle (never held in memory; written to disk first only for the members
 behind a forward link of a shared layer, see :class:`_Relinker`). The save starts first:
-Docker exports the images to its own disk before it sends a byte, and the launcher and the
-wheelhouse go into the bootstrap frame meanwhile; templates, release manifest and example
-answers come from files. Everything is hashed on the way through, and the checksum list,
-the metadata (with the body's hash) and the signature are written last, in the tail. The
-file is flushed to disk while it is written, so the final fsync is short.
+Docker exports the images to its own disk before it sends a byte, and the wheelhouse is
+packed and goes with the launcher into the bootstrap frame meanwhile; templates, release
+manifest and example answers come from files. Everything is hashed on the way through, and
+the checksum list, the metadata (with the body's hash) and the signature are written last,
+in the tail. The file is flushed to disk while it is written, so the final fsync is short.
 """
 
 from __future__ import annotations
@@ -31,10 +31,13 @@ from installer.bundle.format import (
     IMAGES_DIR,
     LAUNCHER_NAME,
     METADATA_NAME,
+    PACKED_WHEELS_LEVEL,
+    PACKED_WHEELS_NAME,
     RELEASE_NAME,
     SIGNATURE_NAME,
     SUMS_NAME,
     TEMPLATES_DIR,
+    UNPACKED_WHEEL_PREFIX,
     WHEELHOUSE_DIR,
     BundleMetadata,
     Platform,
@@ -123,14 +126,37 @@ def template_inputs() -> list[FileInput]:
     return inputs
 
 
-def wheel_inputs(wheelhouse: Path) -> list[FileInput]:
+@dataclass(frozen=True)
+class Wheels:
+    """The wheelhouse as the bootstrap carries it: ``unpacked`` as they are (the zstandard
+    wheels, which the launcher needs to open the pack), ``packed`` (every other wheel) in
+    one zstd-compressed tar (:data:`PACKED_WHEELS_NAME`)."""
+
+    unpacked: list[FileInput]
+    packed: list[Path]
+
+
+def wheel_inputs(wheelhouse: Path) -> Wheels:
     wheels = sorted(p for p in wheelhouse.iterdir() if p.name.endswith(".whl") and p.is_file())
-    if not any(p.name.startswith("codequal_installer-") for p in wheels):
-        raise UsageError(
-            f"{wheelhouse} holds no codequal_installer wheel",
-            hint="give a wheelhouse made by `pip wheel` of this project, or leave out --wheelhouse",
-        )
-    return [FileInput(f"{WHEELHOUSE_DIR}/{p.name}", path=p) for p in wheels]
+    for wanted, role in (
+        ("codequal_installer-", "the installer's own"),
+        ("pip-", "pip's, which installs the others offline,"),
+        (UNPACKED_WHEEL_PREFIX, "zstandard's, which unpacks the others offline,"),
+    ):
+        if not any(p.name.startswith(wanted) for p in wheels):
+            raise UsageError(
+                f"{wheelhouse} lacks {role} wheel ({wanted}*.whl)",
+                hint="leave out --wheelhouse to have one made, or give one that "
+                "`python -m installer.bundle.wheelhouse DIR` made",
+            )
+    return Wheels(
+        unpacked=[
+            FileInput(f"{WHEELHOUSE_DIR}/{p.name}", path=p)
+            for p in wheels
+            if p.name.startswith(UNPACKED_WHEEL_PREFIX)
+        ],
+        packed=[p for p in wheels if not p.name.startswith(UNPACKED_WHEEL_PREFIX)],
+    )
 
 
 def wheelhouse_pythons(wheelhouse: Path) -> list[str]:
@@ -256,10 +282,8 @@ def create_bundle(
         if stream is None:
             stream = _start_save(save, client, references, use_cli=docker_client is None)
         private_key = signing.load_private_key(sign_key) if sign_key is not None else None
-        bootstrap = [
-            FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755),
-            *wheel_inputs(wheelhouse),
-        ]
+        wheels = wheel_inputs(wheelhouse)
+        bootstrap = [FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755), *wheels.unpacked]
         before_images = [
             FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
         ]
@@ -279,7 +303,8 @@ def create_bundle(
         sums: dict[str, str] = {}
         sizes: dict[str, int] = {}
         symlinks: dict[str, str] = {}
-        _add_bootstrap(writer, bootstrap, sums, sizes)
+        with _packed_wheels(wheels.packed, scratch=out.parent) as packed:
+            _add_bootstrap(writer, sorted([*bootstrap, packed], key=_by_name), sums, sizes)
         for item in before_images:
             _add_input(writer, item, sums, sizes)
         with save:
@@ -356,6 +381,32 @@ def _write_atomically(path: Path, data: bytes) -> None:
     from installer.statedir import replace_file
 
     replace_file(path, data, 0o644)
+
+
+def _by_name(item: FileInput) -> str:
+    return item.name
+
+
+@contextlib.contextmanager
+def _packed_wheels(wheels: list[Path], *, scratch: Path) -> Iterator[FileInput]:
+    """The pack of ``wheels`` (:data:`PACKED_WHEELS_NAME`), in a file of its own beside the
+    bundle until the bootstrap has taken it; made while Docker prepares the save."""
+    import tempfile
+
+    from installer.bundle.writer import pack_files
+
+    members = [(p.name, p) for p in wheels]
+    with tempfile.TemporaryDirectory(prefix=".codequal-wheels-", dir=scratch) as directory:
+        path = Path(directory) / "wheels.tar.zst"
+        try:
+            with open(path, "wb") as into:
+                pack_files(members, into, level=PACKED_WHEELS_LEVEL)
+        except OSError as e:
+            raise UsageError(
+                f"cannot pack the wheelhouse: {e.filename or path}: {e.strerror or e}",
+                hint=f"check the free space and permissions of {scratch}",
+            ) from e
+        yield FileInput(PACKED_WHEELS_NAME, path=path)
 
 
 def _add_bootstrap(

@@ -11,6 +11,7 @@ the number of threads), with a frame checksum.
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,30 @@ def tar_header(
 
 def normal_mode(mode: int) -> int:
     return 0o755 if mode & 0o111 else 0o644
+
+
+def pack_files(files: Sequence[tuple[str, Any]], into: ByteSink, *, level: int) -> None:
+    """Write a tar of ``files`` (member name, path; in the order given, headers normalised)
+    through zstd at ``level`` into ``into``, streaming: one frame with a checksum, made by
+    one thread, so the same files give the same bytes."""
+    import zstandard
+
+    parameters = zstandard.ZstdCompressionParameters.from_level(level, write_checksum=True)
+    compressor = zstandard.ZstdCompressor(compression_params=parameters)
+    with compressor.stream_writer(into, closefd=False, write_size=CHUNK) as out:  # type: ignore[arg-type]
+        for name, path in files:
+            with open(path, "rb") as source:
+                size = os.fstat(source.fileno()).st_size
+                out.write(tar_header(name, size, mode=0o644))
+                left = size
+                while left:
+                    chunk = source.read(min(CHUNK, left))
+                    if not chunk:
+                        raise OSError(f"{path} became shorter while it was read")
+                    out.write(chunk)
+                    left -= len(chunk)
+                out.write(b"\0" * (-size % TAR_BLOCK))
+        out.write(b"\0" * (2 * TAR_BLOCK))
 
 
 @dataclass(frozen=True)

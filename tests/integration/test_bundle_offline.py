@@ -68,11 +68,18 @@ def test_the_bootstrap_extracts_with_tail_and_tar_or_plain_python(
     names = set(_tree(with_tar))
     assert "codequal-installer" in names
     assert os.access(with_tar / "codequal-installer", os.X_OK)
-    wheels = {n for n in names if n.startswith("wheelhouse/")}
-    assert {n.split("-")[0] for n in wheels} >= {
-        "wheelhouse/codequal_installer", "wheelhouse/zstandard", "wheelhouse/pip"
-    }  # fmt: skip
-    assert names == {"codequal-installer", *wheels}
+    # zstandard's wheel as it is, every other wheel of the wheelhouse in the pack, unchanged.
+    source = {p.name: p for p in cached_wheelhouse().glob("*.whl")}
+    raw = {n for n in source if n.startswith("zstandard-")}
+    assert raw
+    assert names == {"codequal-installer", "wheelhouse/wheels.tar.zst"} | {
+        f"wheelhouse/{n}" for n in raw
+    }
+    packed = _unpack(with_tar / "wheelhouse" / "wheels.tar.zst")
+    assert set(packed) == set(source) - raw
+    assert {"codequal_installer", "pip"} <= {n.split("-")[0] for n in packed}
+    for name, digest in packed.items():
+        assert digest == hashlib.sha256(source[name].read_bytes()).hexdigest(), name
 
     # The same with nothing but the system python3's standard library.
     with_python = tmp_path / "python"
@@ -94,6 +101,26 @@ def test_the_bootstrap_extracts_with_tail_and_tar_or_plain_python(
     checked = [line for line in sums.stdout.splitlines() if line.endswith(": OK")]
     assert len(checked) == len((with_tar / "SHA256SUMS").read_text().splitlines())
     assert "codequal-installer: OK" in sums.stdout
+
+
+def _unpack(pack: Path) -> dict[str, str]:
+    """The pack's members: name and SHA-256."""
+    import tarfile
+
+    import zstandard
+
+    found: dict[str, str] = {}
+    with (
+        pack.open("rb") as f,
+        zstandard.ZstdDecompressor().stream_reader(f) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
+        for member in tar:
+            assert member.isfile() and member.mtime == 0 and member.uid == 0, member.name
+            data = tar.extractfile(member)
+            assert data is not None
+            found[member.name] = hashlib.sha256(data.read()).hexdigest()
+    return found
 
 
 def test_the_launcher_verifies_the_bundle_with_python3_alone_and_no_network(
@@ -122,6 +149,9 @@ def test_the_launcher_verifies_the_bundle_with_python3_alone_and_no_network(
     # The wheels went into .installer/ beside the launcher, run by the system python3.
     assert (fresh / ".installer" / "installer" / "__init__.py").is_file()
     assert (fresh / ".installer" / "zstandard").is_dir()
+    assert sorted(p.name for p in fresh.iterdir() if p.name.startswith(".installer")) == [
+        ".installer"
+    ]  # the unpacked wheels are gone
 
     bad = _bare([*launcher, "bundle", "verify", str(damaged)], fresh)
     assert bad.returncode == ExitCode.BUNDLE_INTEGRITY, bad.stdout + bad.stderr
@@ -129,3 +159,22 @@ def test_the_launcher_verifies_the_bundle_with_python3_alone_and_no_network(
 
 
 _INTERFACES = "import socket; print(*(name for _, name in socket.if_nameindex()))"
+
+
+def test_a_damaged_wheel_pack_stops_the_launcher_with_a_message(
+    small_bundle: Path, tmp_path: Path
+) -> None:
+    done = _bare(["sh", "-c", 'tail -c +9 "$1" | tar x', "sh", str(small_bundle)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    pack = tmp_path / "wheelhouse" / "wheels.tar.zst"
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    pack.write_bytes(bytes(data))
+
+    damaged = _bare(["./codequal-installer", "--version"], tmp_path)
+    assert damaged.returncode == 3, damaged.stdout + damaged.stderr
+    assert "wheels.tar.zst cannot be unpacked" in damaged.stderr
+    assert "copy it again" in damaged.stderr
+    assert "Traceback" not in damaged.stderr
+    # Nothing half-installed is left to be taken for an installation.
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".installer")]
