@@ -19,7 +19,8 @@ The two sides of each comparison run alternately (A, B, A, B, ...), so that the 
 work puts on the machine falls on both alike, each after a ``sync`` (untimed) so that
 neither pays for writing out what the one before left in the page cache, and after
 --warmup untimed runs of each. Ratios are of the best times; for create, whose time
-moves with Docker's by a second either way, the ratio of the medians is shown too.
+moves with Docker's by a second either way, the ratio of the medians is shown too (and
+for load).
 Goals (issue 7): time ratios <= 1.1, size <= the baseline's, peak memory < 200 MB.
 
 The shell pipelines are the baselines themselves, hence ``shell=True`` (S604) below.
@@ -332,23 +333,16 @@ def main() -> int:
         plain_loads.append(load_plain())
     load_s = min(t for t, _ in bundle_loads)
     plain_s = min(t for t, _ in plain_loads)
-    print(
-        f"{'bundle load':<28} {load_s:8.2f} s   CPU {min(CPU_SECONDS['bundle load']):6.2f} s\n"
-        f"    $ {CLI} bundle load {bundle}",
-        file=sys.stderr,
-    )
-    print(
-        f"{'zstd -dc | docker load':<28} {plain_s:8.2f} s   "
-        f"CPU {min(CPU_SECONDS['docker load']):6.2f} s\n"
-        f"    $ zstd -dc {baseline} | docker load -q",
-        file=sys.stderr,
-    )
+    show("bundle load", f"{CLI} bundle load {bundle}", bundle_loads)
+    show("docker load", f"zstd -dc {baseline} | docker load -q", plain_loads)
     after = {ref: client.images.get(ref).id for ref in references}
     assert after == ids, "the loaded images differ from the saved ones"
     results["load"] = {
         "bundle_seconds": load_s,
         "baseline_seconds": plain_s,
         "time_ratio": load_s / plain_s,
+        "median_time_ratio": statistics.median(t for t, _ in bundle_loads)
+        / statistics.median(t for t, _ in plain_loads),
         "bundle_peak_rss_mib": max(p for _, p in bundle_loads) / 2**20,
     }
     print(json.dumps(results, indent=2))

@@ -13,11 +13,12 @@ a good bundle is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import tarfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,7 +37,13 @@ from installer.bundle.format import (
 )
 from installer.bundle.parts import PARTS_SUFFIX, ConcatenatedReader, PartsHeader, check_parts
 from installer.bundle.progress import ProgressCallback, ProgressMeter
-from installer.bundle.tarstream import ByteReader, ChunkReader, Prefetcher, iter_tar
+from installer.bundle.tarstream import (
+    ByteReader,
+    ChunkReader,
+    Prefetcher,
+    ThreadedHasher,
+    iter_tar,
+)
 from installer.errors import BundleIntegrityError, UsageError
 
 CHUNK = 1 << 20
@@ -333,17 +340,19 @@ class Member:
     linkname: str
     _data: ByteReader | None
     _expected: str | None
-    _digest: Any = field(default_factory=hashlib.sha256)
+    _hasher: ThreadedHasher | None  # SHA-256 on another core, shared: members take turns
     _read: int = 0
 
     def chunks(self) -> Iterator[bytes | memoryview]:
         """The member's data, hashed on the way; read at most once. Chunks may be views
-        into the decompressed stream's chunks (no copy)."""
+        into the decompressed stream's chunks (no copy; those chunks are never reused, so
+        the hasher may still be reading one while the consumer has the next)."""
         if self._data is None:
             return
+        assert self._hasher is not None  # noqa: S101 - a member with data has a hasher
         read = getattr(self._data, "read_chunk", None) or self._data.read
         while chunk := read(CHUNK):
-            self._digest.update(chunk)
+            self._hasher.update(chunk)
             self._read += len(chunk)
             yield chunk
 
@@ -356,9 +365,10 @@ class Member:
         """Reads what the consumer left; True when the hash matches the index."""
         for _ in self.chunks():
             pass
-        if self._expected is None:
-            return True
-        return self._read == self.size and self._digest.hexdigest() == self._expected
+        if self._hasher is None:  # no data
+            return self._expected is None
+        digest = self._hasher.hexdigest()  # waits for the last chunk; the next starts anew
+        return self._expected is None or (self._read == self.size and digest == self._expected)
 
 
 def iter_members(
@@ -392,7 +402,8 @@ def iter_members(
     seen: set[str] = set()
     tail: list[str] = []
     expected_links = index.metadata.symlinks
-    with index.source.open() as raw:
+    hasher = ThreadedHasher()
+    with index.source.open() as raw, contextlib.closing(hasher):
         try:
             for info, data, in_bootstrap in _raw_members(index, raw, meter):
                 name = info.name
@@ -414,7 +425,7 @@ def iter_members(
                     if expected is None:
                         problem(f"extra member {name!r}: not in {SUMS_NAME}")
                         continue
-                    member = Member(name, "file", info.size, info.mode, "", data, expected)
+                    member = Member(name, "file", info.size, info.mode, "", data, expected, hasher)
                     yield member
                     if not member._finish():
                         problem(f"member {name!r}: SHA-256 mismatch (content changed)")
@@ -426,7 +437,7 @@ def iter_members(
                             else f"member {name!r}: link target changed to {info.linkname!r}"
                         )
                         continue
-                    yield Member(name, "symlink", 0, info.mode, info.linkname, None, None)
+                    yield Member(name, "symlink", 0, info.mode, info.linkname, None, None, None)
                 else:
                     kind = _TYPE_NAMES.get(info.type, f"type {info.type!r}")
                     problem(f"extra member {name!r}: a {kind} is never part of a bundle")
