@@ -65,7 +65,9 @@ def normal_mode(mode: int) -> int:
     return 0o755 if mode & 0o111 else 0o644
 
 
-def pack_files(files: Sequence[tuple[str, Any]], into: ByteSink, *, level: int) -> None:
+def pack_files(
+    files: Sequence[tuple[str, str | os.PathLike[str]]], into: ByteSink, *, level: int
+) -> None:
     """Write a tar of ``files`` (member name, path; in the order given, headers normalised)
     through zstd at ``level`` into ``into``, streaming: one frame with a checksum, made by
     one thread, so the same files give the same bytes."""
