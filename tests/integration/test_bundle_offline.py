@@ -178,3 +178,22 @@ def test_a_damaged_wheel_pack_stops_the_launcher_with_a_message(
     assert "Traceback" not in damaged.stderr
     # Nothing half-installed is left to be taken for an installation.
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".installer")]
+
+
+def test_a_bundle_for_another_python_says_so(small_bundle: Path, tmp_path: Path) -> None:
+    done = _bare(["sh", "-c", 'tail -c +9 "$1" | tar x', "sh", str(small_bundle)], tmp_path)
+    assert done.returncode == 0, done.stderr
+    # As if made for CPython 3.99 only: no zstandard wheel this python3 can use.
+    for index, wheel in enumerate(sorted((tmp_path / "wheelhouse").glob("zstandard-*.whl"))):
+        wheel.rename(wheel.with_name(f"zstandard-0.{index}-cp399-cp399-manylinux_2_17_x86_64.whl"))
+    tag = _bare([SYSTEM_PYTHON, "-c", _TAG], tmp_path).stdout.strip()
+
+    other = _bare(["./codequal-installer", "--version"], tmp_path)
+    assert other.returncode == 3, other.stdout + other.stderr
+    assert f"no zstandard wheel for this Python ({tag})" in other.stderr
+    assert "made for another Python version" in other.stderr
+    assert "Traceback" not in other.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".installer")]
+
+
+_TAG = "import sys; print('cp%d%d' % sys.version_info[:2])"
