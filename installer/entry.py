@@ -1,4 +1,10 @@
-"""The console script's entry point: ``check``'s slow request goes out, then the CLI loads.
+"""The console script's entry point: the Docker context is adopted, ``check``'s slow request
+goes out, then the CLI loads.
+
+The selected Docker context (``docker context use``, ``DOCKER_CONTEXT``) becomes
+``DOCKER_HOST`` for the whole process first (:mod:`installer.docker_context`), so the SDK,
+the probes and the docker commands the installer runs all reach the Engine the operator's
+docker CLI reaches.
 
 The Docker Engine takes longer to answer ``check``'s one request (``GET /info``: the
 daemon asks its runtimes for their versions first) than ``check`` takes to do everything
@@ -42,6 +48,11 @@ def wants_docker_early(args: Sequence[str]) -> bool:
 
 def main() -> None:
     """Run ``codequal-installer`` (see the module text for what happens first)."""
+    import os
+
+    from installer.docker_context import adopt_docker_context
+
+    adopt_docker_context(os.environ, sys.stderr)  # the docker CLI's Engine, for every part
     if wants_docker_early(sys.argv[1:]):
         from installer.checks import docker_probe
 

@@ -23,6 +23,7 @@ short of 8 (7 GiB, 12.5 %) is still below.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -583,6 +584,14 @@ def docker_start_hint(info: DockerInfo) -> str:
             "https://docs.docker.com/engine/install/), then " + start.replace("start the", "start")
         )
     if info.endpoint_from_env:
+        from installer.docker_context import CONTEXT_VARIABLE
+
+        context = os.environ.get(CONTEXT_VARIABLE)
+        if context:
+            return (
+                f"{start}; or choose another Docker context (`docker context use default`): "
+                f"{context!r} points at {info.endpoint}"
+            )
         return f"{start}; or unset DOCKER_HOST, which points at {info.endpoint}"
     return start
 
