@@ -253,6 +253,12 @@ def check_command(
     type=click.Path(dir_okay=False),
     help="Offline bundle to load the images from (air-gapped installs).",
 )
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False),
+    help="Public key of the offline bundle (from `bundle keygen`): the install stops, before "
+    "anything is written, unless the bundle's signature verifies with it.",
+)
 def apply_command(
     *,
     answers_path: str,
@@ -261,6 +267,7 @@ def apply_command(
     dry_run: bool,
     as_json: bool,
     bundle: str | None,
+    key: str | None,
 ) -> None:
     """Install or update CodeQual as the answer file describes.
 
@@ -272,7 +279,13 @@ def apply_command(
 
     sys.exit(
         run_apply(
-            answers_path, secrets_path, yes=yes, dry_run=dry_run, as_json=as_json, bundle=bundle
+            answers_path,
+            secrets_path,
+            yes=yes,
+            dry_run=dry_run,
+            as_json=as_json,
+            bundle=bundle,
+            key=key,
         )
     )
 

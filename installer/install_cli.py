@@ -113,11 +113,18 @@ def run_apply(
     dry_run: bool,
     as_json: bool,
     bundle: str | None,
+    key: str | None = None,
 ) -> int:
     """``codequal-installer apply``: returns the exit code."""
     try:
         return _apply(
-            answers_path, secrets_path, yes=yes, dry_run=dry_run, as_json=as_json, bundle=bundle
+            answers_path,
+            secrets_path,
+            yes=yes,
+            dry_run=dry_run,
+            as_json=as_json,
+            bundle=bundle,
+            key=key,
         )
     except InstallerError as e:
         if as_json:
@@ -133,6 +140,7 @@ def _apply(
     dry_run: bool,
     as_json: bool,
     bundle: str | None,
+    key: str | None,
 ) -> int:
     from installer.runner import CancelToken, Runner
     from installer.targets import target_for
@@ -147,7 +155,17 @@ def _apply(
         bundle_path = Path(bundle).resolve()
         if not bundle_path.exists():
             raise UsageError(f"--bundle {bundle}: no such file")
-    target = target_for(answers, loaded, bundle=bundle_path)
+    key_path = None
+    if key is not None:
+        if bundle_path is None and not answers.airgap.bundle:
+            raise UsageError(
+                "--key is the offline bundle's public key, and no bundle is given",
+                hint="give the bundle with --bundle (or airgap.bundle), or leave out --key",
+            )
+        key_path = Path(key).resolve()
+        if not key_path.is_file():
+            raise UsageError(f"--key {key}: no such file")
+    target = target_for(answers, loaded, bundle=bundle_path, bundle_key=key_path)
 
     if dry_run:
         preview = target.preview()

@@ -344,11 +344,14 @@ def check_bundle_for_install(
         yield f"free disk: {line}"
 
 
-def load_images_into_docker(bundle: Path, references: Sequence[str]) -> Iterator[str | Any]:
+def load_images_into_docker(
+    bundle: Path, references: Sequence[str], *, key: Path | None = None
+) -> Iterator[str | Any]:
     """The Compose engine's loader: extract ``bundle`` (hardened), load its images into Docker.
 
     Yields output lines and :class:`installer.runner.Progress` (bytes). ``references`` are
-    the images the install still misses; each must be in the bundle (checked first). The
+    the images the install still misses; each must be in the bundle (checked first), and
+    with ``key`` its signature must verify with that public key. The
     bundle is extracted with hardened extraction into a new directory under ``$TMPDIR``
     (every member verified before the load starts), the images are loaded from there, and
     the directory is removed at the end.
@@ -371,7 +374,8 @@ def load_images_into_docker(bundle: Path, references: Sequence[str]) -> Iterator
         yield f"extracting {source.display} into {scratch} (hardened)"
         opened: list[OpenedBundle] = []
         yield from _updates_of(
-            lambda progress: open_bundle(bundle, scratch / "bundle", progress=progress), opened
+            lambda progress: open_bundle(bundle, scratch / "bundle", key=key, progress=progress),
+            opened,
         )
         yield f"extracted {opened[0].metadata.files} files; loading the images into Docker"
         loaded: list[list[LoadedImage]] = []

@@ -94,13 +94,18 @@ class InstallTarget(Protocol):
 
 
 def target_for(
-    answers: AnswerFile, secrets: LoadedSecrets, *, bundle: Path | None = None
+    answers: AnswerFile,
+    secrets: LoadedSecrets,
+    *,
+    bundle: Path | None = None,
+    bundle_key: Path | None = None,
 ) -> InstallTarget:
-    """The adapter that installs ``answers.target``."""
+    """The adapter that installs ``answers.target``; ``bundle_key``: the public key the
+    offline bundle's signature must verify with (``apply --key``)."""
     if answers.is_compose:
         from installer.targets.compose import ComposeTarget
 
-        return ComposeTarget(answers, secrets, bundle=bundle)
+        return ComposeTarget(answers, secrets, bundle=bundle, bundle_key=bundle_key)
     try:
         from installer.targets import kubernetes  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
@@ -108,5 +113,7 @@ def target_for(
             f"this installer cannot install the {answers.target} target yet",
             hint="use the development or production target",
         ) from None
-    target: InstallTarget = kubernetes.KubernetesTarget(answers, secrets, bundle=bundle)
+    target: InstallTarget = kubernetes.KubernetesTarget(
+        answers, secrets, bundle=bundle, bundle_key=bundle_key
+    )
     return target

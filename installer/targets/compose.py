@@ -100,6 +100,7 @@ class ComposeTarget:
         *,
         release: ReleaseManifest | None = None,
         bundle: Path | None = None,
+        bundle_key: Path | None = None,
         image_loader: ImageLoader | None = None,
         engine: DockerEngine | None = None,
     ) -> None:
@@ -114,6 +115,7 @@ class ComposeTarget:
         if bundle is None and answers.airgap.enabled and answers.airgap.bundle:
             bundle = Path(answers.airgap.bundle)
         self.bundle = bundle
+        self.bundle_key = bundle_key  # apply --key: the bundle's signature must verify
         self.image_loader = image_loader
         self.redactor = Redactor(secrets.secrets.supplied().values())
         self.capacity: Capacity | None = None
@@ -628,6 +630,7 @@ class PrerequisitesStep(ComposeStep):
                 self.target.bundle,
                 release_version=self.target.release.version,
                 missing=[ref for ref in wanted if self.target.engine.image_id(ref) is None],
+                key=self.target.bundle_key,
             )
 
     def _own_ports(self) -> list[int]:
@@ -758,7 +761,7 @@ class ContainersStep(ComposeStep):
                 yield f"present   {reference}"
                 yield Progress(index, total, "images", f"{reference} present")
         if missing and self.target.bundle is not None:
-            loader = self.target.image_loader or _bundle_loader()
+            loader = self.target.image_loader or _bundle_loader(self.target.bundle_key)
             yield f"loading {len(missing)} images from {self.target.bundle}"
             try:
                 yield from loader(self.target.bundle, missing)
@@ -806,18 +809,15 @@ class ContainersStep(ComposeStep):
         yield "images stay (they are shared and harmless); containers follow the configuration"
 
 
-def _bundle_loader() -> ImageLoader:
-    """The offline bundle's loader (installer.bundle), when this build has it."""
-    try:
-        from installer import bundle as bundle_module
+def _bundle_loader(key: Path | None) -> ImageLoader:
+    """The offline bundle's loader; with ``key``, the bundle it extracts must still carry a
+    signature that verifies (it was checked in the prerequisites: the file may have been
+    replaced since)."""
+    import functools
 
-        loader: ImageLoader = bundle_module.load_images_into_docker
-    except (ImportError, AttributeError):
-        raise InstallerError(
-            "this installer cannot load images from a bundle yet",
-            hint="load them with `docker load` and run apply without --bundle",
-        ) from None
-    return loader
+    from installer.bundle import load_images_into_docker
+
+    return functools.partial(load_images_into_docker, key=key)
 
 
 class DatabaseStep(ComposeStep):

@@ -30,14 +30,30 @@ API_KEY = "sk-ant-bundle-0123456789abcdefghij"
 
 
 @pytest.fixture(scope="module")
-def release_bundle(tmp_path_factory: pytest.TempPathFactory, test_images: Any) -> Path:
-    """The bundle of the test release, made from the main Engine's images."""
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The release's signing key pair (``signer``) and another public key (``other``)."""
+    directory = tmp_path_factory.mktemp("keys")
+    for name in ("signer", "other"):
+        result = run_cli("bundle", "keygen", "--out", str(directory / name))
+        assert result.exit_code == 0, result.output
+    return {
+        "private": directory / "signer.key",
+        "public": directory / "signer.pub",
+        "other": directory / "other.pub",
+    }
+
+
+@pytest.fixture(scope="module")
+def release_bundle(
+    tmp_path_factory: pytest.TempPathFactory, test_images: Any, keys: dict[str, Path]
+) -> Path:
+    """The signed bundle of the test release, made from the main Engine's images."""
     out = tmp_path_factory.mktemp("release-bundle") / f"codequal-{RELEASE}.bundle"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
         result = run_cli(
             "bundle", "create", "--release", RELEASE, "--out", str(out),
-            "--wheelhouse", str(cached_wheelhouse()),
+            "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(keys["private"]),
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out
@@ -108,9 +124,31 @@ def test_too_little_free_disk_stops_the_install_before_anything_is_written(
     assert engine.client.images.list() == []
 
 
+def test_a_bundle_not_signed_by_the_key_given_stops_the_install_before_anything_is_written(
+    release_bundle: Path, engine: IsolatedEngine, keys: dict[str, Path], tmp_path: Path
+) -> None:
+    assert engine.client.images.list() == []
+    with host_ports_lock():
+        install = Install(tmp_path, tmp_path / "install", engine.client, env=engine.environment())
+        try:
+            answers = install.answers("production")
+            wrong = ["--bundle", str(release_bundle), "--key", str(keys["other"])]
+            run = install.apply(answers, *wrong)
+        finally:
+            install.teardown()
+    assert run.exit_code == ExitCode.BUNDLE_INTEGRITY, run.describe()
+    failure = run.last
+    assert failure["type"] == "run.failed" and failure["exit_code"] == 4
+    assert "signed by key" in failure["message"] and "not by --key" in failure["message"]
+    assert "configuration" not in [e["step"] for e in run.of_type("step.started")]
+    assert not (install.install_dir / "docker-compose.yml").exists()
+    assert engine.client.images.list() == []
+
+
 def test_a_compose_install_from_the_bundle_needs_no_network(
     release_bundle: Path,
     engine: IsolatedEngine,
+    keys: dict[str, Path],
     tmp_path: Path,
     docker_engine: Any,
 ) -> None:
@@ -129,7 +167,10 @@ def test_a_compose_install_from_the_bundle_needs_no_network(
         try:
             answers = install.answers("production")
             secrets = install.secrets_file(anthropic_api_key=API_KEY)
-            run = install.apply(answers, "--bundle", str(release_bundle), secrets=secrets)
+            run = install.apply(
+                answers, "--bundle", str(release_bundle), "--key", str(keys["public"]),
+                secrets=secrets,
+            )  # fmt: skip
             assert run.exit_code == 0, run.describe()
             assert _healthy(install) == dict.fromkeys(
                 ("codequal", "deepwiki", "nginx", "postgres"), "healthy"
@@ -137,6 +178,7 @@ def test_a_compose_install_from_the_bundle_needs_no_network(
             status, body = install.https_get("/health")
             assert status == 200 and body["version"] == RELEASE
             checks = run.step_messages("prerequisites")
+            assert any("signature valid" in m for m in checks), checks
             assert any("bundle verified" in m for m in checks), checks
             assert any(m.startswith("free disk:") for m in checks), checks
             containers = run.step_messages("containers")

@@ -14,7 +14,9 @@ import pytest
 
 from installer.bundle.create import create_bundle
 from installer.bundle.reader import locate_bundle, read_index
+from installer.bundle.signing import generate_key_pair
 from installer.credentials import Secrets
+from installer.errors import ExitCode
 from installer.release import load_release
 from tests.integration.bundle_support import (
     APP,
@@ -77,6 +79,17 @@ def test_an_air_gapped_kubernetes_install_pushes_the_bundle_to_the_mirror(
     assert registry.catalog() == []  # nothing in the mirror yet
     with FakeKubeAPI() as api:
         config = api.write_kubeconfig(tmp_path / "kubeconfig")
+        # apply --key: this bundle is not signed, so nothing of it reaches the mirror.
+        public = tmp_path / "k.pub"
+        generate_key_pair(tmp_path / "k")
+        refused = install(
+            offline, config, tmp_path / "root", release_manifest=release, secrets=secrets,
+            bundle_key=public,
+        )  # fmt: skip
+        assert refused.exit_code == ExitCode.BUNDLE_INTEGRITY, refused.text()
+        assert "the bundle is not signed, but a public key was given" in refused.text()
+        assert registry.catalog() == []
+
         first = install(
             offline, config, tmp_path / "root", release_manifest=release, secrets=secrets
         )

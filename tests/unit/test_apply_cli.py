@@ -69,6 +69,25 @@ def test_the_dry_run_prints_files_and_steps_and_touches_nothing(
     assert not (tmp_path / "install").exists()
 
 
+def test_key_without_a_bundle_or_a_missing_key_is_exit_2(answers: Path, tmp_path: Path) -> None:
+    key = tmp_path / "codequal.pub"
+    key.write_text("not checked before the bundle is\n")
+    alone = run_cli("apply", "--answers", str(answers), "--yes", "--key", str(key))
+    assert alone.exit_code == 2
+    assert "--key is the offline bundle's public key, and no bundle is given" in alone.stderr
+    assert "hint: give the bundle with --bundle" in alone.stderr
+
+    bundle = tmp_path / "codequal.bundle"
+    bundle.write_bytes(b"")
+    missing = run_cli(
+        "apply", "--answers", str(answers), "--yes", "--bundle", str(bundle),
+        "--key", str(tmp_path / "nowhere.pub"),
+    )  # fmt: skip
+    assert missing.exit_code == 2
+    assert "nowhere.pub: no such file" in missing.stderr
+    assert not (tmp_path / "install").exists()
+
+
 def test_invalid_answers_exit_2_and_json_mode_says_so_as_an_event(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\ntarget: production\ndatabase: {kind: sqlite}\n")

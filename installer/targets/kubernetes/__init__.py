@@ -19,6 +19,7 @@ Nothing here imports the ``kubernetes`` package at module level.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,6 +46,7 @@ class KubernetesTarget:
         secrets: LoadedSecrets,
         *,
         bundle: Path | None = None,
+        bundle_key: Path | None = None,
         release: ReleaseManifest | None = None,
         root: Path | None = None,
         options: KubeOptions | None = None,
@@ -58,6 +60,8 @@ class KubernetesTarget:
         self.release = release if release is not None else release_for(answers)
         self.root = root if root is not None else default_root(answers)
         self.options = options if options is not None else KubeOptions()
+        if bundle_key is not None:
+            self.options = dataclasses.replace(self.options, bundle_key=bundle_key)
         self.redactor = Redactor(secrets.secrets.supplied().values())
         self._session: KubeInstall | None = None
 

@@ -42,6 +42,7 @@ class KubeOptions:
     https_port: int = 443  # the public host's HTTPS port (tests use another)
     https_timeout: float = 120.0
     environ: Mapping[str, str] | None = None  # KUBECONFIG and friends; os.environ when None
+    bundle_key: Path | None = None  # apply --key: the bundle's signature must verify with it
 
 
 def default_root(answers: AnswerFile) -> Path:

@@ -450,7 +450,7 @@ class ImagesStep(KubeStep):
         )
         yield f"verifying {bundle} and pushing its images to {session.mirror}"
         with tempfile.TemporaryDirectory(prefix="codequal-bundle-") as scratch:
-            opened = open_bundle(bundle, Path(scratch) / "bundle")
+            opened = open_bundle(bundle, Path(scratch) / "bundle", key=session.options.bundle_key)
             ctx.raise_if_cancelled()
             for pushed in opened.push_images(target):
                 state = (
