@@ -157,15 +157,16 @@ def _apply(
             raise UsageError(f"--bundle {bundle}: no such file")
     key_path = None
     if key is not None:
-        if bundle_path is None and not answers.airgap.bundle:
-            raise UsageError(
-                "--key is the offline bundle's public key, and no bundle is given",
-                hint="give the bundle with --bundle (or airgap.bundle), or leave out --key",
-            )
         key_path = Path(key).resolve()
         if not key_path.is_file():
             raise UsageError(f"--key {key}: no such file")
     target = target_for(answers, loaded, bundle=bundle_path, bundle_key=key_path)
+    if key_path is not None and target.bundle is None:  # the key would check nothing
+        raise UsageError(
+            "--key is the offline bundle's public key, and no bundle is given",
+            hint="give the bundle with --bundle (or airgap.bundle; with airgap.enabled: true "
+            "for airgap.bundle and for the Kubernetes targets), or leave out --key",
+        )
 
     if dry_run:
         preview = target.preview()

@@ -87,6 +87,7 @@ class InstallTarget(Protocol):
     """What a front end needs from a target adapter."""
 
     redactor: Redactor
+    bundle: Path | None  # the offline bundle this install uses (None: it uses none)
 
     def plan(self) -> InstallPlan: ...
 

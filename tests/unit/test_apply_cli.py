@@ -87,6 +87,14 @@ def test_key_without_a_bundle_or_a_missing_key_is_exit_2(answers: Path, tmp_path
     assert "nowhere.pub: no such file" in missing.stderr
     assert not (tmp_path / "install").exists()
 
+    # airgap.bundle is used only with airgap.enabled: a key would check nothing.
+    unused = tmp_path / "unused.yaml"
+    unused.write_text(answers.read_text() + f"airgap: {{enabled: false, bundle: {bundle}}}\n")
+    ignored = run_cli("apply", "--answers", str(unused), "--yes", "--key", str(key))
+    assert ignored.exit_code == 2, ignored.output
+    assert "--key is the offline bundle's public key, and no bundle is given" in ignored.stderr
+    assert not (tmp_path / "install").exists()
+
 
 def test_invalid_answers_exit_2_and_json_mode_says_so_as_an_event(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"

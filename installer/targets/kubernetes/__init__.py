@@ -56,7 +56,10 @@ class KubernetesTarget:
 
         self.answers = answers
         self.secrets = secrets
-        self.bundle = bundle
+        if bundle is None and answers.airgap.bundle:
+            bundle = Path(answers.airgap.bundle)
+        # Only an air-gapped install pushes a bundle's images (the images step).
+        self.bundle = bundle if answers.airgap.enabled else None
         self.release = release if release is not None else release_for(answers)
         self.root = root if root is not None else default_root(answers)
         self.options = options if options is not None else KubeOptions()
