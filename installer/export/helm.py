@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -431,7 +432,8 @@ def values_yaml(chart: Chart, schema: dict[str, Any], source: str) -> str:
             out[key] = commented(value, child, indent + 2) if isinstance(value, dict) else value
             description = child.get("description")
             if description:
-                out.yaml_set_comment_before_after_key(key, before=description, indent=indent)
+                text = textwrap.fill(description, width=88 - indent)
+                out.yaml_set_comment_before_after_key(key, before=text, indent=indent)
         return out
 
     header = (
@@ -528,7 +530,10 @@ def helm_files(
 
     chart = build_chart(answers, release)
     schema = values_schema(chart)
+    from installer.export.kustomize import YAMLLINT_CONFIG
+
     files: dict[str, tuple[str, int]] = {
+        ".yamllint.yaml": (YAMLLINT_CONFIG, 0o644),
         "Chart.yaml": (_chart_yaml(chart, source), 0o644),
         "values.yaml": (values_yaml(chart, schema, source), 0o644),
         "values.schema.json": (json.dumps(schema, indent=2) + "\n", 0o644),

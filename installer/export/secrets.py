@@ -77,13 +77,13 @@ def secret_files(
     for secret in install.secrets:
         name = _name(secret)
         kind = secret.get("type", "Opaque")
-        where = ["--namespace", namespace] if namespace_flag else []
+        where = [f"--namespace {shlex.quote(namespace)}"] if namespace_flag else []
         meta = {"name": name, "namespace": namespace}
         if kind == "kubernetes.io/tls":
             cert = "${" + TLS_CERT_VARIABLE + "}"
             key = "${" + TLS_KEY_VARIABLE + "}"
             commands.append(
-                ["secret", "tls", shlex.quote(name), *where, f'--cert="{cert}"', f'--key="{key}"']
+                [f"secret tls {shlex.quote(name)}", *where, f'--cert="{cert}"', f'--key="{key}"']
             )
             data = {"tls.crt": f"<PEM certificate from {cert}>", "tls.key": f"<PEM key from {key}>"}
         elif kind == "kubernetes.io/dockerconfigjson":
@@ -92,9 +92,7 @@ def secret_files(
             used.append("registry_password")
             commands.append(
                 [
-                    "secret",
-                    "docker-registry",
-                    shlex.quote(name),
+                    f"secret docker-registry {shlex.quote(name)}",
                     *where,
                     f"--docker-server={shlex.quote(mirror.split('/')[0])}",
                     f"--docker-username={shlex.quote(user)}",
@@ -104,7 +102,7 @@ def secret_files(
             data = {".dockerconfigjson": "<made by kubectl create secret docker-registry>"}
         else:
             items = _opaque_items(secret)
-            command = ["secret", "generic", shlex.quote(name), *where]
+            command = [f"secret generic {shlex.quote(name)}", *where]
             for key, value in items.items():
                 used.extend(k for k in _keys_in(value) if k not in used)
                 command.append(f"--from-literal={shlex.quote(key)}={_shell_value(value)}")
@@ -185,5 +183,5 @@ def _example(answers: AnswerFile, examples: list[dict[str, Any]]) -> str:
         "# or fill in a copy of this file, keep it out of Git (or encrypt it, e.g. with SOPS",
         "# or Sealed Secrets) and apply it with kubectl apply -f.",
     ]
-    docs = ["---\n" + dump(doc) for doc in examples]
+    docs = [dump(doc) for doc in examples]
     return "\n".join(header) + "\n" + "".join(docs)

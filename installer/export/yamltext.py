@@ -51,7 +51,7 @@ def _represent_str(representer: Any, data: str) -> Any:
 
 
 def dump(value: Any) -> str:
-    """``value`` as one YAML document (no ``---``), keys in their given order."""
+    """``value`` as one YAML document, starting ``---``, keys in their given order."""
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt", pure=True)
@@ -60,6 +60,7 @@ def dump(value: Any) -> str:
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.allow_unicode = True
+    yaml.explicit_start = True
     buffer = io.StringIO()
     yaml.dump(_styled(value), buffer)
     return buffer.getvalue()
