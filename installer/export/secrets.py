@@ -149,7 +149,7 @@ def _script(
     for key in used:
         variable = env_name(key)
         if key in required:
-            lines.append(f': "${{{variable}:?{variable} is required: {required[key]}}}"')
+            lines.append(f': "${{{variable}:?{variable} is required (see above)}}"')
         elif key in GENERATED:
             lines.append(f": \"${{{variable}:=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \\n')}}\"")
         else:
