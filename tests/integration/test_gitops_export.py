@@ -439,3 +439,55 @@ def test_shellcheck_and_yamllint_pass_on_the_export(
     config = str(tmp_path / ".yamllint.yaml")
     result = run([tool("yamllint"), "--strict", "-c", config, *yaml_files])
     assert result.returncode == 0, result.stdout
+
+
+# --- the harness itself -----------------------------------------------------------------------
+
+
+def test_the_harness_renders_as_helm_documents_it(tmp_path: Path) -> None:
+    chart = tmp_path / "demo"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 1.2.3\n")
+    (chart / "values.yaml").write_text("a: {b: 1, c: two}\ntext: 'x: {{ .Values.a.c }}'\n")
+    (chart / "templates/_helpers.tpl").write_text(
+        '{{- define "demo.name" -}}{{ .Chart.Name }}-{{ .Release.Name }}{{- end -}}\n'
+        "not: rendered\n"
+    )
+    (chart / "templates/NOTES.txt").write_text("notes for {{ .Release.Namespace }}\n")
+    (chart / "templates/a.yaml").write_text(
+        "---\n# only a comment\n---\n"
+        'name: {{ include "demo.name" . }}\n'
+        "version: {{ .Chart.Version }}\n"
+        "b: {{ .Values.a.b }}\n"
+        "c: {{ .Values.a.c | upper }}\n"
+        "tpl: {{ tpl .Values.text . | quote }}\n"
+        "round: {{ .Values.a | toYaml | fromYaml | toJson }}\n"
+        'lookup: {{ lookup "v1" "Secret" "ns" "x" | toJson }}\n'
+        "missing: [{{ .Values.nothing }}]\n"
+    )
+    result = render_chart(chart, "--name", "r", "--namespace", "ns")
+    docs = documents(result.stdout)
+    assert docs == [
+        {
+            "name": "demo-r",
+            "version": "1.2.3",
+            "b": 1,
+            "c": "TWO",
+            "tpl": "x: two",
+            "round": {"b": 1, "c": "two"},
+            "lookup": {},
+            "missing": [],  # "<no value>" removed, as Helm does
+        }
+    ]
+    assert result.stdout.count("# Source: demo/templates/a.yaml") == 1
+    assert "rendered" not in result.stdout and "notes" not in result.stdout
+    assert render_chart(chart, "--namespace", "ns", "--notes").stdout == "notes for ns\n"
+
+    override = tmp_path / "override.yaml"
+    override.write_text("a: {c: three}\n")
+    merged = documents(render_chart(chart, "-f", str(override), "--set", "a.b=7").stdout)[0]
+    assert (merged["b"], merged["c"]) == (7, "THREE")  # a deep merge: a.b kept, then set
+
+    (chart / "templates/b.yaml").write_text('x: {{ required "x is required" .Values.x }}\n')
+    failed = render_chart(chart, check=False)
+    assert failed.returncode != 0 and "x is required" in failed.stderr
