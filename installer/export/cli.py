@@ -19,7 +19,7 @@ def run_export(
     source_dir: str | None = None,
 ) -> list[str]:
     """Write the chart (helm) or the Kustomize tree into ``out_dir``; the files written."""
-    from installer.export import write_files
+    from installer.export import export
     from installer.release import release_for
     from installer.validation import load_answers
 
@@ -30,26 +30,11 @@ def run_export(
         click.echo("warning: --secrets is not read: an export holds no secret", err=True)
     if output_format == "helm" and len(answers_paths) != 1:
         raise UsageError("--format helm takes one --answers (a chart per answer file)")
-    loaded = [(path, load_answers(path)) for path in answers_paths]
-    releases = {release_for(answers).version: release_for(answers) for _, answers in loaded}
-    if len(releases) != 1:
-        raise UsageError(
-            "the answer files name different releases: " + ", ".join(sorted(releases)),
-            hint="export one release at a time",
-        )
-    (release,) = releases.values()
-    if output_format == "helm":
-        from installer.export.helm import helm_files
-
-        path, answers = loaded[0]
-        files = helm_files(answers, release, _source_name(path))
-    else:
-        from installer.export.kustomize import kustomize_files
-
-        files = kustomize_files([(_source_name(p), a) for p, a in loaded], release)
-    written = write_files(files, Path(out_dir))
+    loaded = [(_source_name(path), load_answers(path)) for path in answers_paths]
+    written = export(loaded, output_format, Path(out_dir))
+    version = release_for(loaded[0][1]).version
     what = "Helm chart" if output_format == "helm" else "Kustomize base and overlays"
-    click.echo(f"{what} for CodeQual {release.version}: {len(written)} files in {out_dir}")
+    click.echo(f"{what} for CodeQual {version}: {len(written)} files in {out_dir}")
     for path in written:
         click.echo(f"  {path}")
     click.echo(
