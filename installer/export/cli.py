@@ -31,6 +31,14 @@ def run_export(
     if output_format == "helm" and len(answers_paths) != 1:
         raise UsageError("--format helm takes one --answers (a chart per answer file)")
     loaded = [(_source_name(path), load_answers(path)) for path in answers_paths]
+    for name, answers in loaded:
+        if answers.resources.profile == "auto":
+            # apply measures the cluster's nodes; an export talks to no cluster.
+            click.echo(
+                f"warning: {name}: resources.profile auto is exported as the minimal profile; "
+                "name a profile to size the pods for your nodes",
+                err=True,
+            )
     written = export(loaded, output_format, Path(out_dir))
     version = release_for(loaded[0][1]).version
     what = "Helm chart" if output_format == "helm" else "Kustomize base and overlays"

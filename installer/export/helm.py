@@ -446,25 +446,40 @@ def values_yaml(chart: Chart, schema: dict[str, Any], source: str) -> str:
 
 def _readme(chart: Chart, schema: dict[str, Any], source: str) -> str:
     answers = chart.answers
+    namespace = answers.kubernetes.namespace
+    route_note = (
+        "The Routes carry their certificate's key inline: pass it at install time with "
+        "`--set-file routeTLS.key=tls.key` (or a values file kept out of Git)."
+        if "routeTLS" in chart.values
+        else ""
+    )
     kinds = sorted({str(o["kind"]) for o in chart.install.objects})
     return (
         f"# CodeQual {chart.release.version} (Helm chart)\n\n"
         f"Exported by `codequal-installer plan --format helm` from `{source}` "
-        f"(target `{answers.target}`, namespace `{answers.kubernetes.namespace}`). "
+        f"(target `{answers.target}`, namespace `{namespace}`). "
         "Rendered with its default values, it gives exactly the objects "
         "`codequal-installer apply` applies for those answers "
         f"({len(chart.install.objects)} objects: {', '.join(kinds)}), except the Secrets.\n\n"
         "## Secrets\n\n"
         "The chart holds no secret. The pods read existing Secrets, named by the "
-        "`existingSecret` values; create them before installing with `create-secrets.sh` "
-        "(see `secrets.example.yaml`; both are beside the chart and left out of it by "
-        "`.helmignore`).\n\n"
+        "`existingSecret` values; `create-secrets.sh` creates them from `CODEQUAL_<KEY>` "
+        "environment variables, the ones the installer reads (see `secrets.example.yaml`; "
+        "both are beside the chart and left out of it by `.helmignore`).\n\n"
+        "## Installing\n\n"
+        "With Argo CD or Flux, point the application at this directory and namespace "
+        f"`{namespace}`: the chart creates the namespace with its restricted pod security "
+        "labels. Run `create-secrets.sh` once the namespace exists; pods wait for their "
+        "Secrets. With the helm command, which keeps its release in the namespace, make the "
+        "namespace first:\n\n"
         "```sh\n"
-        "sh create-secrets.sh            # values from CODEQUAL_<KEY> environment variables\n"
-        f"helm install codequal . --namespace {answers.kubernetes.namespace}\n"
+        f"kubectl create namespace {namespace}\n"
+        f"kubectl label namespace {namespace} pod-security.kubernetes.io/enforce=restricted \\\n"
+        "    pod-security.kubernetes.io/enforce-version=latest\n"
+        "sh create-secrets.sh\n"
+        f"helm install codequal . --namespace {namespace} --set createNamespace=false\n"
         "```\n\n"
-        "The objects carry their namespace: install the release into that namespace. "
-        "Set `createNamespace: false` when something else creates it.\n\n"
+        "Every object names its namespace: install into that one. " + route_note + "\n\n"
         "## Values\n\n"
         "Generated from `values.schema.json` (the answer file's own schema for the fields "
         "the chart takes); `helm install` checks values against it.\n\n"

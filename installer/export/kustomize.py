@@ -123,7 +123,10 @@ def kustomize_files(
         for index, obj in enumerate(first.generic)
         if all(obj in other.generic for other in loaded[1:])
     ]
-    files: dict[str, tuple[str, int]] = {".yamllint.yaml": (YAMLLINT_CONFIG, 0o644)}
+    files: dict[str, tuple[str, int]] = {
+        ".yamllint.yaml": (YAMLLINT_CONFIG, 0o644),
+        "README.md": (_readme(loaded, len(common), release), 0o644),
+    }
     base_resources = []
     for index, obj in common:
         file = first.install.paths[index].rsplit("/", 1)[-1]
@@ -163,3 +166,35 @@ def kustomize_files(
         for path, text in secret_files(source.install, source.answers).items():
             files[prefix + path] = (text, 0o755 if path == SCRIPT else 0o644)
     return files
+
+
+def _readme(loaded: list[_Source], shared: int, release: ReleaseManifest) -> str:
+    lines = [
+        f"# CodeQual {release.version} (Kustomize)",
+        "",
+        "Exported by `codequal-installer plan --format kustomize`. `kubectl kustomize "
+        "overlays/<name>` builds exactly the objects `codequal-installer apply` applies for "
+        "that answer file, except the Secrets. `base/` holds the "
+        f"{shared} objects every answer file has alike (the overlays put back their "
+        "namespace and the mirror's image names); each overlay adds its own.",
+        "",
+        "| overlay | target | namespace | own objects |",
+        "|---------|--------|-----------|-------------|",
+    ]
+    for source in loaded:
+        own = sum(1 for obj in source.generic if not all(obj in o.generic for o in loaded))
+        answers = source.answers
+        lines.append(
+            f"| `overlays/{source.name}` | {answers.target} | {answers.kubernetes.namespace} "
+            f"| {own} |"
+        )
+    lines += [
+        "",
+        "No Secret is in these files. Each overlay has `create-secrets.sh`, which creates "
+        "the Secrets its objects read from `CODEQUAL_<KEY>` environment variables (see its "
+        "`secrets.example.yaml`); run it once the namespace exists. An overlay with "
+        "`route-tls-key.example.yaml` (OpenShift Routes with a provided certificate) needs "
+        "`route-tls-key.yaml` beside it, made from that example and kept out of Git.",
+        "",
+    ]
+    return "\n".join(lines)

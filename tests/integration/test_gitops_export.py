@@ -491,3 +491,37 @@ def test_the_harness_renders_as_helm_documents_it(tmp_path: Path) -> None:
     (chart / "templates/b.yaml").write_text('x: {{ required "x is required" .Values.x }}\n')
     failed = render_chart(chart, check=False)
     assert failed.returncode != 0 and "x is required" in failed.stderr
+
+
+def test_images_are_pinned_by_digest_where_the_release_knows_it(
+    pki: dict[str, Path], tmp_path: Path
+) -> None:
+    from installer.export import write_files
+    from installer.export.helm import helm_files
+
+    digest = "sha256:" + "ab" * 32
+    services = dict(RELEASE.services)
+    services["codequal"] = services["codequal"].model_copy(update={"digest": digest})
+    release = RELEASE.model_copy(update={"services": services})
+    case = next(c for c in K8S_CASES if c.name == "enterprise-kubernetes-managed-db-mirror")
+    answers, secrets = materialize(case, pki)
+    write_files(helm_files(answers, release, "answers.yaml"), tmp_path / "chart")
+    values = yaml.safe_load((tmp_path / "chart/values.yaml").read_text())
+    assert values["images"]["codequal"] == f"ghcr.io/codequal/codequal:0.1.0@{digest}"
+    got = by_identity(documents(render_chart(tmp_path / "chart").stdout))
+    plan = render_plan(answers, secrets, release, tmp_path / "install")
+    install = KubeInstall.from_rendered(
+        answers, secrets, release, tmp_path / "install", plan, options=KubeOptions()
+    )
+    applied = by_identity([i.obj for i in install.objects if i.kind != "Secret"])
+    assert got == applied
+    image = got[("Deployment", "codequal")]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"registry.corp.local:5000/codequal/codequal:0.1.0@{digest}"
+
+    # Kustomize's images transformer keeps the tag and digest through the mirror's rewrite.
+    from installer.export.kustomize import kustomize_files
+
+    write_files(kustomize_files([("a.yaml", answers)], release), tmp_path / "kustomize")
+    result = run([KUBECTL, "kustomize", str(tmp_path / "kustomize/overlays/a")])
+    assert result.returncode == 0, result.stderr
+    assert by_identity(documents(result.stdout)) == applied
