@@ -94,9 +94,10 @@ def bundle_create(
     import tempfile
 
     from installer.bundle.create import create_bundle
-    from installer.bundle.format import human_size, parse_size
+    from installer.bundle.format import parse_size
     from installer.bundle.wheelhouse import build_wheelhouse
     from installer.release import load_release
+    from installer.sizes import human_size
 
     release = load_release(release_name)
     size = parse_size(part_size) if part_size else None
@@ -164,7 +165,7 @@ def _report_json(report: Any) -> dict[str, Any]:
 
 
 def _print_report(report: Any) -> None:
-    from installer.bundle.format import human_size
+    from installer.sizes import human_size
 
     metadata = report.metadata
     source = report.index.source

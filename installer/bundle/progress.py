@@ -23,7 +23,7 @@ class TransferProgress:
     finished: bool = False
 
     def describe(self) -> str:
-        from installer.bundle.format import human_size
+        from installer.sizes import human_size
 
         total = f" of {human_size(self.total)}" if self.total else ""
         return (
