@@ -193,7 +193,8 @@ class RegistryClient:
                 return base
             last = RegistryError(f"GET {base}/v2/ answered {response.status_code}")
         raise RegistryUnreachable(
-            f"cannot reach the registry at {self.host}: {first_line(last)}",
+            f"cannot reach the registry at {self.host}: "
+            f"{_connection_problem(last) if last else 'no answer'}",
             hint=_UNREACHABLE_HINT,
         ) from last
 
@@ -219,7 +220,7 @@ class RegistryClient:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
                 if attempt == attempts:
                     raise RegistryUnreachable(
-                        f"the registry at {self.host} cannot be reached: {first_line(e)}"
+                        f"the registry at {self.host} cannot be reached: {_connection_problem(e)}"
                         + (f" (tried {attempts} times)" if attempts > 1 else ""),
                         hint=_UNREACHABLE_HINT,
                     ) from e
@@ -353,7 +354,8 @@ class RegistryClient:
                         ) from e
                     raise RegistryUnreachable(
                         f"the registry at {self.host} stopped answering while {digest} went "
-                        f"up to {repository}: {first_line(e)} (tried {self.retries} times)",
+                        f"up to {repository}: {_connection_problem(e)} "
+                        f"(tried {self.retries} times)",
                         hint=_UNREACHABLE_HINT,
                     ) from e
                 self._sleep(delay)
@@ -470,6 +472,26 @@ class RegistryClient:
             hint=hint,
             status=response.status_code,
         )
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _connection_problem(error: BaseException) -> str:
+    """What went wrong with the connection, in a few words, not urllib3's whole repr.
+
+    ``HTTPConnectionPool(host=..., port=...): Max retries exceeded ... [Errno 111]
+    Connection refused'))`` is ``connection refused``.
+    """
+    if isinstance(error, requests.exceptions.Timeout):
+        return "no answer in time"
+    text = str(error)
+    found = _ERRNO.search(text)
+    if found:
+        return found.group(1).strip().lower()
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return "the connection was closed without an answer"
+    return first_line(error)
 
 
 def _scope(repository: str, *, push: bool = True) -> str:
