@@ -147,7 +147,11 @@ class RegistryClient:
             warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         if endpoint.username:
             self.session.auth = (endpoint.username, endpoint.password or "")
-        self.base = self._probe_base()
+        try:
+            self.base = self._probe_base()
+        except BaseException:
+            self.session.close()
+            raise
 
     def __enter__(self) -> RegistryClient:
         return self
