@@ -307,7 +307,7 @@ def bundle_load(file: str, key: str | None) -> None:
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False),
-    help="Where to extract the images (default: a temporary directory).",
+    help="Directory to extract the images under (default: $TMPDIR); removed afterwards.",
 )
 def bundle_push(
     *,
@@ -350,9 +350,13 @@ def bundle_push(
         username=username or (section.username if section else None),
         password=os.environ.get("CODEQUAL_REGISTRY_PASSWORD"),
     )
-    scratch = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="codequal-bundle-"))
+    # A new directory each run, removed at the end whatever happened: the same command can
+    # be run again after a failure (the push then skips what reached the registry).
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="codequal-bundle-", dir=workdir))
     try:
-        root = scratch / "bundle" if workdir is None else scratch
+        root = scratch / "bundle"
         with TransferDisplay() as progress:
             opened = open_bundle(file, root, key=Path(key) if key else None, progress=progress)
             pushed_images = opened.push_images(target, progress=progress)
@@ -367,5 +371,4 @@ def bundle_push(
             )
             click.echo(f"{pushed.pinned} ({pushed.source}): {state}")
     finally:
-        if workdir is None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -57,7 +57,7 @@ def _manifest_digest(address: str, repository: str, tag: str) -> str:
 
 
 def test_a_registry_gone_mid_push_is_exit_3_and_the_same_push_then_finishes(
-    bundle: Path, registry_process: RegistryProcess, monkeypatch: pytest.MonkeyPatch
+    bundle: Path, registry_process: RegistryProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     registry = registry_process.start()
     uploaded: list[str] = []
@@ -70,7 +70,11 @@ def test_a_registry_gone_mid_push_is_exit_3_and_the_same_push_then_finishes(
             registry_process.kill()
 
     monkeypatch.setattr(RegistryClient, "upload_blob", upload_then_the_registry_dies)
-    command = ("bundle", "push", str(bundle), "--mirror", f"{registry.address}/corp", "--insecure")
+    workdir = tmp_path / "work"
+    command = (
+        "bundle", "push", str(bundle), "--mirror", f"{registry.address}/corp", "--insecure",
+        "--workdir", str(workdir),
+    )  # fmt: skip
 
     gone = run_cli(*command)
 
@@ -83,6 +87,7 @@ def test_a_registry_gone_mid_push_is_exit_3_and_the_same_push_then_finishes(
     assert "run the same command again" in gone.stderr
     assert "unexpected error" not in gone.output
     assert "Traceback" not in gone.output
+    assert list(workdir.iterdir()) == []  # the extraction is gone: the command can run again
 
     monkeypatch.undo()
     back = registry_process.start()
@@ -91,6 +96,7 @@ def test_a_registry_gone_mid_push_is_exit_3_and_the_same_push_then_finishes(
     again = run_cli(*command)
 
     assert again.exit_code == 0, again.output
+    assert list(workdir.iterdir()) == []
     states = [line for line in again.stdout.splitlines() if "@sha256:" in line]
     assert len(states) == 3, again.stdout
     # The blob that made it before the registry died is there and is not sent again.
