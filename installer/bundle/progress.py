@@ -15,10 +15,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from installer.sizes import human_size
 
 
 @dataclass(frozen=True)
@@ -36,8 +47,6 @@ class TransferProgress:
         return min(self.done / self.total, 1.0) if self.total else None
 
     def describe(self) -> str:
-        from installer.sizes import human_size
-
         total = f" of {human_size(self.total)}" if self.total else ""
         share = f", {self.fraction:.0%}" if self.fraction is not None else ""
         return (
@@ -104,31 +113,21 @@ class TransferDisplay:
         line_interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from rich.console import Console
-
         self.console = console if console is not None else Console(stderr=True)
         self.line_interval = line_interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._bars: Any = None
-        self._tasks: dict[str, Any] = {}
+        self._bars: Progress | None = None
+        self._tasks: dict[str, TaskID] = {}
         self._lines: dict[str, tuple[float, int]] = {}  # operation -> (time, tenths) shown
 
     def __enter__(self) -> TransferDisplay:
         if self.console.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
             self._bars = Progress(
                 TextColumn("{task.description:<8}"),
                 BarColumn(),
                 DownloadColumn(binary_units=True),
-                _rate_column(),
+                _RateColumn(),
                 TimeRemainingColumn(),
                 console=self.console,
                 get_time=self._clock,
@@ -149,16 +148,16 @@ class TransferDisplay:
     def __call__(self, update: TransferProgress) -> None:
         with self._lock:
             if self._bars is not None:
-                self._bar(update)
+                self._bar(self._bars, update)
             else:
                 self._line(update)
 
-    def _bar(self, update: TransferProgress) -> None:
+    def _bar(self, bars: Progress, update: TransferProgress) -> None:
         task = self._tasks.get(update.operation)
         if task is None:
-            task = self._bars.add_task(update.operation, total=update.total)
+            task = bars.add_task(update.operation, total=update.total)
             self._tasks[update.operation] = task
-        self._bars.update(task, completed=update.done, total=update.total)
+        bars.update(task, completed=update.done, total=update.total)
 
     def _line(self, update: TransferProgress) -> None:
         now = self._clock()
@@ -172,18 +171,9 @@ class TransferDisplay:
             self._lines[update.operation] = (now, tenths_shown)
 
 
-def _rate_column() -> Any:
-    from rich.progress import ProgressColumn
-    from rich.text import Text
+class _RateColumn(ProgressColumn):
+    """rich's transfer speed in the units the rest of the installer prints (KiB/s, MiB/s)."""
 
-    from installer.sizes import human_size
-
-    class RateColumn(ProgressColumn):
-        """rich's transfer speed in the units the rest of the installer prints (KiB/s, MiB/s)."""
-
-        def render(self, task: Any) -> Text:
-            speed = task.finished_speed or task.speed
-            shown = f"{human_size(speed)}/s" if speed else "?"
-            return Text(shown, style="progress.data.speed")
-
-    return RateColumn()
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{human_size(speed)}/s" if speed else "?", style="progress.data.speed")
