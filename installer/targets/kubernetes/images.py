@@ -22,7 +22,6 @@ from installer.engine.registry import (
     RegistryMirror,
     RegistryUnreachable,
 )
-from installer.errors import first_line
 
 Presence = Literal["present", "missing", "unreachable", "unauthorized"]
 
@@ -45,7 +44,7 @@ def check_image(image: str, access: RegistryMirror, *, timeout: float = 10.0) ->
         with RegistryClient(access.endpoint(name.api_host), timeout=timeout, retries=1) as client:
             digest = client.manifest_digest(name.path, name.manifest_reference, pull_only=True)
     except RegistryUnreachable as e:
-        return ImageCheck(image, name.domain, "unreachable", first_line(e.__cause__ or e))
+        return ImageCheck(image, name.domain, "unreachable", e.message)
     except RegistryError as e:
         if e.status in (401, 403):
             return ImageCheck(image, name.domain, "unauthorized", f"HTTP {e.status}")
