@@ -55,7 +55,7 @@ HELPERS = """\
 {{/*
 The image a service runs: "image" as it is, or pulled through "mirror" (host[:port][/path]):
 the registry host is replaced and the repository path kept; a Docker Hub short name gains
-Hub's implicit library/ prefix (the installer's own rewrite, installer/render/images.py).
+Hub's implicit library/ prefix (the installer's own rewrite, installer/engine/images.py).
 */}}
 {{- define "codequal.image" -}}
 {{- $ref := .image -}}
@@ -66,7 +66,10 @@ Hub's implicit library/ prefix (the installer's own rewrite, installer/render/im
 {{- $registry := and $parts._1 $host -}}
 {{- if $registry -}}
 {{- $ref = $parts._1 -}}
-{{- else if not $parts._1 -}}
+{{- end -}}
+{{- $hubNames := list "docker.io" "index.docker.io" "registry-1.docker.io" -}}
+{{- $hub := or (not $registry) (has $first $hubNames) -}}
+{{- if and $hub (not (contains "/" $ref)) -}}
 {{- $ref = printf "library/%s" $ref -}}
 {{- end -}}
 {{- printf "%s/%s" (trimSuffix "/" .mirror) $ref -}}

@@ -53,9 +53,12 @@ _CLUSTER_SCOPED = frozenset({"Namespace"})
 
 def _image_name(reference: str) -> str:
     """``reference`` without its tag and digest: the name Kustomize's ``images:`` matches."""
-    name = reference.split("@", 1)[0]
-    head, sep, tag = name.rpartition(":")
-    return head if sep and "/" not in tag else name
+    from installer.engine.images import ImageReference
+
+    parsed = ImageReference.parse(reference)
+    tag = f":{parsed.tag}" if parsed.tag else ""
+    digest = f"@{parsed.digest}" if parsed.digest else ""
+    return reference.removesuffix(digest).removesuffix(tag)
 
 
 @dataclass

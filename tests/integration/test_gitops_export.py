@@ -525,3 +525,31 @@ def test_images_are_pinned_by_digest_where_the_release_knows_it(
     result = run([KUBECTL, "kustomize", str(tmp_path / "kustomize/overlays/a")])
     assert result.returncode == 0, result.stderr
     assert by_identity(documents(result.stdout)) == applied
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx:1.27",
+        "nginx@sha256:" + "cd" * 32,
+        "grafana/grafana:11.2.0",
+        "docker.io/library/postgres:16",
+        "index.docker.io/nginx:1",
+        "registry-1.docker.io/prom/prometheus:v2",
+        "ghcr.io/codequal/codequal:0.1.0@sha256:" + "ef" * 32,
+        "localhost:5000/codequal:1",
+        "localhost/x:1",
+    ],
+)
+def test_the_charts_image_rewrite_is_the_installers(
+    image: str, answer_files: dict[str, Path], tmp_path: Path
+) -> None:
+    from installer.render.images import mirrored
+
+    chart = tmp_path / "chart"
+    export(chart, "helm", answer_files["enterprise-kubernetes-managed-db-mirror"])
+    for mirror in ("registry.corp.example:5000", "mirror.corp.example/cq/images"):
+        settings = ["--set", f"images.codequal={image}", "--set", f"registry.mirror={mirror}"]
+        got = by_identity(documents(render_chart(chart, *settings).stdout))
+        pod = got[("Deployment", "codequal")]["spec"]["template"]["spec"]
+        assert pod["containers"][0]["image"] == mirrored(image, mirror)
