@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, CSSPathType
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -28,7 +28,7 @@ DEFAULT_DIRS = {"helm": "codequal-chart", "kustomize": "codequal-kustomize"}
 class ExportDialog(ModalScreen[list[str] | None]):
     """Choose Helm or Kustomize and a directory; write the export there."""
 
-    CSS_PATH: ClassVar[list[str | Path]] = ["dialogs.tcss", "export.tcss"]
+    CSS_PATH: ClassVar[CSSPathType] = ["dialogs.tcss", "export.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close")]
 
     class Exported(Message):

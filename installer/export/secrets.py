@@ -63,9 +63,7 @@ def _opaque_items(secret: dict[str, Any]) -> dict[str, str]:
     return items
 
 
-def secret_files(
-    install: InstallObjects, answers: AnswerFile, *, namespace_flag: bool = True
-) -> dict[str, str]:
+def secret_files(install: InstallObjects, answers: AnswerFile) -> dict[str, str]:
     """``secrets.example.yaml`` and ``create-secrets.sh`` for the Secrets of ``install``."""
     from installer.render.context import required_secrets
 
@@ -77,7 +75,7 @@ def secret_files(
     for secret in install.secrets:
         name = _name(secret)
         kind = secret.get("type", "Opaque")
-        where = [f"--namespace {shlex.quote(namespace)}"] if namespace_flag else []
+        where = [f"--namespace {shlex.quote(namespace)}"]
         meta = {"name": name, "namespace": namespace}
         if kind == "kubernetes.io/tls":
             cert = "${" + TLS_CERT_VARIABLE + "}"

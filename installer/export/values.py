@@ -22,7 +22,7 @@ HOSTNAME_PATTERN = (
 )
 
 
-def _next_int(low: int, high: int) -> Callable[[Any], Any]:
+def _next_int(high: int) -> Callable[[Any], Any]:
     return lambda value: value + 1 if value < high else value - 1
 
 
@@ -41,13 +41,13 @@ class ChartValue:
 
 CHART_VALUES: tuple[ChartValue, ...] = (
     ChartValue(("domain",), lambda value: f"perturbed-{value}"[:253]),
-    ChartValue(("kubernetes", "replicas", "codequal"), _next_int(1, 100)),
-    ChartValue(("kubernetes", "replicas", "deepwiki"), _next_int(1, 100)),
+    ChartValue(("kubernetes", "replicas", "codequal"), _next_int(100)),
+    ChartValue(("kubernetes", "replicas", "deepwiki"), _next_int(100)),
     ChartValue(
         ("kubernetes", "autoscaling", "min"), lambda value: value - 1 if value > 1 else value + 1
     ),
-    ChartValue(("kubernetes", "autoscaling", "max"), _next_int(1, 100)),
-    ChartValue(("kubernetes", "autoscaling", "cpu_percent"), _next_int(1, 100)),
+    ChartValue(("kubernetes", "autoscaling", "max"), _next_int(100)),
+    ChartValue(("kubernetes", "autoscaling", "cpu_percent"), _next_int(100)),
     ChartValue(("kubernetes", "storage_class"), lambda v: f"{v}-perturbed", optional=True),
     ChartValue(("kubernetes", "ingress_class"), lambda v: f"{v}-perturbed", optional=True),
 )
