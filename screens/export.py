@@ -7,11 +7,11 @@ writes only into the directory chosen here and holds no secret.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
-from textual.app import ComposeResult, CSSPathType
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -28,7 +28,7 @@ DEFAULT_DIRS = {"helm": "codequal-chart", "kustomize": "codequal-kustomize"}
 class ExportDialog(ModalScreen[list[str] | None]):
     """Choose Helm or Kustomize and a directory; write the export there."""
 
-    CSS_PATH: ClassVar[CSSPathType] = ["dialogs.tcss", "export.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["dialogs.tcss", "export.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close")]
 
     class Exported(Message):
