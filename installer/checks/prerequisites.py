@@ -10,11 +10,11 @@ resolver call cannot be cancelled and must not hold the process open at exit.
 
 from __future__ import annotations
 
-import _thread
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from installer.checks.probes import (
@@ -51,12 +51,11 @@ from installer.checks.requirements import (
 )
 from installer.errors import UsageError
 from installer.names import CHECK_NAMES
-from installer.records import Record
 from installer.resources import Capacity
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
-    from installer.checks.detect import Environment
+    from installer.checks.measurements import Environment
 
 T = TypeVar("T")
 
@@ -64,7 +63,8 @@ DEFAULT_DOCKER_ROOT = "/var/lib/docker"
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
-class Timeouts(Record):
+@dataclass(frozen=True)
+class Timeouts:
     """Seconds each slow probe may take (the Kubernetes one is per API request).
 
     ``grace`` is added to each wait: a probe given a timeout needs a moment beyond it to
@@ -86,14 +86,9 @@ class Timeouts(Record):
 
 
 class _Background(Generic[T]):
-    """A probe running in a thread of its own; ``wait`` gives its value or why there is
-    none.
-
-    Started with ``_thread``, not ``threading.Thread``: ``Thread.start()`` waits until the
-    new thread has run, a round trip through the interpreter lock for each probe that
-    ``check``'s start-up budget notices. Such a thread does not hold up the process's exit
-    (as a daemon thread would not): a resolver call cannot be cancelled.
-    """
+    """A probe running in a daemon thread of its own; ``wait`` gives its value or why
+    there is none. Daemon, because a resolver call cannot be cancelled and must not hold
+    up the process's exit."""
 
     def __init__(self, name: str, work: Callable[[], T]) -> None:
         self.name = name
@@ -101,7 +96,7 @@ class _Background(Generic[T]):
         self._error: BaseException | None = None
         self._done = threading.Event()
         self.started = time.monotonic()
-        _thread.start_new_thread(self._run, (work,))
+        threading.Thread(target=self._run, args=(work,), name=f"probe-{name}", daemon=True).start()
 
     def _run(self, work: Callable[[], T]) -> None:
         try:

@@ -2,25 +2,24 @@
 
 :class:`Probe` is what the prerequisite checks read; :class:`HostProbe` measures this
 machine. Tests inject their own :class:`Probe` to drive every verdict, so nothing here
-decides pass or fail: it only measures, and says *why* when it cannot.
+decides pass or fail: it only measures, and says *why* when it cannot. The values it
+returns are defined in :mod:`installer.checks.measurements`.
 
-Start-up time is measured (``check`` must stay close to ``--version``), so the Linux fast
-paths read procfs and sysfs with the standard library and psutil is imported only where it
-adds what the standard library lacks (naming the process that holds a port, this host's
-addresses, other operating systems). Docker is spoken to over its socket with
-a plain HTTP exchange rather than the Docker SDK, and the Kubernetes client is imported only for
-the Kubernetes targets, inside the probe's worker thread.
+The Linux paths read procfs and sysfs with the standard library; psutil adds what the
+standard library lacks (naming the process that holds a port, this host's addresses,
+other operating systems). The cluster is reached through
+:class:`installer.engine.kubernetes.Cluster`, the same connection ``apply`` uses.
 """
 
 from __future__ import annotations
 
-import _socket  # not socket: see installer.checks.docker_probe
 import errno
 import json
 import os
 import platform
+import socket
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from installer.checks.docker_probe import (
     DEFAULT_DOCKER_SOCKET,
@@ -34,16 +33,40 @@ from installer.checks.docker_probe import (
     take_early,
     which,
 )
-from installer.records import Record
+from installer.checks.measurements import (
+    CgroupInfo,
+    ComposeInfo,
+    CpuInfo,
+    DiskInfo,
+    Environment,
+    KubernetesInfo,
+    Listener,
+    ListenerScan,
+    MemoryInfo,
+    NodeInfo,
+    OsInfo,
+    Resolution,
+    WriteAccess,
+)
 
-if TYPE_CHECKING:
-    from installer.checks.detect import Environment
-
-__all__ = [  # the Docker names are re-exported: this module is the probes' one address
+__all__ = [  # the measurements and the Docker names are re-exported: the probes' one address
     "DEFAULT_DOCKER_SOCKET",
     "DOCKER_TIMEOUT",
+    "CgroupInfo",
+    "ComposeInfo",
+    "CpuInfo",
+    "DiskInfo",
     "DockerInfo",
     "EngineProtocolError",
+    "Environment",
+    "KubernetesInfo",
+    "Listener",
+    "ListenerScan",
+    "MemoryInfo",
+    "NodeInfo",
+    "OsInfo",
+    "Resolution",
+    "WriteAccess",
     "docker_endpoint",
     "engine_get",
     "query_docker",
@@ -59,129 +82,6 @@ COMPOSE_PLUGIN_DIRS: tuple[str, ...] = (
 )
 # A public name every pulling install needs; failing to resolve it means no pulls.
 PUBLIC_REGISTRY = "registry-1.docker.io"
-
-
-# --------------------------------------------------------------------------- measurements
-
-
-class CpuInfo(Record):
-    """Processors the containers can use."""
-
-    logical: int
-    physical: int | None = None  # cores without SMT siblings; None when unreadable
-
-
-class MemoryInfo(Record):
-    """Memory as the kernel reports it (MemTotal is below the installed RAM; see checks)."""
-
-    total_bytes: int
-    available_bytes: int | None = None
-
-
-class DiskInfo(Record):
-    """Free space of the file system that holds ``path`` (or would, once created)."""
-
-    path: str
-    measured_at: str  # ``path`` or its nearest existing parent
-    free_bytes: int
-    total_bytes: int
-    device: int  # st_dev: two paths on one file system share their free space
-
-
-class OsInfo(Record):
-    """Operating system and distribution."""
-
-    system: str  # platform.system(): Linux, Darwin, Windows
-    id: str | None = None  # os-release ID: ubuntu, debian, rhel ...
-    id_like: tuple[str, ...] = ()
-    version_id: str | None = None
-    pretty_name: str | None = None
-
-
-class CgroupInfo(Record):
-    """The control-group hierarchy Docker places containers in."""
-
-    version: int | None  # 1 (or hybrid), 2 (unified), None when not Linux or unreadable
-    controllers: frozenset[str] = frozenset()
-
-
-class ComposeInfo(Record):
-    """The Compose CLI plugin (or a docker-compose binary on PATH) and its version."""
-
-    path: str | None
-    version: str | None = None
-    error: str | None = None
-
-
-class Listener(Record):
-    """A socket listening on one of the ports the install needs."""
-
-    port: int
-    address: str
-    pid: int | None = None
-    process: str | None = None
-
-
-class ListenerScan(Record):
-    """Listening sockets on the ports asked about; ``complete`` is false when the scan
-    could not see every socket (then ``error`` says why)."""
-
-    listeners: tuple[Listener, ...] = ()
-    complete: bool = True
-    error: str | None = None
-
-
-class Resolution(Record):
-    """A host name looked up through the system resolver."""
-
-    host: str
-    addresses: tuple[str, ...] = ()
-    error: str | None = None  # nxdomain, no_answer, timeout, error
-    error_detail: str | None = None
-    local_addresses: tuple[str, ...] = ()  # this host's own addresses, for comparison
-
-
-class NodeInfo(Record):
-    """One Kubernetes node's capacity."""
-
-    name: str
-    cpus: float
-    memory_bytes: int
-    architecture: str | None = None
-    provider_id: str | None = None
-
-
-class KubernetesInfo(Record):
-    """The cluster behind a kubeconfig context, or why it could not be reached.
-
-    ``error``: ``no_config``, ``unauthorized``, ``timeout``, ``unreachable``, ``error``.
-    ``nodes`` is None when the nodes could not be listed (RBAC), empty only for a cluster
-    without nodes.
-    """
-
-    reachable: bool
-    context: str | None = None
-    server: str | None = None
-    version: str | None = None  # major.minor.patch
-    git_version: str | None = None
-    api_groups: tuple[str, ...] = ()
-    nodes: tuple[NodeInfo, ...] | None = None
-    nodes_error: str | None = None
-    error: str | None = None
-    error_detail: str | None = None
-
-
-class WriteAccess(Record):
-    """Whether the installer can create and write ``path``."""
-
-    path: str
-    exists: bool
-    is_dir: bool
-    writable: bool
-    checked_at: str  # ``path`` or, when missing, the nearest existing parent
-    entries: tuple[str, ...] = ()  # a few names, when non-empty
-    entry_count: int = 0
-    error: str | None = None
 
 
 class Probe(Protocol):
@@ -266,8 +166,8 @@ def _hex_address(text: str) -> str:
     """An address from /proc/net/tcp{,6}: hex, each 32-bit word in host (little-endian) order."""
     raw = bytes.fromhex(text)
     ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    family = _socket.AF_INET if len(ordered) == 4 else _socket.AF_INET6
-    return _socket.inet_ntop(family, ordered)
+    family = socket.AF_INET if len(ordered) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, ordered)
 
 
 def parse_proc_net_tcp(text: str, ports: Collection[int]) -> list[tuple[str, int, int]]:
@@ -573,15 +473,15 @@ def ports_taken_by_binding(ports: Collection[int]) -> tuple[set[int], set[int]]:
     busy: set[int] = set()
     untested: set[int] = set()
     for port in ports:
-        for family, address in ((_socket.AF_INET, "0.0.0.0"), (_socket.AF_INET6, "::")):  # noqa: S104
+        for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):  # noqa: S104
             try:
-                sock = _socket.socket(family, _socket.SOCK_STREAM)
+                sock = socket.socket(family, socket.SOCK_STREAM)
             except OSError:
                 continue  # no IPv6 on this host
             try:
-                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-                if family == _socket.AF_INET6:
-                    sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 try:
                     sock.bind((address, port))
                 except PermissionError:
@@ -632,14 +532,11 @@ def _name_owners(busy: Collection[int]) -> list[Listener]:
 def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution:
     """Resolve ``host`` with the system resolver (the caller bounds the time it may take)."""
     try:
-        # An ASCII name goes as bytes: a str is IDNA-encoded first, which imports a codec
-        # that costs more than the lookup of a local name.
-        name: str | bytes = host.encode("ascii") if host.isascii() else host
-        infos = _socket.getaddrinfo(name, None, 0, _socket.SOCK_STREAM)
-    except _socket.gaierror as e:
-        kinds = {_socket.EAI_NONAME: "nxdomain", _socket.EAI_AGAIN: "no_answer"}
+        infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        kinds = {socket.EAI_NONAME: "nxdomain", socket.EAI_AGAIN: "no_answer"}
         kind = kinds.get(e.errno, "error") if e.errno is not None else "error"
-        if kind == "error" and getattr(_socket, "EAI_NODATA", None) == e.errno:
+        if kind == "error" and getattr(socket, "EAI_NODATA", None) == e.errno:
             kind = "nxdomain"
         return Resolution(host, error=kind, error_detail=e.strerror)
     except (OSError, UnicodeError) as e:
@@ -653,7 +550,7 @@ def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution
             address.address.split("%")[0]
             for addresses_of in psutil.net_if_addrs().values()
             for address in addresses_of
-            if address.family in (_socket.AF_INET, _socket.AF_INET6)
+            if address.family in (socket.AF_INET, socket.AF_INET6)
         )
     return Resolution(host, addresses=addresses, local_addresses=local)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from installer.checks.probes import (
@@ -44,7 +44,6 @@ from installer.checks.probes import (
 )
 from installer.checks.report import CheckResult, Status
 from installer.names import CHECK_NAMES
-from installer.records import Record
 from installer.resources import GIB, PROFILES, TARGET_PROFILE, Profile
 
 if TYPE_CHECKING:
@@ -96,7 +95,8 @@ COMPOSE_CHECKS = frozenset(CHECK_NAMES) - {"kubernetes"}
 KUBERNETES_CHECKS = frozenset({"cpu", "memory", "architecture", "dns", "kubernetes"})
 
 
-class Requirements(Record):
+@dataclass(frozen=True)
+class Requirements:
     """What one install needs, from its answers (or a bare target's defaults)."""
 
     target: str
@@ -104,7 +104,7 @@ class Requirements(Record):
     floor: Profile
     install_dir: str = "/opt/codequal"
     domain: str | None = None
-    ports: Mapping[int, str] = MappingProxyType({})
+    ports: Mapping[int, str] = field(default_factory=dict)
     kubernetes_context: str | None = None
     openshift: bool | None = None  # None: the operator did not say
 
