@@ -19,7 +19,7 @@ import os
 import platform
 import socket
 from collections.abc import Collection, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from installer.checks.docker_probe import (
     DEFAULT_DOCKER_SOCKET,
@@ -48,6 +48,9 @@ from installer.checks.measurements import (
     Resolution,
     WriteAccess,
 )
+
+if TYPE_CHECKING:
+    from installer.engine.kubernetes import Cluster, KubernetesError
 
 __all__ = [  # the measurements and the Docker names are re-exported: the probes' one address
     "DEFAULT_DOCKER_SOCKET",
@@ -440,7 +443,7 @@ class HostProbe:
         return resolve_host(host, with_local_addresses=compare_local)
 
     def kubernetes(self, context: str | None, timeout: float) -> KubernetesInfo:
-        return query_kubernetes(context, timeout)
+        return query_kubernetes(context, timeout, self.environ)
 
     def write_access(self, path: str) -> WriteAccess:
         return probe_write_access(path)
@@ -609,134 +612,82 @@ def probe_write_access(path: str) -> WriteAccess:
 # --------------------------------------------------------------------------- Kubernetes
 
 
-def query_kubernetes(context: str | None, timeout: float) -> KubernetesInfo:
-    """Server version, API groups and nodes of the cluster behind ``context``.
+def query_kubernetes(
+    context: str | None, timeout: float, environ: Mapping[str, str] | None = None
+) -> KubernetesInfo:
+    """Server version, API groups and nodes of the cluster behind ``context``, through
+    the :class:`~installer.engine.kubernetes.Cluster` connection ``apply`` uses.
 
-    The kubernetes client is imported here, in the probe's worker thread, and only for
-    the Kubernetes targets: it costs more than the rest of ``check`` together.
+    One attempt per request, each bounded by ``timeout``. The kubernetes client is
+    imported here, in the probe's worker thread, and only for the Kubernetes targets.
     """
+    from installer.engine.kubernetes import Cluster, ClusterUnreachable
+
     try:
-        from kubernetes import client as kubernetes_client
-        from kubernetes import config as kubernetes_config
-        from kubernetes.config.config_exception import ConfigException
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        return KubernetesInfo(False, context, error="error", error_detail=str(e))
-    # The client is untyped; keep it at arm's length.
-    client: Any = kubernetes_client
-    config: Any = kubernetes_config
-    configuration = client.Configuration()
+        cluster = Cluster.connect(context, environ=environ, timeout=timeout, retries=False)
+    except ClusterUnreachable as e:
+        return KubernetesInfo(False, context, error="no_config", error_detail=e.message)
+    with cluster:
+        return describe_cluster(cluster)
+
+
+def describe_cluster(cluster: Cluster) -> KubernetesInfo:
+    """What the checks read of a connected cluster: version, API groups and nodes.
+
+    A cluster that does not answer is described, not raised: ``error`` is
+    ``unauthorized``, ``timeout``, ``unreachable`` or ``error`` (any other refusal).
+    """
+    from installer.engine.kubernetes import ClusterUnreachable, KubernetesError, parse_quantity
+
     try:
-        if context is None and "KUBERNETES_SERVICE_HOST" in os.environ and not _kubeconfig_exists():
-            config.load_incluster_config(client_configuration=configuration)
-            context_name: str | None = "in-cluster"
-        else:
-            config.load_kube_config(
-                config_file=os.pathsep.join(_kubeconfig_paths()),
-                context=context,
-                client_configuration=configuration,
-            )
-            context_name = context or _current_context(config)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
-        return KubernetesInfo(False, context, error="no_config", error_detail=_first_line(e))
-    configuration.retries = False  # one attempt: the timeout is the operator's wait
-    server = configuration.host
-    api = client.ApiClient(configuration)
-    try:
-        code = client.VersionApi(api).get_code(_request_timeout=timeout)
-        groups = client.ApisApi(api).get_api_versions(_request_timeout=timeout)
-    except client.exceptions.ApiException as e:
+        version = cluster.version()
+        groups = tuple(sorted(cluster.api_groups()))
+    except ClusterUnreachable as e:
+        return KubernetesInfo(
+            False, cluster.context, cluster.server, error=e.kind, error_detail=e.message
+        )
+    except KubernetesError as e:
         kind = "unauthorized" if e.status in (401, 403) else "error"
         return KubernetesInfo(
-            False, context_name, server, error=kind, error_detail=f"HTTP {e.status} {e.reason}"
-        )
-    except Exception as e:  # noqa: BLE001 - urllib3 raises many kinds for one cause
-        text = f"{type(e).__name__}: {e}"
-        kind = "timeout" if "timed out" in text.lower() or "Timeout" in text else "unreachable"
-        return KubernetesInfo(
-            False, context_name, server, error=kind, error_detail=_short_network_error(e)
+            False, cluster.context, cluster.server, error=kind, error_detail=_http_text(e)
         )
     nodes: tuple[NodeInfo, ...] | None
     nodes_error = None
     try:
-        listed = client.CoreV1Api(api).list_node(_request_timeout=timeout)
-        nodes = tuple(_node_info(item) for item in listed.items)
-    except client.exceptions.ApiException as e:
-        nodes, nodes_error = None, f"HTTP {e.status} {e.reason}"
-    except Exception as e:  # noqa: BLE001
-        nodes, nodes_error = None, _short_network_error(e)
-    finally:
-        api.close()
-    major = "".join(ch for ch in str(code.major) if ch.isdigit())
-    minor = "".join(ch for ch in str(code.minor) if ch.isdigit())
-    git_version = str(code.git_version or "")
-    patch = git_version.lstrip("v").split("-")[0].split("+")[0].split(".")
-    version = f"{major}.{minor}.{patch[2] if len(patch) > 2 and patch[2].isdigit() else 0}"
+        nodes = tuple(
+            NodeInfo(
+                name=str(node["metadata"]["name"]),
+                cpus=parse_quantity(_capacity(node).get("cpu")),
+                memory_bytes=int(parse_quantity(_capacity(node).get("memory"))),
+                architecture=((node.get("status") or {}).get("nodeInfo") or {}).get("architecture"),
+                provider_id=(node.get("spec") or {}).get("providerID"),
+            )
+            for node in cluster.list_objects("v1", "Node")
+        )
+    except ClusterUnreachable as e:
+        nodes, nodes_error = None, e.detail
+    except KubernetesError as e:
+        nodes, nodes_error = None, _http_text(e)
+    git = version.git_version.lstrip("v").split("-")[0].split("+")[0].split(".")
+    patch = git[2] if len(git) > 2 and git[2].isdigit() else "0"
     return KubernetesInfo(
         True,
-        context_name,
-        server,
-        version=version,
-        git_version=git_version or None,
-        api_groups=tuple(sorted(g.name for g in (groups.groups or []))),
+        cluster.context,
+        cluster.server,
+        version=f"{version.major}.{version.minor}.{patch}",
+        git_version=version.git_version or None,
+        api_groups=groups,
         nodes=nodes,
         nodes_error=nodes_error,
     )
 
 
-def _node_info(node: Any) -> NodeInfo:
-    from kubernetes import utils
-
-    parse_quantity: Any = utils.parse_quantity
-    capacity = node.status.capacity or {}
-    info = node.status.node_info
-    return NodeInfo(
-        name=node.metadata.name,
-        cpus=float(parse_quantity(capacity.get("cpu", "0"))),
-        memory_bytes=int(parse_quantity(capacity.get("memory", "0"))),
-        architecture=getattr(info, "architecture", None),
-        provider_id=getattr(node.spec, "provider_id", None),
-    )
+def _capacity(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    capacity: Mapping[str, Any] = (node.get("status") or {}).get("capacity") or {}
+    return capacity
 
 
-def _kubeconfig_paths() -> list[str]:
-    """The kubeconfig files, read from the environment now.
-
-    The kubernetes client resolves ``KUBECONFIG`` once, when it is first imported; a
-    long-lived process (the wizard, a test session) must name the files every time.
-    """
-    paths = os.environ.get("KUBECONFIG", "").split(os.pathsep)
-    return [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
-
-
-def _kubeconfig_exists() -> bool:
-    return any(os.path.exists(p) for p in _kubeconfig_paths())
-
-
-def _current_context(config: Any) -> str | None:
-    try:
-        _contexts, active = config.list_kube_config_contexts(
-            config_file=os.pathsep.join(_kubeconfig_paths())
-        )
-        return str(active["name"]) if active else None
-    except Exception:  # noqa: BLE001 - only for display
-        return None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-
-
-def _short_network_error(error: BaseException) -> str:
-    """The innermost reason of a urllib3 error, without its object reprs."""
-    reason = getattr(error, "reason", None)
-    text = str(reason if reason is not None else error)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "No route to host",
-        "certificate verify failed",
-    ):
-        if marker.lower() in text.lower():
-            return marker.lower() if marker != "Connection refused" else "connection refused"
-    return _first_line(error)
+def _http_text(error: KubernetesError) -> str:
+    if error.status is None:
+        return error.message
+    return f"HTTP {error.status} {error.reason or ''}".strip()
