@@ -61,7 +61,9 @@ What the runner does around the steps:
   either way.
 * **Rollback**: when a step fails, every step this run changed (done, or the failing one)
   is rolled back in reverse order; ``rollback.started`` and ``step.rolled_back`` events show
-  it. A failed rollback is reported, and the remaining rollbacks still run.
+  it. A failed rollback is reported, and the remaining rollbacks still run; one that fails
+  for the run's own reason (a prerequisite gone mid-run, such as an unreachable cluster) is
+  noted, not reported as a second failure.
 * **Log** (``state/logs/apply-<run>.log``, 0600): every event, redacted, plus tracebacks of
   unexpected errors; flushed per line, so a killed run's log is complete up to the kill.
 * **Result** (``state/result.json``): on success, the plan's ``result`` callback's document
@@ -95,6 +97,7 @@ from installer.errors import (
     ExitCode,
     InstallerError,
     Interrupted,
+    PrerequisiteError,
     RunInProgress,
     StepFailed,
 )
@@ -866,6 +869,7 @@ class Runner:
 
         rolled_back: list[str] = []
         rollback_failed: list[str] = []
+        not_undone: list[str] = []  # the rollback needed what the run could not reach
         if rollback and journal is not None:
             to_undo = [
                 s
@@ -892,6 +896,15 @@ class Runner:
                 except Exception as e:  # noqa: BLE001 - roll back the rest whatever happened
                     if self._log is not None:
                         self._log.write(traceback.format_exc())
+                    if _same_cause(e, error):  # e.g. the cluster is still unreachable
+                        not_undone.append(undo.name)
+                        yield self._event(
+                            "step.output",
+                            f"rollback of {undo.name} not possible for the same reason: {e}",
+                            step=undo.name,
+                            data={"phase": "rollback"},
+                        )
+                        continue
                     reason = (
                         e.message if isinstance(e, InstallerError) else f"{type(e).__name__}: {e}"
                     )
@@ -915,6 +928,11 @@ class Runner:
             with contextlib.suppress(InstallerError):
                 journal.save()
         message = error.message
+        if step is not None and not isinstance(error, StepFailed):
+            message = f"step {step.name}: {message}"  # a StepFailed's message names it already
+        if not_undone:
+            message += f"; not rolled back (the same cause): {', '.join(not_undone)}"
+            details["not_rolled_back"] = not_undone
         if rollback_failed:
             message += (
                 f"; the rollback of {', '.join(rollback_failed)} failed too: see the log file"
@@ -942,6 +960,13 @@ class Runner:
         if self._log is not None:
             self._log.close()
         self._lock.release()
+
+
+def _same_cause(error: BaseException, original: InstallerError) -> bool:
+    """Whether a rollback failed for the reason the run did: a prerequisite that went
+    missing mid-run (an unreachable Docker Engine or cluster, say) fails every step that
+    needs it, the rollback included, and is reported once."""
+    return isinstance(original, PrerequisiteError) and type(error) is type(original)
 
 
 def _redact_data(value: Any, redactor: Redactor) -> Any:
