@@ -83,8 +83,6 @@ COMPOSE_PLUGIN_DIRS: tuple[str, ...] = (
     "/usr/lib/docker/cli-plugins",
     "/usr/libexec/docker/cli-plugins",
 )
-# A public name every pulling install needs; failing to resolve it means no pulls.
-PUBLIC_REGISTRY = "registry-1.docker.io"
 
 
 class Probe(Protocol):

@@ -43,7 +43,7 @@ from installer.checks.probes import (
     WriteAccess,
 )
 from installer.checks.report import CheckResult, Status
-from installer.names import CHECK_NAMES
+from installer.names import KUBERNETES_TARGETS
 from installer.resources import GIB, PROFILES, TARGET_PROFILE, Profile
 
 if TYPE_CHECKING:
@@ -90,10 +90,6 @@ GOOD_STORAGE_DRIVERS = frozenset({"overlay2", "overlayfs", "btrfs", "zfs", "fuse
 # Loki is only reached inside the Compose network (by Grafana and Promtail): not published.
 MONITORING_HOST_PORTS: dict[str, int] = {"prometheus": 9090, "grafana": 3001}
 
-# Every check but the cluster's own applies to a Compose host.
-COMPOSE_CHECKS = frozenset(CHECK_NAMES) - {"kubernetes"}
-KUBERNETES_CHECKS = frozenset({"cpu", "memory", "architecture", "dns", "kubernetes"})
-
 
 @dataclass(frozen=True)
 class Requirements:
@@ -110,11 +106,7 @@ class Requirements:
 
     @property
     def is_kubernetes(self) -> bool:
-        return self.target in ("kubernetes", "enterprise")
-
-    @property
-    def applicable(self) -> frozenset[str]:
-        return KUBERNETES_CHECKS if self.is_kubernetes else COMPOSE_CHECKS
+        return self.target in KUBERNETES_TARGETS
 
     @classmethod
     def for_target(cls, target: str) -> Requirements:
