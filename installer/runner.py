@@ -61,9 +61,7 @@ What the runner does around the steps:
   either way.
 * **Rollback**: when a step fails, every step this run changed (done, or the failing one)
   is rolled back in reverse order; ``rollback.started`` and ``step.rolled_back`` events show
-  it. A failed rollback is reported, and the remaining rollbacks still run; one that fails
-  for the run's own reason (a prerequisite gone mid-run, such as an unreachable cluster) is
-  noted, not reported as a second failure.
+  it. A failed rollback is reported, and the remaining rollbacks still run.
 * **Log** (``state/logs/apply-<run>.log``, 0600): every event, redacted, plus tracebacks of
   unexpected errors; flushed per line, so a killed run's log is complete up to the kill.
 * **Result** (``state/result.json``): on success, the plan's ``result`` callback's document
@@ -94,10 +92,10 @@ from typing import IO, Any
 
 from installer.credentials import Redactor
 from installer.errors import (
+    EngineUnavailable,
     ExitCode,
     InstallerError,
     Interrupted,
-    PrerequisiteError,
     RunInProgress,
     StepFailed,
 )
@@ -869,7 +867,7 @@ class Runner:
 
         rolled_back: list[str] = []
         rollback_failed: list[str] = []
-        not_undone: list[str] = []  # the rollback needed what the run could not reach
+        left_for_rerun: list[str] = []  # needs the engine that is gone: the rerun resumes
         if rollback and journal is not None:
             to_undo = [
                 s
@@ -896,13 +894,15 @@ class Runner:
                 except Exception as e:  # noqa: BLE001 - roll back the rest whatever happened
                     if self._log is not None:
                         self._log.write(traceback.format_exc())
-                    if _same_cause(e, error):  # e.g. the cluster is still unreachable
-                        not_undone.append(undo.name)
+                    if isinstance(e, EngineUnavailable) and isinstance(error, EngineUnavailable):
+                        left_for_rerun.append(undo.name)  # not a second failure: one cause
+                        record["status"] = "pending"  # to be done again by the next run
                         yield self._event(
                             "step.output",
-                            f"rollback of {undo.name} not possible for the same reason: {e}",
+                            f"not rolled back: {undo.name} needs the engine that stopped "
+                            "answering; the next run resumes from here",
                             step=undo.name,
-                            data={"phase": "rollback"},
+                            data={"phase": "rollback", "left_for_rerun": True},
                         )
                         continue
                     reason = (
@@ -923,16 +923,19 @@ class Runner:
                     journal.save()
                 yield self._event("step.rolled_back", f"{undo.title}: rolled back", step=undo.name)
         if journal is not None:
-            journal.document["status"] = "rollback_failed" if rollback_failed else "failed"
+            journal.document["status"] = (
+                "rollback_failed"
+                if rollback_failed
+                else "interrupted"  # resumable: the engine's steps wait for the next run
+                if left_for_rerun
+                else "failed"
+            )
             journal.document["finished_at"] = _now()
             with contextlib.suppress(InstallerError):
                 journal.save()
         message = error.message
-        if step is not None and not isinstance(error, StepFailed):
-            message = f"step {step.name}: {message}"  # a StepFailed's message names it already
-        if not_undone:
-            message += f"; not rolled back (the same cause): {', '.join(not_undone)}"
-            details["not_rolled_back"] = not_undone
+        if isinstance(error, EngineUnavailable) and step is not None:
+            message = f"step {step.name}: {message}"
         if rollback_failed:
             message += (
                 f"; the rollback of {', '.join(rollback_failed)} failed too: see the log file"
@@ -940,6 +943,10 @@ class Runner:
             details["rollback_failed"] = rollback_failed
         elif rolled_back:
             message += "; rolled back: " + ", ".join(rolled_back)
+        if left_for_rerun:
+            message += "; the same command, run again, resumes the install"
+            details["left_for_rerun"] = left_for_rerun
+            details["resumable"] = True
         details["rolled_back"] = rolled_back
         if step is not None:
             details["step"] = step.name
@@ -960,13 +967,6 @@ class Runner:
         if self._log is not None:
             self._log.close()
         self._lock.release()
-
-
-def _same_cause(error: BaseException, original: InstallerError) -> bool:
-    """Whether a rollback failed for the reason the run did: a prerequisite that went
-    missing mid-run (an unreachable Docker Engine or cluster, say) fails every step that
-    needs it, the rollback included, and is reported once."""
-    return isinstance(original, PrerequisiteError) and type(error) is type(original)
 
 
 def _redact_data(value: Any, redactor: Redactor) -> Any:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installer.errors import InstallerError, PrerequisiteError
+from installer.errors import EngineUnavailable, InstallerError
 
 FIELD_MANAGER = "codequal-installer"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -61,8 +61,12 @@ class KubernetesError(InstallerError):
         self.causes = list(causes)
 
 
-class ClusterUnreachable(KubernetesError, PrerequisiteError):
+class ClusterUnreachable(KubernetesError, EngineUnavailable):
     """No API server answered (no kubeconfig, wrong address, network, credentials).
+
+    An :class:`~installer.errors.EngineUnavailable` (exit 3): when the API server stops
+    answering mid-run, the runner rolls back only what needs no cluster and the same
+    command, run again, resumes.
 
     ``kind`` says which: ``no_config`` (no usable kubeconfig or context), ``unauthorized``
     (the credentials were refused), ``timeout`` (no answer in time), ``unreachable`` (the

@@ -66,7 +66,8 @@ def test_the_api_server_going_away_mid_apply_exits_3_and_the_rerun_finishes(
     hint = next(line for line in final if line.startswith("hint: "))
     assert "make the cluster reachable" in hint
     assert "run the same command again" in hint
-    assert "not rolled back (the same cause): containers" in failure
+    assert "the same command, run again, resumes the install" in failure
+    assert "not rolled back: containers needs the engine that stopped answering" in gone.stdout
     assert "failed too" not in gone.output  # no second failure for the same cause
     assert "unexpected error" not in gone.output
     assert "Traceback" not in gone.output
@@ -84,6 +85,7 @@ def test_the_api_server_going_away_mid_apply_exits_3_and_the_rerun_finishes(
 
     events = [json.loads(line) for line in again.stdout.splitlines() if line.strip()]
     assert again.exit_code == 0, again.output
+    assert "resuming the interrupted run" in events[0]["message"]
     assert events[-1]["type"] == "run.finished"
     assert {
         d["metadata"]["name"] for d in api.list_objects("apps/v1", "Deployment", "codequal")
