@@ -18,7 +18,7 @@ from installer.engine.process import CommandFailed, command_to_file, stream_comm
 from installer.errors import Interrupted
 from installer.runner import CancelToken
 from installer.statedir import StateWriteError, atomic_write, atomic_write_json
-from installer.targets.compose import _seconds
+from installer.targets.compose.polling import duration_seconds as _seconds
 
 
 def test_output_is_streamed_line_by_line_as_it_comes() -> None:
