@@ -54,7 +54,15 @@ from installer.engine.compose import ComposeProject
 from installer.engine.docker import ContainerInfo, DockerEngine
 from installer.engine.process import CommandFailed
 from installer.errors import InstallerError, StepFailed
-from installer.runner import InstallPlan, Progress, RunSummary, Step, StepContext, StepUpdate
+from installer.runner import (
+    InstallPlan,
+    Journal,
+    Progress,
+    RunSummary,
+    Step,
+    StepContext,
+    StepUpdate,
+)
 from installer.statedir import StateDir, StateWriteError, atomic_write, atomic_write_json, read_json
 from installer.targets import PlannedFile, PlannedStep, PlanPreview
 from installer.targets.compose.base import (
@@ -522,8 +530,9 @@ class ComposeTarget:
         database = self.answers.database
         previous = self.installed_record() or {}
         # Migrated by this run, or by the killed run this one resumed (its journal data).
-        journal = read_json(self.state.journal) or {}
-        migrated = ((journal.get("steps") or {}).get("database") or {}).get("data") or {}
+        journal = Journal.load(self.state.journal)
+        database_record = journal.steps.get("database") if journal is not None else None
+        migrated = database_record.data if database_record is not None else {}
         schema = (
             self._schema_version or migrated.get("schema_version") or previous.get("schema_version")
         )
