@@ -5,7 +5,8 @@ into a :class:`RenderedPlan` (relative path, bytes, mode for each file); :func:`
 writes it atomically and reports what changed. Rendering has one side effect: passwords
 nobody supplied and the self-signed certificate are made once and kept in
 ``<root>/state/`` (see :mod:`installer.secretstore`), so the same inputs always give the
-same bytes.
+same bytes. :func:`preview` renders into a scratch directory instead and compares with
+what is installed, changing nothing (``apply --dry-run``, the wizard's review).
 
 Layout for the Compose targets (relative to the root: ``install_dir``, or ``plan --out``)::
 
@@ -43,17 +44,21 @@ from installer.render.plan import (
     compare_plan,
     write_plan,
 )
+from installer.render.scratch import RenderPreview, preview, scratch_root
 from installer.resources import Capacity
 
 __all__ = [
     "FileChange",
     "KubernetesObject",
     "RenderError",
+    "RenderPreview",
     "RenderedFile",
     "RenderedPlan",
     "SecretUse",
     "compare_plan",
+    "preview",
     "render_plan",
+    "scratch_root",
     "write_plan",
 ]
 

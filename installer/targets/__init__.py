@@ -29,6 +29,7 @@ from installer.errors import UsageError
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.credentials import LoadedSecrets, Redactor
+    from installer.render import RenderPreview
     from installer.runner import InstallPlan
 
 
@@ -60,6 +61,9 @@ class PlanPreview:
     files: list[PlannedFile]
     steps: list[PlannedStep]
     facts: dict[str, Any] = field(default_factory=dict)  # project name, images, URLs...
+    rendering: RenderPreview | None = field(default=None, repr=False, compare=False)
+    """The scratch rendering behind ``files`` (contents, diffs), for a front end to show
+    without rendering again; not part of :meth:`to_dict`."""
 
     def to_dict(self) -> dict[str, Any]:
         return {

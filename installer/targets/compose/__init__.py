@@ -169,31 +169,19 @@ class ComposeTarget:
     def preview(self) -> PlanPreview:
         """What ``apply`` would do, touching nothing: rendered in a scratch directory that
         borrows the installation's generated secrets, compared with ``install_dir``."""
-        import tempfile
+        from installer.render import preview
 
-        from installer.render import compare_plan, render_plan
-
-        with tempfile.TemporaryDirectory(prefix="codequal-preview-") as scratch:
-            root = Path(scratch)
-            for name in ("generated-secrets.json", "tls"):
-                source = self.state.path / name
-                if source.is_file():
-                    (root / "state").mkdir(exist_ok=True)
-                    shutil.copy2(source, root / "state" / name)
-                elif source.is_dir():
-                    shutil.copytree(source, root / "state" / name)
-            rendered = render_plan(self.answers, self.secrets, self.release, root, self._capacity())
+        rendering = preview(
+            self.answers, self.secrets, self.release, self.install_dir, self._capacity()
+        )
+        rendered = rendering.rendered
         self.redactor.include(rendered.redactor)
-        changes = {c.path: c for c in compare_plan(rendered, self.install_dir)}
+        changes = {c.path: c for c in rendering.changes}
         files = [
             PlannedFile(f.path, len(f.content), f.mode, changes[f.path].kind, f.holds_secrets)
             for f in rendered.files
         ]
-        files += [
-            PlannedFile(c.path, 0, 0, "removed", True)
-            for c in changes.values()
-            if c.kind == "removed"
-        ]
+        files += [PlannedFile(c.path, 0, 0, "removed", True) for c in rendering.removed]
         # The step descriptions read the Compose file: give them the scratch rendering, so
         # that nothing renders into install_dir (which would store generated secrets).
         self._compose_doc = load_yaml(rendered.file("docker-compose.yml").content)
@@ -209,6 +197,7 @@ class ComposeTarget:
                 "images": self.images(),
                 "urls": self.urls(),
             },
+            rendering=rendering,
         )
 
     def compose_document(self) -> dict[str, Any]:
