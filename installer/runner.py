@@ -99,7 +99,7 @@ from installer.errors import (
     StepFailed,
 )
 from installer.events import Event, EventType
-from installer.statedir import StateDir, StateWriteError, atomic_write_json, read_json
+from installer.statedir import StateDir, StateError, atomic_write_json, read_json
 
 JOURNAL_FORMAT = 1
 _DONE = ("done", "skipped")
@@ -479,14 +479,14 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as e:
-                raise StateWriteError(self.path, e) from e
+                raise StateError(self.path, e) from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 holder = _read_fd(fd)
                 os.close(fd)
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise StateWriteError(self.path, e) from e
+                    raise StateError(self.path, e) from e
                 pid = holder.get("pid")
                 since = holder.get("started_at")
                 who = f"PID {pid}" if pid else "another process"
@@ -519,7 +519,7 @@ class RunLock:
             os.fsync(fd)
         except OSError as e:
             os.close(fd)
-            raise StateWriteError(self.path, e) from e
+            raise StateError(self.path, e) from e
         self._fd = fd
         return stale
 

@@ -63,7 +63,7 @@ from installer.runner import (
     StepContext,
     StepUpdate,
 )
-from installer.statedir import StateDir, StateWriteError, atomic_write, atomic_write_json, read_json
+from installer.statedir import StateDir, StateError, atomic_write, atomic_write_json, read_json
 from installer.targets import PlannedFile, PlannedStep, PlanPreview
 from installer.targets.compose.base import (
     MIGRATE_SERVICE,
@@ -417,7 +417,7 @@ class ComposeTarget:
             shutil.rmtree(old, ignore_errors=True)
         except OSError as e:
             shutil.rmtree(staging, ignore_errors=True)
-            raise StateWriteError(self.state.previous, e) from e
+            raise StateError(self.state.previous, e) from e
         return {
             "fresh": False,
             "release": (record.get("release") or {}).get("version"),
