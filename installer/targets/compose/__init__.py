@@ -30,8 +30,9 @@ The Compose project is the one named in the rendered ``docker-compose.yml`` (``n
 so the operator's plain ``docker compose`` in ``install_dir`` manages exactly what the
 installer made.
 
-The package's parts: :mod:`~installer.targets.compose.steps` (prerequisites, configuration,
-containers, services, monitoring), :mod:`~installer.targets.compose.database`,
+The package's parts: :mod:`~installer.targets.compose.steps` (prerequisites, containers,
+services, monitoring), :mod:`~installer.targets.compose.configuration` (with the snapshot
+and restore of the previous install), :mod:`~installer.targets.compose.database`,
 :mod:`~installer.targets.compose.verify`, :mod:`~installer.targets.compose.probes` (HTTP to
 the installed services), :mod:`~installer.targets.compose.polling` (the one wait loop and
 Compose durations) and :mod:`~installer.targets.compose.base` (what the steps share).
@@ -39,10 +40,7 @@ Compose durations) and :mod:`~installer.targets.compose.base` (what the steps sh
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -52,8 +50,7 @@ from installer import __version__
 from installer.credentials import Redactor
 from installer.engine.compose import ComposeProject
 from installer.engine.docker import ContainerInfo, DockerEngine
-from installer.engine.process import CommandFailed
-from installer.errors import InstallerError, StepFailed
+from installer.errors import StepFailed
 from installer.runner import (
     InstallPlan,
     Journal,
@@ -63,7 +60,7 @@ from installer.runner import (
     StepContext,
     StepUpdate,
 )
-from installer.statedir import StateDir, StateError, atomic_write, atomic_write_json, read_json
+from installer.statedir import StateDir, read_json
 from installer.targets import PlannedFile, PlannedStep, PlanPreview
 from installer.targets.compose.base import (
     MIGRATE_SERVICE,
@@ -72,12 +69,11 @@ from installer.targets.compose.base import (
     ImageLoader,
     load_yaml,
     safe_relative,
-    step_failure,
 )
+from installer.targets.compose.configuration import ConfigurationStep
 from installer.targets.compose.database import DatabaseStep
 from installer.targets.compose.polling import POLL_SECONDS, duration_seconds
 from installer.targets.compose.steps import (
-    ConfigurationStep,
     ContainersStep,
     MonitoringStep,
     PrerequisitesStep,
@@ -372,123 +368,17 @@ class ComposeTarget:
             hint=(f"see its full log with `docker compose logs {service}` in {self.install_dir}"),
         )
 
-    # -- previous install: snapshot and restore -----------------------------------------
+    # -- what is installed -------------------------------------------------------------
 
     def installed_record(self) -> dict[str, Any] | None:
         record = read_json(self.state.result)
         return record if isinstance(record, dict) and record.get("status") == "installed" else None
 
-    def _index(self) -> list[str]:
+    def rendered_index(self) -> list[str]:
+        """The files the last configuration step wrote (relative paths, state/ keeps the list)."""
         data = read_json(self.state.path / RENDERED_INDEX)
         files = data.get("files") if isinstance(data, dict) else None
         return [f for f in files or [] if isinstance(f, str) and safe_relative(f)]
-
-    def snapshot_previous(self) -> dict[str, Any]:
-        """Copy the files of the last healthy install to ``state/previous/`` (for rollback)."""
-        record = self.installed_record()
-        paths = self._index()
-        if record is None or not paths:
-            return {"fresh": True}
-        staging = self.state.path / f"previous.new-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        files: dict[str, int] = {}
-        try:
-            for relative in paths:
-                source = self.install_dir / relative
-                if not source.is_file():
-                    continue
-                mode = source.stat().st_mode & 0o777
-                atomic_write(staging / "files" / relative, source.read_bytes(), mode)
-                files[relative] = mode
-            atomic_write_json(
-                staging / "snapshot.json",
-                {
-                    "release": (record.get("release") or {}).get("version"),
-                    "schema_version": record.get("schema_version"),
-                    "compose_project": record.get("compose_project"),
-                    "files": files,
-                },
-                0o600,
-            )
-            old = self.state.path / f"previous.old-{os.getpid()}"
-            if self.state.previous.exists():
-                self.state.previous.rename(old)
-            staging.rename(self.state.previous)
-            shutil.rmtree(old, ignore_errors=True)
-        except OSError as e:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise StateError(self.state.previous, e) from e
-        return {
-            "fresh": False,
-            "release": (record.get("release") or {}).get("version"),
-            "files": sorted(files),
-        }
-
-    def restore_previous(self, ctx: StepContext, snapshot: dict[str, Any]) -> Iterator[StepUpdate]:
-        """Put back the previous install's files and containers (or remove a first install's)."""
-        if snapshot.get("fresh", True):
-            yield from self._remove_first_install(ctx)
-            return
-        meta = read_json(self.state.previous / "snapshot.json")
-        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
-            raise StepFailed(
-                f"the previous installation's files are missing from {self.state.previous}",
-                step=ctx.step.name,
-                hint="restore them from a backup and run `docker compose up -d` there",
-            )
-        saved: dict[str, int] = meta["files"]
-        for relative in self._index():
-            if relative not in saved:
-                (self.install_dir / relative).unlink(missing_ok=True)
-        for relative, mode in saved.items():
-            if not safe_relative(relative):
-                continue
-            content = (self.state.previous / "files" / relative).read_bytes()
-            atomic_write(self.install_dir / relative, content, int(mode))
-        atomic_write_json(self.state.path / RENDERED_INDEX, {"files": sorted(saved)}, 0o600)
-        yield f"restored the files of release {meta.get('release')}"
-        name = str(meta.get("compose_project") or self.project.name)
-        previous = ComposeProject(self.install_dir, name)
-        services = self._services_in(self.install_dir / "docker-compose.yml")
-        services = [s for s in services if s != MIGRATE_SERVICE]
-        yield f"starting the previous containers: {', '.join(services)}"
-        try:
-            yield from previous.up(services, wait=True, cancel=None)
-        except CommandFailed as e:
-            raise step_failure(
-                ctx.step.name, e, "the previous installation did not come back"
-            ) from e
-        yield f"release {meta.get('release')} is running again"
-
-    def _remove_first_install(self, ctx: StepContext) -> Iterator[StepUpdate]:
-        compose_file = self.install_dir / "docker-compose.yml"
-        try:
-            self.engine.project_containers(self.project.name, oneoff=None)
-            reachable = True
-        except InstallerError:
-            reachable = False  # no container can have been made where no engine answers
-        if compose_file.is_file() and reachable:
-            yield "removing the containers and network this install created (volumes are kept)"
-            try:
-                yield from self.project.down()
-            except CommandFailed as e:
-                raise step_failure(ctx.step.name, e, "cannot remove the new containers") from e
-        for relative in self._index():
-            (self.install_dir / relative).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # remove the directories we made, if now empty
-                parent = (self.install_dir / relative).parent
-                while parent != self.install_dir and not any(parent.iterdir()):
-                    parent.rmdir()
-                    parent = parent.parent
-        (self.state.path / RENDERED_INDEX).unlink(missing_ok=True)
-        yield "removed the generated files (state/ keeps the logs and generated secrets)"
-
-    def _services_in(self, compose_file: Path) -> list[str]:
-        try:
-            document = load_yaml(compose_file.read_bytes())
-        except OSError:
-            return []
-        return list((document.get("services") or {}).keys())
 
     # -- URLs and the result ------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The steps of a Compose install other than the database and the verification.
+"""The steps of a Compose install other than configuration, database and verification.
 
 Each step reads and changes the installation through its :class:`ComposeTarget`; the
 runner calls them in the order :meth:`ComposeTarget.plan` gives.
@@ -6,7 +6,6 @@ runner calls them in the order :meth:`ComposeTarget.plan` gives.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,14 +13,11 @@ from typing import TYPE_CHECKING, Any
 from installer.engine.process import CommandFailed
 from installer.errors import BundleIntegrityError, InstallerError, PrerequisiteError, StepFailed
 from installer.runner import Progress
-from installer.targets.compose.base import ComposeStep, ImageLoader, kib, step_failure
+from installer.targets.compose.base import ComposeStep, ImageLoader, step_failure
 from installer.targets.compose.probes import wait_for_ok
 
 if TYPE_CHECKING:
-    from installer.render import RenderedPlan
     from installer.runner import StepContext, StepUpdate
-
-_DISK_MARGIN_BYTES = 1024 * 1024
 
 
 class PrerequisitesStep(ComposeStep):
@@ -114,74 +110,6 @@ def _only_own_ports(result: Any, own_ports: Sequence[int]) -> bool:
         if isinstance(port, int):
             taken.append(port)
     return bool(taken) and bool(own_ports) and set(taken) <= set(own_ports)
-
-
-class ConfigurationStep(ComposeStep):
-    name = "configuration"
-    title = "Configuration generation"
-
-    @property
-    def description(self) -> str:
-        return f"render the files and write those that differ into {self.target.install_dir}"
-
-    def check(self, ctx: StepContext) -> str | None:
-        from installer.render import compare_plan
-
-        plan = self.target.render()
-        changes = compare_plan(plan, self.target.install_dir)
-        if all(c.kind == "unchanged" for c in changes):
-            modes_ok = all(
-                (self.target.install_dir / f.path).stat().st_mode & 0o777 == f.mode
-                for f in plan.files
-            )
-            if modes_ok and sorted(self.target._index()) == sorted(plan.paths):
-                return f"configuration unchanged ({len(plan.files)} files)"
-        return None
-
-    def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
-        from installer.render import compare_plan, write_plan
-
-        plan = self.target.render()
-        if "snapshot" not in ctx.data:
-            snapshot = self.target.snapshot_previous()
-            ctx.remember("snapshot", snapshot)
-            if not snapshot.get("fresh"):
-                yield f"kept the files of release {snapshot.get('release')} for rollback"
-        changes = [c for c in compare_plan(plan, self.target.install_dir) if c.kind != "unchanged"]
-        self._check_space(ctx, plan)
-        try:
-            write_plan(plan, self.target.install_dir)
-        except InstallerError as e:
-            raise step_failure(self.name, e) from e
-        self.target._config_hashes = None  # the files changed: ask Compose again
-        for change in changes:
-            size = f" ({change.size} bytes)" if change.kind != "removed" else ""
-            yield f"{change.kind:9} {change.path}{size}"
-        if not changes:
-            yield "files unchanged; permissions set"
-        ctx.remember("written", [c.path for c in changes])
-
-    def _check_space(self, ctx: StepContext, plan: RenderedPlan) -> None:
-        """Refuse before writing anything when the files (and a margin) do not fit."""
-        needed = sum(len(f.content) for f in plan.files) + _DISK_MARGIN_BYTES
-        probe = self.target.install_dir
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        try:
-            stats = os.statvfs(probe)
-        except OSError:
-            return
-        free = stats.f_bavail * stats.f_frsize
-        if free < needed:
-            raise StepFailed(
-                f"not enough disk space in {self.target.install_dir}: the configuration needs "
-                f"{kib(needed)} (with a margin), {kib(free)} is free",
-                step=self.name,
-                hint=f"free some space on the file system that holds {probe}, then run again",
-            )
-
-    def rollback(self, ctx: StepContext) -> Iterator[StepUpdate]:
-        yield from self.target.restore_previous(ctx, ctx.data.get("snapshot") or {"fresh": True})
 
 
 class ContainersStep(ComposeStep):
