@@ -762,8 +762,8 @@ class BackupCreate:
             return info
 
         def state_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-            top = Path(info.name).parts[1:2]
-            if top and (top[0] in _STATE_EXCLUDED or top[0].endswith(".partial")):
+            parts = Path(info.name).parts  # "./logs/x" -> ("logs", "x")
+            if parts and (parts[0] in _STATE_EXCLUDED or parts[0].endswith(".partial")):
                 return None
             return info
 
