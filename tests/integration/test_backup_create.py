@@ -265,3 +265,46 @@ def test_development_backup_of_sqlite(install: Install) -> None:
     kept = install.run("backup", "prune", "--answers", str(answers_with_backup), "--json")
     assert json.loads(kept.stdout)["keep"] == 2 and json.loads(kept.stdout)["deleted"] == []
     assert parse_events(run.stdout)[-1]["type"] == "run.finished"
+
+
+def test_interrupted_backup_unpauses_and_leaves_nothing(install: Install) -> None:
+    """Ctrl-C while the application is paused: unpaused at once, no archive, exit 130."""
+    import signal
+
+    answers = install.answers("development")
+    run = install.apply(answers)
+    assert run.exit_code == 0, run.describe()
+    codequal = install.containers_by_service()["codequal"][0]
+    # Enough data in a volume that the copy takes a while.
+    code, output = codequal.exec_run(
+        ["sh", "-c", "head -c 400000000 /dev/urandom > /app/data/bulk.bin"]
+    )
+    assert code == 0, output
+    _, recipient = _keygen(install)
+    process = subprocess.Popen(
+        install.command(
+            "backup", "create", "--answers", str(answers), "--recipient", recipient, "--json"
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=install.environment(),
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "paused 2 application containers" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    rest, errors = process.communicate(timeout=120)
+    events = parse_events("".join(lines) + rest)
+    install.transcripts += ["".join(lines) + rest, errors]
+    assert process.returncode == 130, (lines, rest, errors)
+    assert events[-1]["type"] == "run.failed" and events[-1]["exit_code"] == 130
+    assert any("unpaused the application" in e["message"] for e in events)
+    assert set(_states(install).values()) == {"running"}
+    backups = install.install_dir / "backups"
+    assert not list(backups.glob("*.cqbackup")) and not list(backups.glob(".*"))
+    assert not (install.state / "backup-paused.json").exists()
+    assert not (install.state / "apply.lock").exists()
