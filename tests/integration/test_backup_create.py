@@ -24,6 +24,7 @@ import zstandard
 
 from installer.runner import RunLock
 from tests.integration.apply_support import ApplyRun, Install, parse_events
+from tests.integration.test_apply_install import managed_postgres  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
 
@@ -308,3 +309,32 @@ def test_interrupted_backup_unpauses_and_leaves_nothing(install: Install) -> Non
     assert not list(backups.glob("*.cqbackup")) and not list(backups.glob(".*"))
     assert not (install.state / "backup-paused.json").exists()
     assert not (install.state / "apply.lock").exists()
+
+
+def test_managed_postgres_is_dumped_over_the_network(
+    install: Install,
+    managed_postgres: tuple[str, int, str],  # noqa: F811 - the fixture
+) -> None:
+    host, port, password = managed_postgres
+    answers = install.answers(
+        "production",
+        database={"kind": "postgres", "managed": True, "host": host, "port": port},
+    )
+    secrets = install.secrets_file(database_password=password)
+    run = install.apply(answers, secrets=secrets)
+    assert run.exit_code == 0, run.describe()
+    managed = install.docker.containers.get(f"managed-pg-{install.project}")
+    code, output = managed.exec_run(
+        ["psql", "-U", "codequal", "-d", "codequal", "-tAc",
+         "CREATE TABLE probe AS SELECT i AS id FROM generate_series(1, 321) AS i"]
+    )  # fmt: skip
+    assert code == 0, output
+    identity, recipient = _keygen(install)
+    run = _create(install, answers, "--recipient", recipient, secrets=secrets)
+    assert run.exit_code == 0, run.describe()
+    members = _members(_plaintext(Path(run.last["data"]["archive"]), identity))
+    manifest = json.loads(members["manifest.json"])
+    assert manifest["database"]["managed"] is True
+    assert manifest["database"]["tables"]["public.probe"]["rows"] == 321
+    assert members["database/postgres.pgdump"].startswith(b"PGDMP")
+    assert password.encode() not in Path(run.last["data"]["archive"]).read_bytes()
