@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 from installer import __version__
 from installer.backup.archive import (
     FORMAT,
+    SUFFIX,
     ArchiveWriter,
     BackupManifest,
     Consistency,
@@ -359,6 +360,7 @@ class BackupCreate:
         created = _now()
         with self._phase(0):
             prepared = self._prepare()
+            self._remove_leftovers(prepared.project)
             name = archive_name(prepared.project, _iso(created), prepared.release)
             self._say(f"archive: {self.directory / name}")
         with ArchiveWriter(self.directory, name) as writer:
@@ -386,6 +388,23 @@ class BackupCreate:
                 size = path.stat().st_size
                 self._say(f"{path.name}: {_size(size)}, {len(manifest.members) + 1} members")
         return BackupResult(path, size, manifest, consistency.pause_seconds)
+
+    def _remove_leftovers(self, project: str) -> None:
+        """What a killed ``backup create`` of this installation left: its staging directory
+        and its unfinished archive (this run holds the lock, so none is in use)."""
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.iterdir():
+            name = path.name
+            staging = name.startswith(f".{project}-") and name.endswith(f"{SUFFIX}.partial")
+            unfinished = name.startswith(f"{project}-") and name.endswith(f"{SUFFIX}.partial")
+            if staging and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif unfinished and path.is_file():
+                path.unlink(missing_ok=True)
+            else:
+                continue
+            self._say(f"removed {name}, left by an interrupted backup")
 
     def _prepare(self) -> _Prepared:
         self._recover_pause()

@@ -268,20 +268,8 @@ def test_development_backup_of_sqlite(install: Install) -> None:
     assert parse_events(run.stdout)[-1]["type"] == "run.finished"
 
 
-def test_interrupted_backup_unpauses_and_leaves_nothing(install: Install) -> None:
-    """Ctrl-C while the application is paused: unpaused at once, no archive, exit 130."""
-    import signal
-
-    answers = install.answers("development")
-    run = install.apply(answers)
-    assert run.exit_code == 0, run.describe()
-    codequal = install.containers_by_service()["codequal"][0]
-    # Enough data in a volume that the copy takes a while.
-    code, output = codequal.exec_run(
-        ["sh", "-c", "head -c 400000000 /dev/urandom > /app/data/bulk.bin"]
-    )
-    assert code == 0, output
-    _, recipient = _keygen(install)
+def _create_until_paused(install: Install, answers: Path, recipient: str, sig: int) -> ApplyRun:
+    """Run ``backup create`` and send ``sig`` once the application is paused."""
     process = subprocess.Popen(
         install.command(
             "backup", "create", "--answers", str(answers), "--recipient", recipient, "--json"
@@ -296,19 +284,54 @@ def test_interrupted_backup_unpauses_and_leaves_nothing(install: Install) -> Non
     for line in process.stdout:
         lines.append(line)
         if "paused 2 application containers" in line:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(sig)
             break
     rest, errors = process.communicate(timeout=120)
-    events = parse_events("".join(lines) + rest)
-    install.transcripts += ["".join(lines) + rest, errors]
-    assert process.returncode == 130, (lines, rest, errors)
-    assert events[-1]["type"] == "run.failed" and events[-1]["exit_code"] == 130
-    assert any("unpaused the application" in e["message"] for e in events)
-    assert set(_states(install).values()) == {"running"}
+    stdout = "".join(lines) + rest
+    install.transcripts += [stdout, errors]
+    return ApplyRun(process.returncode, stdout, errors, parse_events(stdout))
+
+
+def test_interrupted_backup_unpauses_and_leaves_nothing(install: Install) -> None:
+    """Ctrl-C while the application is paused: unpaused at once, no archive, exit 130.
+    SIGKILL there: the next backup unpauses what the killed one left paused, removes its
+    leftovers, and completes."""
+    import signal
+
+    answers = install.answers("development")
+    run = install.apply(answers)
+    assert run.exit_code == 0, run.describe()
+    codequal = install.containers_by_service()["codequal"][0]
+    # Enough data in a volume that the copy takes a while.
+    code, output = codequal.exec_run(
+        ["sh", "-c", "head -c 300000000 /dev/urandom > /app/data/bulk.bin"]
+    )
+    assert code == 0, output
+    _, recipient = _keygen(install)
     backups = install.install_dir / "backups"
+
+    run = _create_until_paused(install, answers, recipient, signal.SIGINT)
+    assert run.exit_code == 130, run.describe()
+    assert run.last["type"] == "run.failed" and run.last["exit_code"] == 130
+    assert any("unpaused the application" in e["message"] for e in run.events)
+    assert set(_states(install).values()) == {"running"}
     assert not list(backups.glob("*.cqbackup")) and not list(backups.glob(".*"))
     assert not (install.state / "backup-paused.json").exists()
     assert not (install.state / "apply.lock").exists()
+
+    run = _create_until_paused(install, answers, recipient, signal.SIGKILL)
+    assert run.exit_code == -signal.SIGKILL
+    assert "paused" in set(_states(install).values())
+    assert (install.state / "backup-paused.json").exists()
+    assert list(backups.glob(".*.partial"))  # the killed run's staging
+
+    run = _create(install, answers, "--recipient", recipient)
+    assert run.exit_code == 0, run.describe()
+    messages = [e["message"] for e in run.events]
+    assert any("left by a killed backup" in m for m in messages), messages
+    assert any("left by an interrupted backup" in m for m in messages), messages
+    assert set(_states(install).values()) == {"running"}
+    assert [p.name for p in backups.iterdir()] == [Path(run.last["data"]["archive"]).name]
 
 
 def test_managed_postgres_is_dumped_over_the_network(
