@@ -650,7 +650,8 @@ class BackupCreate:
                     f"copied {', '.join(p.name for p in copied) or 'nothing'} "
                     f"from volume {volume.name}"
                 )
-                volumes = self._copy_volumes(prepared, writer)
+                # The database member holds the database: the volume's copy leaves it out.
+                volumes = self._copy_volumes(prepared, writer, {volume.name: frozenset(names)})
             pause = extra["pause_seconds"] = round(pause_clock(), 3)
         with self._phase(2):
             database_file = raw / Path(relative).name
@@ -737,7 +738,13 @@ class BackupCreate:
         shutil.rmtree(database_file.parent, ignore_errors=True)
         return tables
 
-    def _copy_volumes(self, prepared: _Prepared, writer: ArchiveWriter) -> list[VolumeInfo]:
+    def _copy_volumes(
+        self,
+        prepared: _Prepared,
+        writer: ArchiveWriter,
+        exclude: dict[str, frozenset[str]] | None = None,
+    ) -> list[VolumeInfo]:
+        """Each volume into ``volumes/<name>.tar.zst`` (``exclude``: paths left out per volume)."""
         import zstandard
 
         from installer.engine.volumes import export_volume
@@ -756,7 +763,13 @@ class BackupCreate:
                     packed.write(chunk)
                     self._progress(rate, len(chunk))
 
-                copy = export_volume(self.engine, volume.engine_name, sink, image=volume.image)
+                copy = export_volume(
+                    self.engine,
+                    volume.engine_name,
+                    sink,
+                    image=volume.image,
+                    exclude=(exclude or {}).get(volume.name, frozenset()),
+                )
             infos.append(
                 VolumeInfo(name=volume.name, member=member, files=copy.files, bytes=copy.bytes)
             )

@@ -233,6 +233,12 @@ def test_development_backup_of_sqlite(install: Install) -> None:
         "tables"
     ]
     assert set(_states(install).values()) == {"running"}
+    volume = zstandard.ZstdDecompressor().decompress(
+        members["volumes/codequal_data.tar.zst"], max_output_size=256 << 20
+    )
+    with tarfile.open(fileobj=io.BytesIO(volume)) as tar:
+        in_volume = tar.getnames()
+    assert not any(n.startswith("./codequal.db") for n in in_volume), in_volume
 
     # list and prune: prune --keep 1 keeps the newest verified archive even when newer
     # unverified ones exist
