@@ -27,7 +27,6 @@ from installer.checks.probes import (
     KubernetesInfo,
     Probe,
     Resolution,
-    docker_endpoint,
 )
 from installer.checks.report import CheckResult, PrerequisiteReport
 from installer.checks.requirements import (
@@ -334,7 +333,10 @@ def run_prerequisites(
 
 
 def _docker_not_answering(error: str | None, timeout: float) -> DockerInfo:
-    endpoint, from_env = docker_endpoint(os.environ)
+    from installer.engine.endpoint import docker_endpoint
+
+    resolved = docker_endpoint(os.environ)
+    endpoint, from_env = resolved.url, resolved.chosen_by_operator
     if error == "timeout":
         return DockerInfo(
             endpoint,

@@ -7,6 +7,7 @@ changes only what it is about.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Collection
@@ -62,7 +63,7 @@ def docker_ok(**changes: Any) -> DockerInfo:
         cgroup_version=2,
         memory_limit=True,
     )
-    return base._replace(**changes)
+    return dataclasses.replace(base, **changes)
 
 
 @dataclass
