@@ -95,9 +95,10 @@ def load_images_into_docker(
     import docker
     import requests
 
-    from installer.bundle.create import docker_client_for_bundles
+    from installer.bundle.create import SAVE_TIMEOUT_SECONDS
+    from installer.engine.docker import docker_client as engine_docker_client
 
-    client = docker_client or docker_client_for_bundles()
+    client = docker_client or engine_docker_client(timeout=SAVE_TIMEOUT_SECONDS)
     meter = ProgressMeter("load", progress, index.metadata.images_size)
     if extracted_root is not None:
         stream = tar_from_directory(extracted_root / IMAGES_DIR, meter)

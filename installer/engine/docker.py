@@ -60,7 +60,7 @@ def docker_client(timeout: float = 60) -> Any:
     try:
         client = docker.from_env(timeout=timeout, environment=endpoint.environment())
         client.ping()
-    except _sdk_errors() as e:
+    except sdk_errors() as e:
         if client is not None:
             client.close()
         raise docker_unavailable("cannot reach the Docker Engine", e, endpoint) from e
@@ -122,7 +122,7 @@ class DockerEngine:
             return str(self.client.images.get(reference).id)
         except docker.errors.ImageNotFound:
             return None
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot look up image {reference}", e) from e
 
     def pull(self, reference: str, auth: dict[str, str] | None = None) -> Iterator[Progress]:
@@ -154,7 +154,7 @@ class DockerEngine:
                 if total and current - last >= max(total / 50, 1):
                     last = current
                     yield Progress(current, total, "bytes", f"pulling {reference}")
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot pull {reference}", e) from e
 
     # -- containers ---------------------------------------------------------------------
@@ -171,7 +171,7 @@ class DockerEngine:
             infos = [
                 _summary_info(s) for s in self.client.api.containers(all=True, filters=filters)
             ]
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot list the containers of project {project}", e) from e
         if oneoff is not None:
             infos = [i for i in infos if i.oneoff == oneoff]
@@ -185,7 +185,7 @@ class DockerEngine:
             return _info(self.client.api.inspect_container(container_id))
         except docker.errors.NotFound:
             return None
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot inspect container {container_id[:12]}", e) from e
 
     def logs(self, container_id: str, tail: int = 20) -> list[str]:
@@ -193,7 +193,7 @@ class DockerEngine:
 
         try:
             raw = self.client.api.logs(container_id, stdout=True, stderr=True, tail=tail)
-        except _sdk_errors():
+        except sdk_errors():
             return []
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return [line.rstrip() for line in text.splitlines() if line.strip()][-tail:]
@@ -205,7 +205,7 @@ class DockerEngine:
             self.client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
             return
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot remove container {container_id[:12]}", e) from e
 
     def exec(
@@ -228,7 +228,7 @@ class DockerEngine:
             )
             output = self.client.api.exec_start(result["Id"])
             code = self.client.api.exec_inspect(result["Id"]).get("ExitCode")
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot run a command in container {container_id[:12]}", e) from e
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
         return (int(code) if code is not None else -1), text
@@ -241,7 +241,7 @@ class DockerEngine:
             return True
         except docker.errors.NotFound:
             return False
-        except _sdk_errors() as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot look up volume {name}", e) from e
 
     def _error(self, what: str, error: Exception) -> InstallerError:
@@ -252,7 +252,7 @@ class DockerEngine:
         return docker_unavailable(what, error)
 
 
-def _sdk_errors() -> tuple[type[Exception], ...]:
+def sdk_errors() -> tuple[type[Exception], ...]:
     """What an SDK call raises when it fails: its own errors, and those of the HTTP library
     beneath it (a daemon gone mid-request surfaces as a requests or urllib3 error)."""
     import docker
