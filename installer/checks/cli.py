@@ -10,19 +10,27 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from installer.checks.prerequisites import run_prerequisites
+from installer.checks.probes import HostProbe
 from installer.errors import UsageError
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
+    from installer.checks.docker_probe import EarlyEngineInfo
     from installer.checks.report import PrerequisiteReport
 
 
 def run_check(
-    target: str | None, answers_path: str | None, skip: Sequence[str], as_json: bool
+    target: str | None,
+    answers_path: str | None,
+    skip: Sequence[str],
+    as_json: bool,
+    *,
+    early_docker: EarlyEngineInfo | None = None,
 ) -> None:
     """Run the checks, print the report, and raise (exit 3) when a check failed.
 
-    The Docker Engine's answer may already be on its way: see :mod:`installer.entry`.
+    ``early_docker``: the Docker Engine's answer, already on its way (see
+    :class:`~installer.checks.docker_probe.EarlyEngineInfo`).
     """
     subject: AnswerFile | str
     if answers_path is not None:
@@ -37,7 +45,8 @@ def run_check(
         subject = answers
     else:
         subject = target or "development"
-    report = run_prerequisites(subject, skip=skip)
+    probe = HostProbe(early_docker=early_docker) if early_docker is not None else None
+    report = run_prerequisites(subject, skip=skip, probe=probe)
     if as_json:
         click.echo(report.to_json())
     else:
