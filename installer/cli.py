@@ -229,18 +229,9 @@ def check_command(
 
     Exits 0 when no check fails (warnings allowed), 3 when one does.
     """
-    import os
-
-    from installer.checks.docker_probe import EarlyEngineInfo
-
-    # The Engine's slow /info answer is asked for now, while the checks are imported; only
-    # when the target is known here to be a Compose one (an answer file names its own).
-    early = None
-    if answers_path is None and (target or "development") in ("development", "production"):
-        early = EarlyEngineInfo(os.environ)
     from installer.checks.cli import run_check
 
-    run_check(target, answers_path, skip, as_json, early_docker=early)
+    run_check(target, answers_path, skip, as_json)
 
 
 @cli.command("apply")

@@ -10,28 +10,17 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from installer.checks.prerequisites import run_prerequisites
-from installer.checks.probes import HostProbe
 from installer.errors import UsageError
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
-    from installer.checks.docker_probe import EarlyEngineInfo
     from installer.checks.report import PrerequisiteReport
 
 
 def run_check(
-    target: str | None,
-    answers_path: str | None,
-    skip: Sequence[str],
-    as_json: bool,
-    *,
-    early_docker: EarlyEngineInfo | None = None,
+    target: str | None, answers_path: str | None, skip: Sequence[str], as_json: bool
 ) -> None:
-    """Run the checks, print the report, and raise (exit 3) when a check failed.
-
-    ``early_docker``: the Docker Engine's answer, already on its way (see
-    :class:`~installer.checks.docker_probe.EarlyEngineInfo`).
-    """
+    """Run the checks, print the report, and raise (exit 3) when a check failed."""
     subject: AnswerFile | str
     if answers_path is not None:
         from installer.validation import load_answers
@@ -45,8 +34,7 @@ def run_check(
         subject = answers
     else:
         subject = target or "development"
-    probe = HostProbe(early_docker=early_docker) if early_docker is not None else None
-    report = run_prerequisites(subject, skip=skip, probe=probe)
+    report = run_prerequisites(subject, skip=skip)
     if as_json:
         click.echo(report.to_json())
     else:

@@ -26,7 +26,6 @@ from installer.checks.docker_probe import (
     DEFAULT_DOCKER_SOCKET,
     DOCKER_TIMEOUT,
     DockerInfo,
-    EarlyEngineInfo,
     EngineProtocolError,
     probe_docker,
     query_docker,
@@ -426,15 +425,10 @@ class HostProbe:
     """Measures this machine (the default :class:`Probe`)."""
 
     def __init__(
-        self,
-        root: str | os.PathLike[str] = "/",
-        environ: Mapping[str, str] | None = None,
-        *,
-        early_docker: EarlyEngineInfo | None = None,
+        self, root: str | os.PathLike[str] = "/", environ: Mapping[str, str] | None = None
     ) -> None:
         self.root = os.fspath(root)
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
-        self.early_docker = early_docker  # the Engine's answer, asked for ahead
 
     def cpu(self) -> CpuInfo:
         logical = os.cpu_count() or 1
@@ -498,10 +492,6 @@ class HostProbe:
         return cgroup_from_fs(self.root)
 
     def docker(self, timeout: float) -> DockerInfo:
-        if self.early_docker is not None:
-            answer = self.early_docker.take(self.environ, timeout)
-            if answer is not None:
-                return answer
         return probe_docker(self.environ, timeout)
 
     def compose(self, timeout: float) -> ComposeInfo:

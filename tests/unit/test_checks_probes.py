@@ -7,13 +7,11 @@ import os
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from installer.checks.docker_probe import EarlyEngineInfo
 from installer.checks.probes import (
     HostProbe,
     cached_compose_version,
@@ -303,68 +301,6 @@ def test_engine_answers_are_read(short_tmp: Path) -> None:
     assert (info.version, info.api_version, info.storage_driver) == ("27.3.1", "1.47", "overlay2")
     assert (info.root_dir, info.cgroup_version, info.memory_limit) == ("/srv/docker", 2, True)
     assert (info.https_proxy, info.ncpu) == ("http://proxy:3128", 16)
-
-
-class CountingEngine(EngineStandIn):
-    """The stand-in, counting the requests it was sent."""
-
-    def __init__(self, path: Path, replies: dict[str, bytes]) -> None:
-        self.requests = 0
-        super().__init__(path, replies)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                self.requests += 1
-                conn.recv(65536)
-                conn.sendall(self.replies["/info"])
-
-
-def _wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "the stand-in engine was not asked in time"
-        time.sleep(0.005)
-
-
-def test_the_request_sent_early_is_the_one_the_probe_uses(
-    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = CountingEngine(short_tmp / "d.sock", {"/info": _http(INFO)})
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
-    try:
-        early = EarlyEngineInfo(os.environ, 2.0)
-        _wait_for(lambda: engine.requests == 1)
-        engine.replies = {"/info": _http({**INFO, "Driver": "btrfs"})}
-        probe = HostProbe(early_docker=early)
-        assert probe.docker(2.0).storage_driver == "overlay2"  # the early request's answer
-        assert engine.requests == 1
-        assert probe.docker(2.0).storage_driver == "btrfs"  # taken once only
-    finally:
-        engine.close()
-
-
-def test_an_early_answer_for_another_engine_or_timeout_is_not_used(
-    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = CountingEngine(short_tmp / "d.sock", {"/info": _http(INFO)})
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
-    try:
-        early = EarlyEngineInfo(os.environ, 2.0)
-        _wait_for(lambda: engine.requests == 1)
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/other.sock")
-        moved = HostProbe(early_docker=early).docker(2.0)  # the endpoint changed: ask it
-        assert (moved.reachable, moved.error) == (False, "not_running")
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
-        engine.replies = {"/info": _http({**INFO, "Driver": "btrfs"})}
-        assert HostProbe(early_docker=early).docker(1.0).storage_driver == "btrfs"
-        assert engine.requests == 2
-    finally:
-        engine.close()
 
 
 @pytest.mark.parametrize(
