@@ -43,8 +43,34 @@ def docker_unavailable(
     """``what`` failed because the Engine is out of reach, in the operator's words;
     ``error`` is the cause (its first line is kept for the log reader)."""
     where = (endpoint or docker_endpoint()).describe()
-    cause = error if isinstance(error, str) else _first_line(error)
+    cause = error if isinstance(error, str) else _socket_cause(error) or _first_line(error)
     return DockerUnavailable(f"{what}: {where} is not answering ({cause})", hint=START_DOCKER)
+
+
+_SOCKET_CAUSES = (
+    (FileNotFoundError, "no socket at that path"),
+    (ConnectionRefusedError, "connection refused"),
+    (PermissionError, "permission denied on the socket"),
+    (ConnectionResetError, "the connection was reset"),
+    (TimeoutError, "no answer in time"),
+)
+
+
+def _socket_cause(error: BaseException, depth: int = 0) -> str | None:
+    """The socket error under an SDK error, in words (requests and urllib3 wrap it in
+    their own errors, as arguments or as the cause)."""
+    for kind, words in _SOCKET_CAUSES:
+        if isinstance(error, kind):
+            return words
+    if depth > 5:
+        return None
+    inner = [a for a in error.args if isinstance(a, BaseException)]
+    inner += [e for e in (error.__cause__, error.__context__) if e is not None]
+    for candidate in inner:
+        found = _socket_cause(candidate, depth + 1)
+        if found:
+            return found
+    return None
 
 
 def docker_client(timeout: float = 60) -> Any:

@@ -113,4 +113,25 @@ def test_the_sdk_client_factory_uses_the_resolver(
         docker_client(timeout=2)
     assert caught.value.exit_code == ExitCode.PREREQUISITES
     assert f"unix://{rootless}" in caught.value.message
+    assert caught.value.message.endswith("is not answering (connection refused)")
     assert "run the same command again" in (caught.value.hint or "")
+
+
+def test_the_socket_error_under_the_sdk_s_wrappers_is_said_in_words() -> None:
+    import requests
+    import urllib3
+
+    from installer.engine.docker import docker_unavailable
+    from installer.engine.endpoint import DockerEndpoint
+
+    wrapped = requests.ConnectionError(
+        urllib3.exceptions.ProtocolError("Connection aborted.", FileNotFoundError(2, "gone"))
+    )
+    said = docker_unavailable("cannot list", wrapped, DockerEndpoint("unix:///x.sock"))
+    assert said.message == (
+        "cannot list: the Docker Engine at unix:///x.sock is not answering (no socket at that path)"
+    )
+    other = docker_unavailable(
+        "cannot list", RuntimeError("odd\nmore"), DockerEndpoint("unix:///x")
+    )
+    assert other.message.endswith("(odd)")
