@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from installer.engine.endpoint import DockerEndpoint, docker_endpoint
-from installer.errors import EngineUnavailable, InstallerError
+from installer.errors import EngineUnavailable, InstallerError, first_line
 from installer.runner import Progress
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -43,7 +43,7 @@ def docker_unavailable(
     """``what`` failed because the Engine is out of reach, in the operator's words;
     ``error`` is the cause (its first line is kept for the log reader)."""
     where = (endpoint or docker_endpoint()).describe()
-    cause = error if isinstance(error, str) else _socket_cause(error) or _first_line(error)
+    cause = error if isinstance(error, str) else _socket_cause(error) or first_line(error)
     return DockerUnavailable(f"{what}: {where} is not answering ({cause})", hint=START_DOCKER)
 
 
@@ -274,7 +274,7 @@ class DockerEngine:
         import docker
 
         if isinstance(error, docker.errors.APIError):
-            return DockerError(f"{what}: {_first_line(error)}")
+            return DockerError(f"{what}: {first_line(error)}")
         return docker_unavailable(what, error)
 
 
@@ -290,13 +290,12 @@ def sdk_errors() -> tuple[type[Exception], ...]:
 
 def split_tag(reference: str) -> tuple[str, str | None]:
     """``repo/name:tag`` -> (``repo/name``, ``tag``); a digest stays with the repository."""
-    if "@" in reference:
+    from installer.engine.images import ImageReference
+
+    parsed = ImageReference.parse(reference)
+    if parsed.digest:
         return reference, None
-    head, _, last = reference.rpartition("/")
-    if ":" in last:
-        name, _, tag = last.partition(":")
-        return (f"{head}/{name}" if head else name), tag
-    return reference, "latest"
+    return parsed.familiar_name, parsed.tag or "latest"
 
 
 _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")
@@ -362,8 +361,3 @@ def _info(attrs: dict[str, Any]) -> ContainerInfo:
         health_output=health_output,
         published_ports=sorted(set(ports)),
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
