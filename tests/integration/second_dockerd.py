@@ -1,8 +1,12 @@
 """A second ``dockerd`` that a test may stop and start again (the shared one never stops).
 
-Own data root, exec root, pidfile, socket and bridge, on the isolated engines' address pool
-(:mod:`tests.integration.bundle_support`, whose lock it holds: one such daemon at a time).
-The socket path is the caller's, so a test can put it where a rootless daemon's would be.
+Own data root, exec root, pidfile and socket, and its own network namespace: there it has
+its own ``docker0``, iptables and loopback, so nothing it does touches the host's
+interfaces. (A dockerd that is restarted deletes the default bridge interface it finds,
+and on the host that is the main Engine's ``docker0``.) The socket is a file, reachable
+from the host's namespace; the socket path is the caller's, so a test can put it where a
+rootless daemon's would be. Commands that must reach what its containers publish on
+127.0.0.1 run in its namespace: :meth:`SecondDockerd.in_namespace`.
 The test images are copied into it from the main Engine (``docker save | docker load``).
 """
 
@@ -15,16 +19,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-from tests.integration.bundle_support import (
-    ISOLATED_BRIDGE_ADDRESS,
-    ISOLATED_POOL,
-    _ip,
-    _iptables_pool_rule,
-    _lock,
-)
 
 
 class SecondDockerd:
@@ -35,7 +31,7 @@ class SecondDockerd:
         workdir.mkdir(parents=True, exist_ok=True)
         self.socket_path = socket_path
         self.exec_root = Path(tempfile.mkdtemp(prefix="cq2d-", dir="/tmp"))
-        self.bridge = f"cq2d{os.getpid() % 100000}"
+        self.namespace = f"cq2d-{os.getpid()}"
         self.root = workdir / "docker-root"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -43,16 +39,21 @@ class SecondDockerd:
     def host(self) -> str:
         return f"unix://{self.socket_path}"
 
+    def in_namespace(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` run in this daemon's network namespace (nsenter, not ``ip netns exec``,
+        which mounts a sysfs of its own and so hides the cgroup mounts dockerd needs)."""
+        return ["nsenter", f"--net=/run/netns/{self.namespace}", "--", *argv]
+
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
         with open(self.workdir / "dockerd.log", "ab") as log:
             self.process = subprocess.Popen(
-                ["dockerd", "--data-root", str(self.root),
-                 "--exec-root", str(self.exec_root / "x"),
-                 "--pidfile", str(self.exec_root / "pid"), "-H", self.host,
-                 "--bridge", self.bridge, "--iptables=false", "--ip-masq=false",
-                 "--cgroup-parent", self.exec_root.name,
-                 "--default-address-pool", f"base={ISOLATED_POOL},size=24"],
+                self.in_namespace(
+                    ["dockerd", "--data-root", str(self.root),
+                     "--exec-root", str(self.exec_root / "x"),
+                     "--pidfile", str(self.exec_root / "pid"), "-H", self.host,
+                     "--cgroup-parent", self.exec_root.name]
+                ),
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -68,7 +69,7 @@ class SecondDockerd:
         """Stop it as ``systemctl stop docker`` does (SIGTERM), and wait until it is gone."""
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        self.process.send_signal(signal.SIGTERM)  # nsenter execs dockerd itself
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -101,23 +102,24 @@ class SecondDockerd:
             self.docker("rm", "-f", "-v", *ids, check=False)
 
 
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
 @contextlib.contextmanager
 def second_dockerd(workdir: Path, socket_path: Path) -> Iterator[SecondDockerd]:
     """Start a :class:`SecondDockerd`; at the end stop it and remove all it had."""
-    with _lock("isolated-engine"):
-        daemon = SecondDockerd(workdir, socket_path)
-        _ip("link", "del", daemon.bridge, check=False)
-        _ip("link", "add", "name", daemon.bridge, "type", "bridge")
-        _ip("addr", "add", ISOLATED_BRIDGE_ADDRESS, "dev", daemon.bridge)
-        _ip("link", "set", daemon.bridge, "up")
-        try:
-            daemon.start()
-            _iptables_pool_rule("-I")
-            yield daemon
-        finally:
-            _iptables_pool_rule("-D")
-            daemon.remove_everything()
-            daemon.stop()
-            _ip("link", "del", daemon.bridge, check=False)
-            shutil.rmtree(daemon.root, ignore_errors=True)
-            shutil.rmtree(daemon.exec_root, ignore_errors=True)
+    daemon = SecondDockerd(workdir, socket_path)
+    _ip("netns", "add", daemon.namespace)
+    try:
+        subprocess.run(
+            daemon.in_namespace(["ip", "link", "set", "lo", "up"]), check=True, timeout=30
+        )
+        daemon.start()
+        yield daemon
+    finally:
+        daemon.remove_everything()
+        daemon.stop()
+        subprocess.run(["ip", "netns", "del", daemon.namespace], capture_output=True, check=False)
+        shutil.rmtree(daemon.root, ignore_errors=True)
+        shutil.rmtree(daemon.exec_root, ignore_errors=True)

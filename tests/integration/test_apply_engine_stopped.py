@@ -9,16 +9,37 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.apply_support import ApplyRun, Install, parse_events
-from tests.integration.second_dockerd import second_dockerd
+from tests.integration.second_dockerd import SecondDockerd, second_dockerd
 from tests.support import TEST_RELEASES_DIR
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def install(tmp_path: Path, docker_engine: Any, test_images: Any) -> Iterator[Install]:
+    """conftest's ``install`` without the host-ports lock: the installs here publish their
+    ports in the second daemon's own network namespace, not on the host's."""
+    installation = Install(tmp_path, tmp_path / "install", docker_engine)
+    try:
+        yield installation
+        installation.assert_no_secret_leaked()
+    finally:
+        installation.teardown()
+
+
+def _run_in_its_namespace(install: Install, daemon: SecondDockerd) -> None:
+    """The installer runs in the second daemon's network namespace, where what the
+    install's containers publish on 127.0.0.1 is (see tests/integration/second_dockerd.py)."""
+    command = install.command
+    install.command = lambda *args: daemon.in_namespace(command(*args))  # type: ignore[method-assign]
+
 
 RELEASE = "1.0.0-test"
 IMAGES = ["codequal-test/standin:1", "codequal-test/nginx:1", "codequal-test/postgres:1"]
@@ -35,7 +56,7 @@ def _slow_release(directory: Path) -> Path:
     return directory
 
 
-def _apply_stopping_the_engine(install: Install, answers: Path, daemon: Any) -> ApplyRun:
+def _apply_stopping_the_engine(install: Install, answers: Path, daemon: SecondDockerd) -> ApplyRun:
     """``apply --json``; the Engine is stopped once the migration has started."""
     process = subprocess.Popen(
         install.command("apply", "--answers", str(answers), "--yes", "--json"),
@@ -68,6 +89,7 @@ def test_the_engine_stopped_in_the_database_step_exits_3_and_the_rerun_finishes(
     socket_dir = Path(tempfile.mkdtemp(prefix="cqeng-", dir="/tmp"))
     with second_dockerd(tmp_path / "dockerd", socket_dir / "docker.sock") as daemon:
         daemon.copy_images(IMAGES)
+        _run_in_its_namespace(install, daemon)
         install.env.update(
             DOCKER_HOST=daemon.host, CODEQUAL_RELEASES_DIR=str(_slow_release(tmp_path / "rel"))
         )
