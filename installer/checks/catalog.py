@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from installer.checks.docker_probe import docker_endpoint
 from installer.checks.measurements import (
     CgroupInfo,
     ComposeInfo,
@@ -65,7 +64,10 @@ _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 def _docker_not_answering(readings: Readings, error: str) -> DockerInfo:
-    endpoint, from_env = docker_endpoint(os.environ)
+    from installer.engine.endpoint import docker_endpoint
+
+    resolved = docker_endpoint(os.environ)
+    endpoint, from_env = resolved.url, resolved.chosen_by_operator
     if error == "timeout":
         return DockerInfo(
             endpoint,

@@ -21,10 +21,7 @@ if TYPE_CHECKING:
 def run_check(
     target: str | None, answers_path: str | None, skip: Sequence[str], as_json: bool
 ) -> None:
-    """Run the checks, print the report, and raise (exit 3) when a check failed.
-
-    The Docker Engine's answer may already be on its way: see :mod:`installer.entry`.
-    """
+    """Run the checks, print the report, and raise (exit 3) when a check failed."""
     subject: AnswerFile | str
     if answers_path is not None:
         from installer.validation import load_answers

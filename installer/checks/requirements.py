@@ -576,7 +576,7 @@ def docker_start_hint(info: DockerInfo) -> str:
             "https://docs.docker.com/engine/install/), then " + start.replace("start the", "start")
         )
     if info.endpoint_from_env:
-        from installer.docker_context import CONTEXT_VARIABLE
+        from installer.engine.endpoint import CONTEXT_VARIABLE
 
         context = os.environ.get(CONTEXT_VARIABLE)
         if context:

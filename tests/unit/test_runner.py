@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from installer.credentials import Redactor
-from installer.errors import PrerequisiteError, StepFailed
+from installer.errors import EngineUnavailable, PrerequisiteError, StepFailed
 from installer.events import Event
 from installer.runner import (
     CancelToken,
@@ -232,6 +232,57 @@ def test_a_failed_rollback_is_reported_and_the_others_still_run(tmp_path: Path) 
     assert "rollback of b failed too" in events[-1].message
     assert journal(tmp_path)["status"] == "rollback_failed"
     assert runner.outcome is not None and runner.outcome.status == "rollback_failed"
+
+
+class EngineStep(MemoryStep):
+    """A step whose rollback needs the engine, which is gone."""
+
+    def rollback(self, ctx: StepContext) -> Iterator[StepUpdate]:
+        self.recorder.calls.append(f"rollback:{self._name}")
+        raise EngineUnavailable("the Docker Engine at unix:///d.sock is not answering")
+        yield "never"
+
+
+def test_the_engine_gone_is_one_failure_exit_3_and_the_rerun_resumes(tmp_path: Path) -> None:
+    rec = Recorder()
+    gone = EngineUnavailable("the Docker Engine at unix:///d.sock is not answering", hint="start")
+    steps: list[Step] = [
+        EngineStep("a", rec),
+        MemoryStep("b", rec),
+        MemoryStep("c", rec, fail=gone),
+    ]
+    runner, events = run_all(make_plan(tmp_path, steps))
+    assert [c for c in rec.calls if c.startswith("rollback")] == [
+        "rollback:c",
+        "rollback:b",
+        "rollback:a",
+    ]
+    last = events[-1]
+    assert last.exit_code == 3
+    assert last.message.startswith("step c: the Docker Engine at unix:///d.sock")
+    assert "failed too" not in last.message and "rolled back: c, b" in last.message
+    assert last.data is not None and last.data["left_for_rerun"] == ["a"]
+    assert "rollback_failed" not in last.data
+    assert journal(tmp_path)["status"] == "interrupted"
+    assert runner.outcome is not None and runner.outcome.status == "failed"
+
+    rec2 = Recorder()
+    again = [MemoryStep("a", rec2), MemoryStep("b", rec2), MemoryStep("c", rec2)]
+    _, events = run_all(make_plan(tmp_path, again))
+    assert events[0].data is not None and events[0].data["resumed"] is True
+    assert rec2.calls == ["check:a", "apply:a", "check:b", "apply:b", "check:c", "apply:c"]
+    assert events[-1].exit_code == 0
+
+
+def test_a_rollback_that_loses_the_engine_after_another_failure_is_a_failure(
+    tmp_path: Path,
+) -> None:
+    rec = Recorder()
+    steps: list[Step] = [EngineStep("a", rec), MemoryStep("b", rec, fail=StepFailed("x", step="b"))]
+    _, events = run_all(make_plan(tmp_path, steps))
+    assert events[-1].exit_code == 1
+    assert "rollback of a failed too" in events[-1].message
+    assert journal(tmp_path)["status"] == "rollback_failed"
 
 
 def test_exit_codes_follow_the_error(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from installer.engine.process import CommandFailed
-from installer.errors import InstallerError, StepFailed
+from installer.errors import EngineUnavailable, InstallerError, StepFailed
 from installer.runner import StepUpdate
 
 ImageLoader = Callable[[Path, Sequence[str]], Iterator[StepUpdate]]
@@ -17,9 +17,12 @@ MIGRATE_SERVICE = "migrate"
 RENDERED_INDEX = "rendered-files.json"
 
 
-def step_failure(step: str, error: InstallerError, what: str | None = None) -> StepFailed:
-    """An engine error as the step's failure, keeping command, exit code and output tail."""
-    if isinstance(error, StepFailed):
+def step_failure(step: str, error: InstallerError, what: str | None = None) -> InstallerError:
+    """An engine error as the step's failure, keeping command, exit code and output tail.
+
+    An engine that stopped answering stays what it is (exit 3, resumable): the step did
+    nothing wrong, and the runner leaves the rest to the next run."""
+    if isinstance(error, (StepFailed, EngineUnavailable)):
         return error
     if isinstance(error, CommandFailed):
         return StepFailed(
