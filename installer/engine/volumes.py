@@ -1,0 +1,167 @@
+"""Named volumes read and written through the Engine's archive API, never its data root.
+
+A volume is copied through a *helper container*: created from an image that is already
+on this host (never pulled), with the volume mounted at ``/volume``, and never started;
+the Engine mounts the volume for ``GET``/``PUT /containers/{id}/archive`` all the same.
+The helper has no network and is removed afterwards, however the copy ends. This works
+for any volume driver and on a remote Engine, where ``/var/lib/docker`` is not ours to
+read.
+
+The tar stream is the one the Engine produces for ``/volume/.``: members named
+``./<path>``, owners, modes and times kept, which is exactly what ``PUT`` at ``/volume``
+extracts again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from installer.engine.docker import PROJECT_LABEL, DockerEngine, DockerError
+
+MOUNT = "/volume"
+HELPER_LABEL = "dev.codequal.installer.helper"
+VOLUME_LABEL = "com.docker.compose.volume"
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class VolumeCopy:
+    """What an export read: regular files and their bytes (the tar's own size apart)."""
+
+    files: int
+    bytes: int
+    tar_bytes: int
+
+
+def compose_volume(engine: DockerEngine, project: str, name: str) -> str | None:
+    """The Engine's name of Compose volume ``name`` of ``project`` (None when absent)."""
+    import docker
+
+    filters = {"label": [f"{PROJECT_LABEL}={project}", f"{VOLUME_LABEL}={name}"]}
+    try:
+        found = engine.client.volumes.list(filters=filters)
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot list the volumes of project {project}", e) from e
+    if found:
+        return str(found[0].name)
+    fallback = f"{project}_{name}"
+    return fallback if engine.volume_exists(fallback) else None
+
+
+def create_compose_volume(engine: DockerEngine, project: str, name: str) -> str:
+    """Create Compose volume ``name`` of ``project`` as Compose would (its labels)."""
+    import docker
+
+    engine_name = f"{project}_{name}"
+    labels = {PROJECT_LABEL: project, VOLUME_LABEL: name, "com.docker.compose.version": "2"}
+    try:
+        engine.client.volumes.create(name=engine_name, labels=labels)
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot create volume {engine_name}", e) from e
+    return engine_name
+
+
+@contextlib.contextmanager
+def helper_container(
+    engine: DockerEngine, volume: str, image: str, *, read_only: bool
+) -> Iterator[str]:
+    """A created, never started container with ``volume`` at ``/volume``; removed after."""
+    import docker
+
+    api = engine.client.api
+    try:
+        host_config = api.create_host_config(
+            binds={volume: {"bind": MOUNT, "mode": "ro" if read_only else "rw"}}
+        )
+        created = api.create_container(
+            image,
+            command=["true"],
+            host_config=host_config,
+            network_disabled=True,
+            labels={HELPER_LABEL: "volume-copy"},
+        )
+    except docker.errors.ImageNotFound as e:
+        raise DockerError(
+            f"cannot copy volume {volume}: image {image} is not on this host",
+            hint="the helper container uses an image of the installed release; run apply first",
+        ) from e
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot create a helper container for volume {volume}", e) from e
+    container_id = str(created["Id"])
+    try:
+        yield container_id
+    finally:
+        with contextlib.suppress(Exception):
+            api.remove_container(container_id, force=True)
+
+
+class _TeeReader:
+    """A file over the Engine's chunks; each chunk goes to ``sink`` as it is fetched."""
+
+    def __init__(self, chunks: Iterator[bytes], sink: Callable[[bytes], Any]) -> None:
+        self._chunks = chunks
+        self._sink = sink
+        self._buffer = b""
+        self._offset = 0
+        self.total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        want = CHUNK if size is None or size < 0 else size
+        while len(self._buffer) - self._offset < want:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._sink(chunk)
+            self.total += len(chunk)
+            self._buffer = self._buffer[self._offset :] + chunk
+            self._offset = 0
+        data = self._buffer[self._offset : self._offset + want]
+        self._offset += len(data)
+        return data
+
+
+def export_volume(
+    engine: DockerEngine, volume: str, sink: Callable[[bytes], Any], *, image: str
+) -> VolumeCopy:
+    """Write a tar of ``volume``'s content to ``sink`` (called per chunk); count its files."""
+    import docker
+
+    with helper_container(engine, volume, image, read_only=True) as helper:
+        try:
+            chunks, _ = engine.client.api.get_archive(helper, f"{MOUNT}/.", chunk_size=CHUNK)
+            reader = _TeeReader(iter(chunks), sink)
+            files = size = 0
+            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    if member.isfile():
+                        files += 1
+                        size += member.size
+            while reader.read(CHUNK):  # the end-of-archive padding, byte for byte
+                pass
+        except docker.errors.DockerException as e:
+            raise engine._error(f"cannot read volume {volume}", e) from e
+        except tarfile.TarError as e:
+            raise DockerError(f"cannot read volume {volume}: the Engine's tar: {e}") from e
+    return VolumeCopy(files, size, reader.total)
+
+
+def import_volume(engine: DockerEngine, volume: str, tar_stream: IO[bytes], *, image: str) -> None:
+    """Extract ``tar_stream`` (as :func:`export_volume` wrote it) into ``volume``."""
+    import docker
+
+    def chunks() -> Iterator[bytes]:
+        while True:
+            data = tar_stream.read(CHUNK)
+            if not data:
+                return
+            yield data
+
+    with helper_container(engine, volume, image, read_only=False) as helper:
+        try:
+            engine.client.api.put_archive(helper, MOUNT, chunks())
+        except docker.errors.DockerException as e:
+            raise engine._error(f"cannot write volume {volume}", e) from e
