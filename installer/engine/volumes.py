@@ -165,3 +165,46 @@ def import_volume(engine: DockerEngine, volume: str, tar_stream: IO[bytes], *, i
             engine.client.api.put_archive(helper, MOUNT, chunks())
         except docker.errors.DockerException as e:
             raise engine._error(f"cannot write volume {volume}", e) from e
+
+
+def remove_volume(engine: DockerEngine, volume: str) -> bool:
+    """Remove ``volume`` (False when there was none); it must not be in use."""
+    import docker
+
+    try:
+        engine.client.api.remove_volume(volume)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot remove volume {volume}", e) from e
+    return True
+
+
+def read_file(
+    engine: DockerEngine, volume: str, path: str, sink: Callable[[bytes], Any], *, image: str
+) -> bool:
+    """Copy the regular file ``path`` (relative to the volume's root) to ``sink``, chunk by
+    chunk; False when it does not exist."""
+    import docker
+
+    with helper_container(engine, volume, image, read_only=True) as helper:
+        try:
+            chunks, _ = engine.client.api.get_archive(
+                helper, f"{MOUNT}/{path.lstrip('/')}", chunk_size=CHUNK
+            )
+            reader = _TeeReader(iter(chunks), lambda _chunk: None)
+            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    handle = tar.extractfile(member) if member.isfile() else None
+                    if handle is None:
+                        return False
+                    while data := handle.read(CHUNK):
+                        sink(data)
+                    return True
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.DockerException as e:
+            raise engine._error(f"cannot read {path} in volume {volume}", e) from e
+        except tarfile.TarError as e:
+            raise DockerError(f"cannot read {path} in volume {volume}: its tar: {e}") from e
+    return False
