@@ -194,10 +194,7 @@ class Sandbox:
             "name": self.name,
             "services": services,
             "networks": {"sandbox": {"internal": True, "labels": labels}},
-            "volumes": {
-                name: {"labels": labels}
-                for name in ([*volumes, "pgdata"] if with_database else volumes)
-            },
+            "volumes": {name: {"labels": labels} for name in names},
         }
         # A throwaway password for a database nobody can reach; 0600 all the same.
         write_private(
