@@ -45,7 +45,7 @@ import io
 import os
 import subprocess
 import tarfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -247,7 +247,7 @@ class RestorePlan:
         target: ComposeTarget,
         source: ArchiveSource,
         *,
-        safety_backup: Callable[[StepContext], Iterator[StepUpdate]] | None = None,
+        safety_backup: Path | None = None,
     ) -> None:
         self.target = target
         self.source = source
@@ -356,33 +356,52 @@ def _safety_backup_name(ctx: StepContext) -> str | None:
 
 
 class SafetyBackupStep(RestoreStep):
+    """Records the safety backup ``restore`` took of the installation before the run began.
+
+    ``backup create`` takes the installation's run lock itself, so it runs just before the
+    runner does (:mod:`installer.backup.restore_cli`), and only when this step has no
+    archive recorded yet: a resumed restore never backs up a half-restored installation.
+    """
+
     name = "restore-safety-backup"
     title = "Safety backup of the installation"
 
     @property
     def description(self) -> str:
-        return "over an existing installation: back it up first and name the file"
+        return "over an existing installation: a backup of it first, its file named"
 
     def check(self, ctx: StepContext) -> str | None:
         done = ctx.data.get("archive")
-        if done and Path(str(done)).is_file():
-            return f"safety backup already taken: {done}"
-        if self.target.installed_record() is None:
+        if done:
+            return f"{SAFETY_BACKUP_LINE} {done}"
+        if self.restore.safety_backup is None:
             return "no installation here: nothing to keep"
         return None
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
-        if self.restore.safety_backup is None:
+        archive = self.restore.safety_backup
+        if archive is None or not archive.is_file():
             raise StepFailed(
-                "an installation exists here and no safety backup can be taken",
+                "the safety backup of the installation is missing",
                 step=self.name,
-                hint="back it up with `codequal-installer backup create` first",
+                hint="back it up with `codequal-installer backup create`, then restore again",
             )
-        yield from self.restore.safety_backup(ctx)
-        archive = ctx.data.get("archive")
-        if not archive:
-            raise StepFailed("the safety backup named no archive", step=self.name)
+        ctx.remember("archive", str(archive))
         yield f"{SAFETY_BACKUP_LINE} {archive}"
+
+
+def recorded_safety_backup(state: Any) -> Path | None:
+    """The safety backup an unfinished restore recorded in the journal (None: none)."""
+    journal = read_json(state.journal)
+    if not isinstance(journal, dict) or journal.get("status") not in (
+        "running",
+        "interrupted",
+        "rolling_back",
+    ):
+        return None
+    record = (journal.get("steps") or {}).get(SafetyBackupStep.name) or {}
+    value = (record.get("data") or {}).get("archive")
+    return Path(str(value)) if value else None
 
 
 class RestoreStateStep(RestoreStep):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,13 +125,7 @@ def _restore(
         if not confirmed:
             raise Interrupted("not confirmed: nothing was changed")
 
-    restore = RestorePlan(
-        target,
-        source,
-        safety_backup=_safety_backup_taker(answers_path, secrets_path, identity, target),
-    )
     cancel = CancelToken()
-    runner = Runner(restore.plan(), cancel=cancel)
     if as_json:
         from installer.run_display import JsonRunDisplay
 
@@ -148,6 +141,11 @@ def _restore(
     safety: str | None = None
     with _signals_cancel(cancel):
         try:
+            backup = _take_safety_backup(
+                answers, loaded, identity, target, display=display, cancel=cancel
+            )
+            restore = RestorePlan(target, source, safety_backup=backup)
+            runner = Runner(restore.plan(), cancel=cancel)
             for event in runner.run():
                 display.show(event)
                 if event.step == "restore-safety-backup" and event.message.startswith(
@@ -187,24 +185,28 @@ def _recipient_of(identity: Path) -> str:
     return result.stdout.strip().splitlines()[0]
 
 
-def _safety_backup_taker(
-    answers_path: str, secrets_path: str | None, identity: Path, target: Any
-) -> Any:
-    """The safety backup: ``backup create`` of the installation as it is, encrypted to the
-    answers' recipients and to the restore's own identity (which the operator holds)."""
+def _take_safety_backup(
+    answers: Any, loaded: Any, identity: Path, target: Any, *, display: Any, cancel: Any
+) -> Path | None:
+    """``backup create`` of the installation as it is, before the restore changes it,
+    encrypted to the answers' recipients and to the restore's own identity (which the
+    operator holds). None when there is no installation, or when the unfinished restore
+    this run resumes took one already (it is recorded in the journal)."""
+    from installer.backup.create import BackupCreate
+    from installer.backup.restore import recorded_safety_backup
 
-    def take(ctx: Any) -> Iterator[Any]:
-        from installer.backup.create import create_backup
-
-        recipient = _recipient_of(identity)
-        yield f"backing up the installation in {target.install_dir} before it is replaced"
-        archive = yield from create_backup(
-            answers_path,
-            secrets_path,
-            extra_recipients=[recipient],
-            cancel=ctx.cancel,
-            label="pre-restore",
+    if recorded_safety_backup(target.state) is not None:
+        return None
+    if target.installed_record() is None:
+        return None
+    recipients = [*answers.backup.recipients, _recipient_of(identity)]
+    creator = BackupCreate(answers, loaded, cancel=cancel, recipients=recipients)
+    for event in creator.run():
+        display.show(event)
+    if creator.exit_code != 0 or creator.result is None:
+        raise InstallerError(
+            "the safety backup of the installation failed: nothing was restored",
+            hint="see the events above; fix that, or back up and remove the installation "
+            "yourself, then restore again",
         )
-        ctx.remember("archive", str(archive))
-
-    return take
+    return Path(creator.result.archive)
