@@ -41,7 +41,10 @@ class _Commands(click.Group):
     command is named (or listed by ``--help``): the wizard's start and ``--version`` do not
     pay for it."""
 
-    _lazy: ClassVar[dict[str, str]] = {"bundle": "installer.bundle.cli"}
+    _lazy: ClassVar[dict[str, str]] = {
+        "bundle": "installer.bundle.cli",
+        "backup": "installer.backup.cli",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._lazy})

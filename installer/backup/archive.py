@@ -33,7 +33,7 @@ import shutil
 import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -174,9 +174,7 @@ class ArchiveWriter:
         return self.staging / "members" / name
 
     @contextlib.contextmanager
-    def member(
-        self, name: str, progress: ProgressCallback | None = None
-    ) -> Iterator[HashingWriter]:
+    def member(self, name: str, progress: ProgressCallback | None = None) -> Iterator[IO[bytes]]:
         """A staged member: write its bytes to the yielded file; hashed as written."""
         if self.has(name):
             raise ValueError(f"member {name} written twice")
@@ -189,7 +187,7 @@ class ArchiveWriter:
         os.fchmod(handle.fileno(), 0o600)
         writer = HashingWriter(handle, progress)
         try:
-            yield writer
+            yield cast(IO[bytes], writer)
             handle.flush()
         except OSError as e:
             raise StateWriteError(path, e) from e

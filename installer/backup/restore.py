@@ -56,6 +56,7 @@ from installer.statedir import atomic_write, atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
+    from installer.backup.archive import BackupManifest
     from installer.engine.docker import ContainerInfo
     from installer.targets.compose import ComposeTarget
 
@@ -152,11 +153,11 @@ class ArchiveSource:
             if isinstance(m, dict) and m.get("name")
         ]
 
-    def verify_hashes(self) -> None:
+    def verify_hashes(self) -> BackupManifest:
         """Every member decrypted and hashed against the manifest (``verify --quick``)."""
         from installer.backup.archive import verify_hashes
 
-        verify_hashes(self.path, self.identity)
+        return verify_hashes(self.path, self.identity)
 
     @contextlib.contextmanager
     def member(self, name: str) -> Iterator[Any]:
@@ -905,13 +906,12 @@ def live_table_stats(target: ComposeTarget) -> dict[str, Any]:
         engine_name = f"{target.project.name}_{SQLITE_VOLUME}"
         image = target.images().get("codequal") or next(iter(target.images().values()))
         with tempfile.TemporaryDirectory(prefix="restore-", dir=target.state.path) as tmp:
-            copy = Path(tmp) / SQLITE_FILE
-            with open(copy, "wb") as out:
-                found = engine_volumes.read_file(
-                    target.engine, engine_name, SQLITE_FILE, out.write, image=image
-                )
-            if not found:
+            written = engine_volumes.copy_files_out(
+                target.engine, engine_name, [SQLITE_FILE], Path(tmp), image=image
+            )
+            if not written:
                 return {}
+            copy = written[0]
             return dict(sqlite_table_stats(copy))
     container: ContainerInfo | None = postgres_container(target)
     if container is None:

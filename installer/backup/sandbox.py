@@ -39,9 +39,10 @@ from typing import Any
 
 from installer.backup.errors import BackupIntegrityError
 from installer.errors import InstallerError, Interrupted
+from installer.events import Event
+from installer.runner import CancelToken
 
 VERIFY_LABEL = "org.codequal.verify"
-VERIFIED_SUFFIX = ".verified.json"
 _DB = "verify"
 
 Say = Callable[[str], None]
@@ -77,10 +78,6 @@ class VerifyReport:
         }
 
 
-def verified_record(archive: Path) -> Path:
-    return archive.with_name(archive.name + VERIFIED_SUFFIX)
-
-
 @contextlib.contextmanager
 def _terminate_raises() -> Iterator[None]:
     """SIGTERM raises (so ``finally`` runs) for the block; restored afterwards."""
@@ -107,49 +104,106 @@ def _signals_ignored() -> Iterator[None]:
 
 
 def verify_in_sandbox(
-    archive: Path, identity: Path, *, say: Say | None = None, engine: Any = None
-) -> VerifyReport:
-    """Verify ``archive`` fully (see the module documentation); the report on success."""
+    archive: Path, identity: Path, *, cancel: CancelToken | None = None, engine: Any = None
+) -> Iterator[Event]:
+    """Verify ``archive`` fully (see the module documentation), as events.
+
+    The last event is ``run.finished`` (exit 0, the record written) or ``run.failed``
+    (exit 4 naming what differs, or the error's own code); nothing is raised for an
+    error the operator can act on.
+    """
+    from installer.backup.catalog import record_path, write_verification
     from installer.backup.restore import ArchiveSource
 
-    tell: Say = say or (lambda _message: None)
+    token = cancel if cancel is not None else CancelToken()
     started = time.monotonic()
-    record = verified_record(archive)
+    record = record_path(archive)
+    messages: list[str] = []
+    step = "hashes"
+
+    def say(message: str) -> None:
+        messages.append(message)
+
+    def flush() -> Iterator[Event]:
+        while messages:
+            yield Event("step.output", messages.pop(0), step=step)
+
+    steps = [
+        {"name": "hashes", "title": "Decrypt and check every member"},
+        {"name": "sandbox", "title": "Restore into a throwaway sandbox and compare"},
+    ]
+    yield Event("run.started", f"verify {archive} (restore into a sandbox)", data={"steps": steps})
     try:
+        if not archive.is_file():
+            raise BackupIntegrityError(f"{archive}: no such archive", member=None)
+        yield Event("step.started", steps[0]["title"], step=step)
         source = ArchiveSource.open(archive, identity)
-        tell(f"checking every member of {archive.name} against its manifest")
-        source.verify_hashes()
+        manifest = source.verify_hashes()
+        yield Event("step.finished", f"{len(source.members()) + 1} members match", step=step)
+        token.raise_if_cancelled()
+        step = "sandbox"
+        yield Event("step.started", steps[1]["title"], step=step)
         report = VerifyReport(archive.name, source.release)
         with _terminate_raises():
-            sandbox = Sandbox(source, tell, engine)
+            sandbox = Sandbox(source, say, engine, token)
             try:
-                sandbox.run(report)
+                for _ in sandbox.run(report):
+                    yield from flush()
+                    token.raise_if_cancelled()
             finally:
                 with _signals_ignored():
                     sandbox.remove()
-    except BaseException:
-        record.unlink(missing_ok=True)
-        raise
-    report.seconds = time.monotonic() - started
-    if report.problems:
-        record.unlink(missing_ok=True)
-        raise BackupIntegrityError(
-            f"{archive.name} does not restore as its manifest says: {report.problems[0]}",
-            member=None,
-            problems=report.problems,
-            hint="this archive cannot be trusted; take a new backup",
+                say(f"sandbox {sandbox.name} removed (containers, network, volumes)")
+        yield from flush()
+        report.seconds = time.monotonic() - started
+        if report.problems:
+            raise BackupIntegrityError(
+                f"{archive.name} does not restore as its manifest says: {report.problems[0]}",
+                member=None,
+                problems=report.problems,
+                hint="this archive cannot be trusted; take a new backup",
+            )
+        yield Event("step.finished", f"restored and compared in {report.seconds:.1f}s", step=step)
+        written = write_verification(
+            archive,
+            manifest,
+            "full",
+            {
+                "tables": report.tables,
+                "rows": report.rows,
+                "volumes": report.volumes,
+                "seconds": round(report.seconds, 1),
+            },
         )
-    from installer.statedir import atomic_write_json
-
-    atomic_write_json(record, report.to_dict(), 0o644)
-    tell(f"verified: the result is in {record}")
-    return report
+        yield Event(
+            "run.finished",
+            f"{archive.name} restores: {report.tables} tables ({report.rows} rows) and "
+            f"{len(report.volumes)} volumes equal the manifest; recorded in {written.name}",
+            exit_code=0,
+            data={"archive": str(archive), "record": str(written), **report.to_dict()},
+        )
+    except InstallerError as e:
+        record.unlink(missing_ok=True)
+        yield from flush()
+        data: dict[str, Any] = {}
+        if e.hint:
+            data["hint"] = e.hint
+        member = getattr(e, "member", None)
+        if member:
+            data["member"] = member
+        problems = getattr(e, "problems", None)
+        if problems:
+            data["problems"] = list(problems)
+        yield Event("step.failed", e.message, step=step, data=dict(data))
+        yield Event("run.failed", e.message, exit_code=int(e.exit_code), data=data)
 
 
 class Sandbox:
     """The scratch Compose project one verification restores into."""
 
-    def __init__(self, source: Any, say: Say, engine: Any = None) -> None:
+    def __init__(
+        self, source: Any, say: Say, engine: Any = None, cancel: CancelToken | None = None
+    ) -> None:
         from installer.engine.compose import ComposeProject
         from installer.engine.docker import DockerEngine
 
@@ -159,6 +213,7 @@ class Sandbox:
         self.name = f"codequal-verify-{secrets.token_hex(4)}"
         self.directory = Path(tempfile.mkdtemp(prefix=f"{self.name}-"))
         self.project = ComposeProject(self.directory, self.name)
+        self.cancel = cancel
         self._created = False
 
     # -- the project ----------------------------------------------------------------------
@@ -203,7 +258,8 @@ class Sandbox:
         )
         (self.directory / "docker-compose.yml").write_text(json.dumps(document, indent=2) + "\n")
 
-    def run(self, report: VerifyReport) -> None:
+    def run(self, report: VerifyReport) -> Iterator[None]:
+        """Restore and compare, phase by phase (a yield between phases: a checkpoint)."""
         source = self.source
         engine_kind = source.engine
         volumes = [str(v["name"]) for v in source.volumes]
@@ -218,13 +274,18 @@ class Sandbox:
         self._created = True
         if with_database:
             self.say(f"starting the sandbox {self.name} (internal network, nothing published)")
-            for _line in self.project.stream("up", "--detach", "--pull", "never", "postgres"):
+            for _line in self.project.stream(
+                "up", "--detach", "--pull", "never", "postgres", cancel=self.cancel
+            ):
                 pass
+            yield
             self._restore_postgres(report)
         elif engine_kind == "sqlite":
             self._check_sqlite(report)
+        yield
         for volume in source.volumes:
             self._restore_volume(volume, image, report)
+            yield
 
     # -- database -------------------------------------------------------------------------
 
@@ -256,7 +317,7 @@ class Sandbox:
             "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
         )  # fmt: skip
         with self.source.member(POSTGRES_MEMBER) as stream:
-            code, tail = _pipe(argv, stream)
+            code, tail = _pipe(argv, stream, self.cancel)
         if code != 0:
             report.problems.append(
                 f"{POSTGRES_MEMBER} does not restore: pg_restore exit {code}"
@@ -380,7 +441,7 @@ def source_tables(source: Any) -> dict[str, Any]:
     return tables
 
 
-def _pipe(argv: list[str], stream: Any) -> tuple[int, list[str]]:
+def _pipe(argv: list[str], stream: Any, cancel: CancelToken | None) -> tuple[int, list[str]]:
     """Run ``argv`` with ``stream`` on its standard input: (exit code, last output lines)."""
     import subprocess
 
@@ -392,6 +453,8 @@ def _pipe(argv: list[str], stream: Any) -> tuple[int, list[str]]:
         assert process.stdin is not None  # noqa: S101 - PIPE was asked for
         try:
             while chunk := stream.read(1024 * 1024):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
                 try:
                     process.stdin.write(chunk)
                 except BrokenPipeError:

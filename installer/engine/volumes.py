@@ -15,9 +15,11 @@ extracts again.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from installer.engine.docker import PROJECT_LABEL, DockerEngine, DockerError
@@ -167,6 +169,70 @@ def import_volume(engine: DockerEngine, volume: str, tar_stream: IO[bytes], *, i
             raise engine._error(f"cannot write volume {volume}", e) from e
 
 
+def copy_files_out(
+    engine: DockerEngine, volume: str, names: list[str], directory: Path, *, image: str
+) -> list[Path]:
+    """Copy the regular files ``names`` (relative to the volume's root) into ``directory``.
+
+    Files that do not exist are left out; the paths written are returned.
+    """
+    import docker
+
+    written: list[Path] = []
+    with helper_container(engine, volume, image, read_only=True) as helper:
+        for name in names:
+            try:
+                chunks, _ = engine.client.api.get_archive(
+                    helper, f"{MOUNT}/{name}", chunk_size=CHUNK
+                )
+                reader = _TeeReader(iter(chunks), lambda _chunk: None)
+                with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+                    for member in tar:
+                        if not member.isfile():
+                            continue
+                        source = tar.extractfile(member)
+                        if source is None:
+                            continue
+                        target = directory / Path(member.name).name
+                        with open(target, "wb") as out:
+                            shutil.copyfileobj(source, out, CHUNK)
+                        written.append(target)
+            except docker.errors.NotFound:
+                continue
+            except docker.errors.DockerException as e:
+                raise engine._error(f"cannot read {name} from volume {volume}", e) from e
+            except tarfile.TarError as e:
+                raise DockerError(f"cannot read {name} from volume {volume}: {e}") from e
+    return written
+
+
+def pause_container(engine: DockerEngine, container_id: str) -> None:
+    """Freeze a container's processes (cgroup freezer): its files stop changing."""
+    import docker
+
+    try:
+        engine.client.api.pause(container_id)
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot pause container {container_id[:12]}", e) from e
+
+
+def unpause_container(engine: DockerEngine, container_id: str) -> bool:
+    """Thaw a paused container; False when it is gone or was not paused."""
+    import docker
+
+    try:
+        engine.client.api.unpause(container_id)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as e:
+        if "is not paused" in str(e):
+            return False
+        raise engine._error(f"cannot unpause container {container_id[:12]}", e) from e
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot unpause container {container_id[:12]}", e) from e
+    return True
+
+
 def remove_volume(engine: DockerEngine, volume: str) -> bool:
     """Remove ``volume`` (False when there was none); it must not be in use."""
     import docker
@@ -178,33 +244,3 @@ def remove_volume(engine: DockerEngine, volume: str) -> bool:
     except docker.errors.DockerException as e:
         raise engine._error(f"cannot remove volume {volume}", e) from e
     return True
-
-
-def read_file(
-    engine: DockerEngine, volume: str, path: str, sink: Callable[[bytes], Any], *, image: str
-) -> bool:
-    """Copy the regular file ``path`` (relative to the volume's root) to ``sink``, chunk by
-    chunk; False when it does not exist."""
-    import docker
-
-    with helper_container(engine, volume, image, read_only=True) as helper:
-        try:
-            chunks, _ = engine.client.api.get_archive(
-                helper, f"{MOUNT}/{path.lstrip('/')}", chunk_size=CHUNK
-            )
-            reader = _TeeReader(iter(chunks), lambda _chunk: None)
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-                for member in tar:
-                    handle = tar.extractfile(member) if member.isfile() else None
-                    if handle is None:
-                        return False
-                    while data := handle.read(CHUNK):
-                        sink(data)
-                    return True
-        except docker.errors.NotFound:
-            return False
-        except docker.errors.DockerException as e:
-            raise engine._error(f"cannot read {path} in volume {volume}", e) from e
-        except tarfile.TarError as e:
-            raise DockerError(f"cannot read {path} in volume {volume}: its tar: {e}") from e
-    return False
