@@ -39,6 +39,30 @@ API_KEY = "sk-ant-test-backup-0123456789abcdef"
 # -- helpers ------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def install(install: Install, tmp_path: Path, docker_engine: Any) -> Install:
+    """The installation, run from a private tag of this tree's stand-in image.
+
+    The stand-in's items (a row and a file per request) are new; other checkouts on the same
+    Engine may build ``codequal-test/standin:1`` from an older stand-in at any moment, so
+    these tests pin the image they built under a tag of their own, in a copy of the test
+    release.
+    """
+    from tests.support import TEST_RELEASES_DIR
+    from tests.support.images import STANDIN_1, ensure_test_images
+
+    image = docker_engine.images.get(ensure_test_images().references[STANDIN_1])
+    private = f"codequal-test/standin-items:{image.id.split(':')[1][:12]}"
+    image.tag(private)
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    for release in TEST_RELEASES_DIR.glob("*.yaml"):
+        text = release.read_text().replace(STANDIN_1, private)
+        (releases / release.name).write_text(text)
+    install.env["CODEQUAL_RELEASES_DIR"] = str(releases)
+    return install
+
+
 def keygen(install: Install) -> tuple[Path, str]:
     identity = install.root / "backup.key"
     run = install.run("backup", "keygen", "--out", str(identity))
