@@ -16,9 +16,9 @@
    ``try``/``finally`` around everything, with SIGTERM turned into an exception for the
    length of the run (Ctrl-C already is one) and both signals ignored while cleaning up.
 
-A pass is recorded beside the archive as ``<archive>.verified.json``; a failure removes a
-stale record and writes nothing, and raises
-:class:`~installer.backup.errors.BackupIntegrityError` (exit 4) naming what differs.
+A pass is recorded beside the archive as ``<archive>.verified.json`` (by the catalog's
+writer, which ``backup list`` and ``prune`` read); a failure writes nothing and ends with
+exit 4 naming what differs (the member, the key, the table or the volume).
 """
 
 from __future__ import annotations
@@ -112,12 +112,11 @@ def verify_in_sandbox(
     (exit 4 naming what differs, or the error's own code); nothing is raised for an
     error the operator can act on.
     """
-    from installer.backup.catalog import record_path, write_verification
+    from installer.backup.catalog import write_verification
     from installer.backup.restore import ArchiveSource
 
     token = cancel if cancel is not None else CancelToken()
     started = time.monotonic()
-    record = record_path(archive)
     messages: list[str] = []
     step = "hashes"
 
@@ -183,7 +182,9 @@ def verify_in_sandbox(
             data={"archive": str(archive), "record": str(written), **report.to_dict()},
         )
     except InstallerError as e:
-        record.unlink(missing_ok=True)
+        # Nothing is written on failure, and an earlier record is left alone: the catalog
+        # ignores a record whose archive changed since (size and mtime), and a wrong key
+        # says nothing about the archive.
         yield from flush()
         data: dict[str, Any] = {}
         if e.hint:
