@@ -20,6 +20,7 @@ import json
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -98,9 +99,13 @@ def restore_args(archive: Path, answers: Path, identity: Path, secrets: Path | N
 
 
 def run_until(
-    install: Install, args: list[str], stop_at: Callable[[dict[str, Any]], bool]
+    install: Install,
+    args: list[str],
+    stop_at: Callable[[dict[str, Any]], bool],
+    send: int = signal.SIGKILL,
 ) -> ApplyRun:
-    """Run the installer with ``args`` and SIGKILL it at the first event ``stop_at`` likes."""
+    """Run the installer with ``args`` and send it ``send`` at the first event ``stop_at``
+    likes (after SIGKILL nothing more is read; after another signal, the rest of its run)."""
     process = subprocess.Popen(
         install.command(*args),
         stdout=subprocess.PIPE,
@@ -115,10 +120,11 @@ def run_until(
     for line in process.stdout:
         lines.append(line)
         with contextlib.suppress(ValueError):
-            if stop_at(json.loads(line)):
-                process.send_signal(signal.SIGKILL)
+            if not killed and stop_at(json.loads(line)):
+                process.send_signal(send)
                 killed = True
-                break
+                if send == signal.SIGKILL:
+                    break
     rest, errors = process.communicate(timeout=300)
     stdout = "".join(lines) + (rest or "")
     install.transcripts += [stdout, errors]
@@ -177,7 +183,7 @@ class WriteLoad:
         import urllib.error
         import urllib.request
 
-        request = urllib.request.Request(self.url, data=body.encode(), method="POST")
+        request = urllib.request.Request(self.url, data=body.encode(), method="POST")  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 - http
                 return int(response.status)
@@ -295,6 +301,17 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     assert wrong.exit_code == 4, wrong.describe()
     assert "wrong key" in wrong.last["message"], wrong.last
     assert leftovers(install.docker, "org.codequal.verify") == []
+    # SIGTERM while the sandbox runs: it is removed all the same.
+    stopped = run_until(
+        install,
+        ["backup", "verify", str(archive), "--identity", str(identity), "--json"],
+        lambda e: e.get("step") == "sandbox" and "starting the sandbox" in str(e.get("message")),
+        send=signal.SIGTERM,
+    )
+    assert stopped.exit_code == 130, stopped.describe()
+    assert leftovers(install.docker, "org.codequal.verify") == []
+    assert leftovers(install.docker, "dev.codequal.installer.helper") == []
+    assert not list(Path(tempfile.gettempdir()).glob("codequal-verify-*"))
 
     # Refused before any change: a newer archive than the answers' release, another engine.
     elsewhere = tmp_path / "untouched"
@@ -317,6 +334,10 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     assert safety, over.describe()
     safety_file = Path(safety[-1].rsplit(": ", 1)[1].strip())
     assert safety_file.is_file() and safety_file.name.endswith(".cqbackup")
+    for path in (safety_file, *Path(tmp_path / "backups").glob("*.verified.json")):
+        content = path.read_bytes()
+        for value in install.secret_values():
+            assert value.encode() not in content, f"a secret is readable in {path.name}"
     assert live_stats(install)["public.items"] == tables["public.items"]
 
     # Keep only the archive and the identity; wipe the host.
@@ -329,7 +350,8 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     killed = run_until(
         install,
         args,
-        lambda e: e.get("step") == "restore-volumes" and e.get("type") == "step.output",
+        # After the first volume is back, with the others still to come.
+        lambda e: e.get("step") == "restore-volumes" and e.get("type") == "step.progress",
     )
     assert killed.exit_code == -signal.SIGKILL
     killed = run_until(
