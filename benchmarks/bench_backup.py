@@ -45,11 +45,34 @@ REPO = Path(__file__).resolve().parent.parent
 SKIP = ["cpu", "memory", "disk", "docker_disk", "os", "cgroup", "dns", "ports"]
 
 
+_SETTINGS = {"releases": str(REPO / "tests" / "releases")}
+
+
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
-    env["CODEQUAL_RELEASES_DIR"] = str(REPO / "tests" / "releases")
+    env["CODEQUAL_RELEASES_DIR"] = _SETTINGS["releases"]
     env["PYTHONPATH"] = str(REPO)
     return env
+
+
+def _pin_images(work: Path) -> str:
+    """Build (or find) the test images, and run the stand-in this tree built under a tag of
+    its own, in a copy of the test releases: another checkout on the same Engine may build
+    ``codequal-test/standin:1`` from another stand-in meanwhile."""
+    import docker
+
+    sys.path.insert(0, str(REPO))
+    from tests.support.images import STANDIN_1, ensure_test_images
+
+    image_id = ensure_test_images().references[STANDIN_1]
+    private = f"codequal-test/standin-items:{image_id.split(':')[1][:12]}"
+    docker.from_env().images.get(image_id).tag(private)
+    releases = work / "releases"
+    releases.mkdir()
+    for release in (REPO / "tests" / "releases").glob("*.yaml"):
+        (releases / release.name).write_text(release.read_text().replace(STANDIN_1, private))
+    _SETTINGS["releases"] = str(releases)
+    return private
 
 
 def _installer() -> list[str]:
@@ -170,11 +193,20 @@ def main() -> int:
     for program in ("age", "age-keygen", "zstd", "docker"):
         if shutil.which(program) is None:
             sys.exit(f"{program} is not installed")
+    sys.path.insert(0, str(REPO))
+    from tests.integration.apply_support import host_ports_lock
+
+    with host_ports_lock():  # the development install publishes 3000 and 8002
+        return _run(options)
+
+
+def _run(options: argparse.Namespace) -> int:
     count = int(options.gib * 1024**3 / options.row_bytes)
     work = Path(tempfile.mkdtemp(prefix="bench-backup-"))
     install_dir = work / "install"
     project = _project(install_dir)
     try:
+        image = _pin_images(work)
         identity = work / "key"
         keygen = subprocess.run(
             ["age-keygen", "-o", str(identity)], capture_output=True, text=True, check=True
@@ -205,7 +237,6 @@ def main() -> int:
         )
         postgres = f"$(docker compose -p {project} ps -q postgres)"
         volumes = ["codequal_data", "deepwiki_data", "deepwiki_repos"]
-        image = "codequal-test/standin:1"
 
         # -- create vs the primitives -------------------------------------------------
         print("backup create ...", flush=True)
