@@ -48,7 +48,7 @@ import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from installer.errors import ExitCode, InstallerError, StepFailed, UsageError
 from installer.runner import InstallPlan, Progress, RunSummary, Step, StepContext, StepUpdate
@@ -546,7 +546,13 @@ class RestoreVolumesStep(_DataStep):
             elif member:
                 yield f"restoring {name} ({volume.get('files', '?')} files) into {engine_name}"
                 with self.source.member(str(member)) as raw, zstd_reader(raw) as plain:
-                    engine_volumes.import_volume(engine, engine_name, plain, image=image)
+                    root, stream = peek_root(plain)
+                    engine_volumes.import_volume(engine, engine_name, stream, image=image)
+                if root is not None:
+                    engine_volumes.set_volume_root(
+                        engine, engine_name, uid=root.uid, gid=root.gid, mode=root.mode,
+                        image=image,
+                    )  # fmt: skip
             done += int(volume.get("bytes") or 0)
             yield Progress(done, total, "bytes", f"{name} restored")
 
@@ -575,6 +581,7 @@ class RestoreVolumesStep(_DataStep):
                     f"the archived SQLite database fails PRAGMA integrity_check: {verdict}"
                 )
             combined = Path(tmp) / "volume.tar"
+            root: tarfile.TarInfo | None = None
             with tarfile.open(combined, "w", format=tarfile.PAX_FORMAT) as tar:
                 if member:
                     with (
@@ -585,12 +592,13 @@ class RestoreVolumesStep(_DataStep):
                         for entry in source:
                             if _is_database_file(entry.name):
                                 continue
+                            if entry.isdir() and entry.name.strip("./") == "":
+                                root = entry
                             handle = source.extractfile(entry) if entry.isfile() else None
                             tar.addfile(entry, handle)
                 else:
                     root = tarfile.TarInfo(".")
                     root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, uid, gid
-                    tar.addfile(root)
                 info = tar.gettarinfo(str(database), arcname=f"./{SQLITE_FILE}")
                 info.uid, info.gid, info.mode = uid, gid, 0o644
                 info.uname = info.gname = ""
@@ -599,6 +607,59 @@ class RestoreVolumesStep(_DataStep):
             yield f"writing the files and the archived SQLite database into {engine_name}"
             with open(combined, "rb") as stream:
                 engine_volumes.import_volume(self.target.engine, engine_name, stream, image=image)
+            if root is not None:
+                engine_volumes.set_volume_root(
+                    self.target.engine, engine_name, uid=root.uid, gid=root.gid, mode=root.mode,
+                    image=image,
+                )  # fmt: skip
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``stream``: a stream whose first bytes were peeked at."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._head = self._head, b""
+            return data + self._stream.read()
+        if self._head:
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def peek_root(stream: IO[bytes]) -> tuple[tarfile.TarInfo | None, IO[bytes]]:
+    """The tar's first entry when it is the root directory (``./``), and the whole stream.
+
+    The Engine's export of a volume starts with it; its owner and mode are the volume
+    root's, which extracting the tar does not restore (:func:`set_volume_root`).
+    """
+    head = b""
+    while len(head) < tarfile.BLOCKSIZE:
+        data = stream.read(tarfile.BLOCKSIZE - len(head))
+        if not data:
+            break
+        head += data
+    root = None
+    try:
+        entry = tarfile.TarInfo.frombuf(head, tarfile.ENCODING, "surrogateescape")
+        if entry.isdir() and entry.name.strip("./") == "":
+            root = entry
+    except tarfile.TarError:
+        root = None
+    return root, cast(IO[bytes], _Prefixed(head, stream))
 
 
 def _is_database_file(name: str) -> bool:

@@ -50,15 +50,20 @@ def install(install: Install, tmp_path: Path, docker_engine: Any) -> Install:
     release.
     """
     from tests.support import TEST_RELEASES_DIR
-    from tests.support.images import STANDIN_1, ensure_test_images
+    from tests.support.images import STANDIN_1, STANDIN_2, ensure_test_images
 
-    image = docker_engine.images.get(ensure_test_images().references[STANDIN_1])
-    private = f"codequal-test/standin-items:{image.id.split(':')[1][:12]}"
-    image.tag(private)
+    built = ensure_test_images().references
+    pins = {}
+    for reference in (STANDIN_1, STANDIN_2):
+        image = docker_engine.images.get(built[reference])
+        pins[reference] = f"codequal-test/standin-items:{image.id.split(':')[1][:12]}"
+        image.tag(pins[reference])
     releases = tmp_path / "releases"
     releases.mkdir()
     for release in TEST_RELEASES_DIR.glob("*.yaml"):
-        text = release.read_text().replace(STANDIN_1, private)
+        text = release.read_text()
+        for reference, private in pins.items():
+            text = text.replace(reference, private)
         (releases / release.name).write_text(text)
     install.env["CODEQUAL_RELEASES_DIR"] = str(releases)
     return install
@@ -375,6 +380,10 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     status, check = install.https_get("/items/check")
     assert status == 200 and check["ok"] is True, check
     assert check["rows"] == tables["public.items"]["rows"]
+    # The restored installation takes writes again (its volumes belong to its services).
+    assert install.https_post("/items", "after the restore")[0] == 201
+    status, check = install.https_get("/items/check")
+    assert check["ok"] is True and check["rows"] == tables["public.items"]["rows"] + 1
     result = install.result()
     assert result["restored_from"]["archive"] == str(kept_archive)
     # The archived generated passwords were reused: the restored .env has the same.
@@ -449,3 +458,22 @@ def test_development_sqlite_round_trip(install: Install, tmp_path: Path) -> None
     live = {k: v.model_dump() for k, v in sqlite_table_stats(tmp_path / "live.db").items()}
     for table, stats in expected.items():
         assert live[table] == stats, table
+
+    # The same archive restored as the next release: restored, then migrated forward.
+    wipe(install)
+    newer = install.answers(
+        "development",
+        release={"version": "2.0.0-test"},
+        backup={"recipients": [recipient], "directory": str(tmp_path / "b")},
+    )
+    forward = install.run(*restore_args(kept_archive, newer, identity, None))
+    assert forward.exit_code == 0, forward.describe()
+    assert install.result()["release"]["version"] == "2.0.0-test"
+    assert install.result()["schema_version"] == "2"
+    with urllib.request.urlopen("http://127.0.0.1:3000/health", timeout=10) as response:
+        health = json.load(response)
+    assert health["version"] == "2.0.0-test"
+    assert health["database"]["schema_versions"] == ["1", "2"]
+    with urllib.request.urlopen("http://127.0.0.1:3000/items/check", timeout=10) as response:
+        check = json.load(response)
+    assert check["ok"] is True and check["rows"] == 120, check

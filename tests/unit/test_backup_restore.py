@@ -3,6 +3,8 @@ target's plan, which archived state files it takes, and how it compares with a m
 
 from __future__ import annotations
 
+import io
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from installer.backup.restore import (
     _state_path,
     compare_tables,
     insert_steps,
+    peek_root,
     refusals,
 )
 from installer.credentials import LoadedSecrets, Secrets
@@ -157,3 +160,28 @@ def test_tables_compare_by_rows_then_checksum_and_a_missing_table_is_named() -> 
     skipped = compare_tables(manifest, live, skip=("public.schema_migrations", "public.gone"))
     assert skipped == ["table public.items: checksum 11 differs from the manifest's 10"]
     assert compare_tables(manifest, dict(manifest)) == []
+
+
+def _tar(*entries: tarfile.TarInfo) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for entry in entries:
+            tar.addfile(entry, io.BytesIO(b"x" * entry.size) if entry.isfile() else None)
+    return buffer.getvalue()
+
+
+def test_the_volume_roots_owner_is_read_from_the_first_entry_and_the_stream_kept_whole() -> None:
+    root = tarfile.TarInfo("./")
+    root.type, root.uid, root.gid, root.mode = tarfile.DIRTYPE, 1000, 1001, 0o750
+    item = tarfile.TarInfo("./items/1")
+    item.size = 3
+    data = _tar(root, item)
+    found, stream = peek_root(io.BytesIO(data))
+    assert found is not None
+    assert (found.uid, found.gid, found.mode) == (1000, 1001, 0o750)
+    assert stream.read(7) + stream.read() == data
+
+    found, stream = peek_root(io.BytesIO(_tar(item)))
+    assert found is None
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        assert [m.name for m in tar] == ["./items/1"]
