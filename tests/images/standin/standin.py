@@ -258,8 +258,9 @@ def items_dir() -> str:
     return os.environ.get("STANDIN_ITEMS_DIR", "").strip() or DEFAULT_ITEMS_DIR
 
 
-def write_item_file(directory: str, item_id: int, content: bytes) -> None:
-    """``<directory>/<id>`` holding ``content``, written whole (temp file, fsync, rename)."""
+def write_item_file(directory: str, item_id: int, content: bytes, *, sync: bool = True) -> None:
+    """``<directory>/<id>`` holding ``content``, written whole (temp file, fsync, rename);
+    ``sync=False`` skips the fsync (bulk data for benchmarks, where a crash is no matter)."""
     os.makedirs(directory, exist_ok=True)
     final = os.path.join(directory, str(item_id))
     temporary = f"{final}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -267,7 +268,8 @@ def write_item_file(directory: str, item_id: int, content: bytes) -> None:
         with open(temporary, "wb") as f:
             f.write(content)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(temporary, final)
     except BaseException:
         with suppress(OSError):
@@ -377,7 +379,7 @@ def seed(count: int, size: int, batch: int) -> int:
                     cursor.execute(db.sql("INSERT INTO items (body) VALUES (?)"), (text,))
                     ids.append(int(cursor.lastrowid))
             for item_id, text in zip(ids, bodies, strict=True):
-                write_item_file(directory, item_id, text.encode("utf-8"))
+                write_item_file(directory, item_id, text.encode("utf-8"), sync=False)
             connection.commit()
             written += n
             print(f"standin seed: {written}/{count}", flush=True)
