@@ -254,7 +254,7 @@ def _run(options: argparse.Namespace) -> int:
         )
         for volume in volumes:
             script += (
-                f"docker run --rm -v {project}_{volume}:/v:ro --entrypoint tar {image} "
+                f"docker run --rm --network none -v {project}_{volume}:/v:ro --entrypoint tar {image} "
                 f"-C /v -cf - . "
                 f"| zstd -q -T0 -3 | age -r {recipient} -o {prim}/{volume}.tar.zst.age\n"
             )
@@ -272,7 +272,7 @@ def _run(options: argparse.Namespace) -> int:
         for volume in volumes:
             script += (
                 f"age -d -i {identity} {prim}/{volume}.tar.zst.age | zstd -q -d "
-                f"| docker run --rm -i -v {project}_{volume}:/v --entrypoint tar {image} "
+                f"| docker run --rm -i --network none -v {project}_{volume}:/v --entrypoint tar {image} "
                 "-C /v -xf -\n"
             )
         load_s = _shell(script, work)
