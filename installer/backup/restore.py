@@ -434,7 +434,10 @@ class RestoreStateStep(RestoreStep):
                     _redact_generated(self.target, content)
                 atomic_write(state.path / relative, content, 0o600)
                 restored.append(relative)
-        # The target renders from these: forget anything it read before.
+        # The configuration step renders from these files. Nothing renders before this step
+        # in a restore (the prerequisites read no rendering without a bundle), but a
+        # rendering cached earlier would carry the generated passwords it read then: drop it.
+        # (The target has no public way to do this; ask for one rather than grow this.)
         self.target._rendered = None
         self.target._compose_doc = None
         if not restored:
