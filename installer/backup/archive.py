@@ -350,10 +350,14 @@ class ArchiveReader:
         assert self._manifest is not None  # noqa: S101 - set by __enter__
         return self._manifest
 
-    def _damage(self, what: str, member: str | None) -> BackupIntegrityError:
-        """The error to raise for ``what``: age's own verdict first (key, header, chunk)."""
+    def _damage(self, what: str, member: str | None, *, ended: bool = True) -> BackupIntegrityError:
+        """The error to raise for ``what``: age's own verdict first (key, header, chunk).
+
+        ``ended``: the plaintext stopped short, so age has exited or is about to; otherwise
+        (a hash that differs) age is still running and has found nothing wrong.
+        """
         assert self._age is not None  # noqa: S101
-        failure = self._age.failure(timeout=10)
+        failure = self._age.failure(timeout=10 if ended else 0.05)
         if failure is not None:
             if member is not None and "wrong key" not in failure.message:
                 return BackupIntegrityError(
@@ -420,7 +424,9 @@ class ArchiveReader:
                 break
             info = self.manifest.member(entry.name)
             if info is None or entry.name in seen:
-                raise self._damage(f"member {entry.name} is not in the manifest", entry.name)
+                raise self._damage(
+                    f"member {entry.name} is not in the manifest", entry.name, ended=False
+                )
             seen.add(entry.name)
             self._current = entry.name
             try:
@@ -438,6 +444,7 @@ class ArchiveReader:
                     f"({stream.size} bytes, SHA-256 {stream.sha256.hexdigest()[:16]}…; "
                     f"expected {info.size} bytes, {info.sha256[:16]}…)",
                     entry.name,
+                    ended=False,
                 )
         self._current = None
         missing = [m.name for m in expected if m.name not in seen]

@@ -331,6 +331,8 @@ def list_command(answers_path: str | None, directory: str | None, as_json: bool)
     from rich.console import Console
     from rich.table import Table
 
+    # A pipe gets whole lines (rich would fold them to 80 columns).
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     table = Table(title=str(where), title_justify="left")
     for column in ("archive", "size", "release", "created", "verified"):
         table.add_column(column, justify="right" if column == "size" else "left")
@@ -339,7 +341,7 @@ def list_command(answers_path: str | None, directory: str | None, as_json: bool)
         if entry.verified is not None:
             verified = f"{entry.verified.get('mode')} {entry.verified.get('verified_at')}"
         table.add_row(entry.name, _size(entry.size), entry.release, entry.created, verified)
-    Console().print(table)
+    console.print(table)
 
 
 @backup.command("prune")

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 from installer import __version__
 from installer.backup.archive import (
     FORMAT,
+    SUFFIX,
     ArchiveWriter,
     BackupManifest,
     Consistency,
@@ -237,9 +238,11 @@ class BackupCreate:
             finished = True
         finally:
             if not finished:
+                # The consumer stopped listening: cancel, and take the worker's last events
+                # off the queue until it has ended (it unpauses on its way out).
                 self.cancel.cancel("stopped")
-                with contextlib.suppress(queue.Empty):
-                    while True:  # let the worker put its last events and end
+                while worker.is_alive():
+                    with contextlib.suppress(queue.Empty):
                         self._events.get(timeout=0.1)
             worker.join()
 
@@ -359,6 +362,7 @@ class BackupCreate:
         created = _now()
         with self._phase(0):
             prepared = self._prepare()
+            self._remove_leftovers(prepared.project)
             name = archive_name(prepared.project, _iso(created), prepared.release)
             self._say(f"archive: {self.directory / name}")
         with ArchiveWriter(self.directory, name) as writer:
@@ -386,6 +390,23 @@ class BackupCreate:
                 size = path.stat().st_size
                 self._say(f"{path.name}: {_size(size)}, {len(manifest.members) + 1} members")
         return BackupResult(path, size, manifest, consistency.pause_seconds)
+
+    def _remove_leftovers(self, project: str) -> None:
+        """What a killed ``backup create`` of this installation left: its staging directory
+        and its unfinished archive (this run holds the lock, so none is in use)."""
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.iterdir():
+            name = path.name
+            staging = name.startswith(f".{project}-") and name.endswith(f"{SUFFIX}.partial")
+            unfinished = name.startswith(f"{project}-") and name.endswith(f"{SUFFIX}.partial")
+            if staging and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif unfinished and path.is_file():
+                path.unlink(missing_ok=True)
+            else:
+                continue
+            self._say(f"removed {name}, left by an interrupted backup")
 
     def _prepare(self) -> _Prepared:
         self._recover_pause()
@@ -631,7 +652,8 @@ class BackupCreate:
                     f"copied {', '.join(p.name for p in copied) or 'nothing'} "
                     f"from volume {volume.name}"
                 )
-                volumes = self._copy_volumes(prepared, writer)
+                # The database member holds the database: the volume's copy leaves it out.
+                volumes = self._copy_volumes(prepared, writer, {volume.name: frozenset(names)})
             pause = extra["pause_seconds"] = round(pause_clock(), 3)
         with self._phase(2):
             database_file = raw / Path(relative).name
@@ -718,7 +740,13 @@ class BackupCreate:
         shutil.rmtree(database_file.parent, ignore_errors=True)
         return tables
 
-    def _copy_volumes(self, prepared: _Prepared, writer: ArchiveWriter) -> list[VolumeInfo]:
+    def _copy_volumes(
+        self,
+        prepared: _Prepared,
+        writer: ArchiveWriter,
+        exclude: dict[str, frozenset[str]] | None = None,
+    ) -> list[VolumeInfo]:
+        """Each volume into ``volumes/<name>.tar.zst`` (``exclude``: paths left out per volume)."""
         import zstandard
 
         from installer.engine.volumes import export_volume
@@ -737,7 +765,13 @@ class BackupCreate:
                     packed.write(chunk)
                     self._progress(rate, len(chunk))
 
-                copy = export_volume(self.engine, volume.engine_name, sink, image=volume.image)
+                copy = export_volume(
+                    self.engine,
+                    volume.engine_name,
+                    sink,
+                    image=volume.image,
+                    exclude=(exclude or {}).get(volume.name, frozenset()),
+                )
             infos.append(
                 VolumeInfo(name=volume.name, member=member, files=copy.files, bytes=copy.bytes)
             )
@@ -762,8 +796,8 @@ class BackupCreate:
             return info
 
         def state_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-            top = Path(info.name).parts[1:2]
-            if top and (top[0] in _STATE_EXCLUDED or top[0].endswith(".partial")):
+            parts = Path(info.name).parts  # "./logs/x" -> ("logs", "x")
+            if parts and (parts[0] in _STATE_EXCLUDED or parts[0].endswith(".partial")):
                 return None
             return info
 

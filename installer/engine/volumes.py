@@ -15,6 +15,7 @@ extracts again.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
@@ -126,15 +127,40 @@ class _TeeReader:
         return data
 
 
+class _SinkFile:
+    """A write-only file that hands each write to ``sink``."""
+
+    def __init__(self, sink: Callable[[bytes], Any]) -> None:
+        self._sink = sink
+        self.total = 0
+
+    def write(self, data: bytes) -> int:
+        self._sink(bytes(data))
+        self.total += len(data)
+        return len(data)
+
+
 def export_volume(
-    engine: DockerEngine, volume: str, sink: Callable[[bytes], Any], *, image: str
+    engine: DockerEngine,
+    volume: str,
+    sink: Callable[[bytes], Any],
+    *,
+    image: str,
+    exclude: frozenset[str] = frozenset(),
 ) -> VolumeCopy:
-    """Write a tar of ``volume``'s content to ``sink`` (called per chunk); count its files."""
+    """Write a tar of ``volume``'s content to ``sink`` (called per chunk); count its files.
+
+    Without ``exclude`` the Engine's tar passes through byte for byte. With it, the paths
+    named there (relative to the volume's root, e.g. ``codequal.db``) are left out: the tar
+    is read and written again member by member, still streaming.
+    """
     import docker
 
     with helper_container(engine, volume, image, read_only=True) as helper:
         try:
             chunks, _ = engine.client.api.get_archive(helper, f"{MOUNT}/.", chunk_size=CHUNK)
+            if exclude:
+                return _filtered(iter(chunks), sink, exclude)
             reader = _TeeReader(iter(chunks), sink)
             files = size = 0
             with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
@@ -149,6 +175,28 @@ def export_volume(
         except tarfile.TarError as e:
             raise DockerError(f"cannot read volume {volume}: the Engine's tar: {e}") from e
     return VolumeCopy(files, size, reader.total)
+
+
+def _filtered(
+    chunks: Iterator[bytes], sink: Callable[[bytes], Any], exclude: frozenset[str]
+) -> VolumeCopy:
+    reader = _TeeReader(chunks, lambda _chunk: None)
+    out = _SinkFile(sink)
+    files = size = 0
+    with (
+        tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as source,  # type: ignore[call-overload]
+        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as target,  # type: ignore[call-overload]
+    ):
+        for member in source:
+            if os.path.normpath(member.name) in exclude:
+                continue
+            if member.isfile():
+                files += 1
+                size += member.size
+                target.addfile(member, source.extractfile(member))
+            else:
+                target.addfile(member)
+    return VolumeCopy(files, size, out.total)
 
 
 def import_volume(engine: DockerEngine, volume: str, tar_stream: IO[bytes], *, image: str) -> None:
