@@ -279,3 +279,42 @@ def unpause_container(engine: DockerEngine, container_id: str) -> bool:
     except docker.errors.DockerException as e:
         raise engine._error(f"cannot unpause container {container_id[:12]}", e) from e
     return True
+
+
+def remove_volume(engine: DockerEngine, volume: str) -> bool:
+    """Remove ``volume`` (False when there was none); it must not be in use."""
+    import docker
+
+    try:
+        engine.client.api.remove_volume(volume)
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot remove volume {volume}", e) from e
+    return True
+
+
+def set_volume_root(
+    engine: DockerEngine, volume: str, *, uid: int, gid: int, mode: int, image: str
+) -> None:
+    """Give the volume's root directory an owner and mode.
+
+    Extracting a tar at the volume's root never applies the ``./`` entry's owner and mode
+    to the root itself (the mount point); a ``volume/`` entry extracted one level up does.
+    A freshly created volume's root is root's: a service running as another user could not
+    create files in it.
+    """
+    import io
+
+    import docker
+
+    header = tarfile.TarInfo(MOUNT.strip("/"))
+    header.type, header.uid, header.gid, header.mode = tarfile.DIRTYPE, uid, gid, mode & 0o7777
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(header)
+    with helper_container(engine, volume, image, read_only=False) as helper:
+        try:
+            engine.client.api.put_archive(helper, "/", buffer.getvalue())
+        except docker.errors.DockerException as e:
+            raise engine._error(f"cannot set the owner of volume {volume}", e) from e
