@@ -1,0 +1,263 @@
+"""images: every image of the release is here, in the bundle given, or readable from its
+registry (or the mirror).
+
+For each image the install will run (the release's, overrides and mirror applied): present
+in the local Docker Engine (Compose targets), or in the offline bundle, or its registry
+answers ``/v2/`` over TLS with the configured CA and the exact reference's manifest is
+readable with the credentials. A registry that cannot be reached is named with the cause
+(DNS, TCP, TLS); a refused credential is 401, a missing reference 404.
+
+On the Kubernetes targets the cluster's nodes pull, not this machine: a registry this
+machine cannot reach is a warning there (the nodes may reach it), a 401 or 404 a failure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from installer.live.registry_access import RegistryPing, manifest, ping, registry_of
+from installer.live.result import LiveInput, LiveResult, LiveStatus
+from installer.targets.kubernetes.images import RegistryAccess
+
+NAME = "images"
+HINT_UNREACHABLE = (
+    "give the offline bundle (apply --bundle FILE, or airgap.bundle) or a mirror this machine "
+    "reaches (registry.mirror)"
+)
+
+
+@dataclass(frozen=True)
+class ImageVerdict:
+    """Where one image comes from, or why it cannot come from anywhere."""
+
+    reference: str
+    source: str | None  # "local" | "bundle" | the registry it is readable from
+    registry: str
+    problem: str | None = None  # "DNS: ...", "401 ...", "404 ..."
+    kind: str | None = None  # DNS | TCP | TLS | proxy | 401 | 404 | HTTP
+
+
+def release_images(inputs: LiveInput) -> dict[str, str]:
+    """The references the install will run (the target's services, overrides and mirror
+    applied), each with the release's own reference it stands for."""
+    from installer.render.context import _service_names  # the render's own choice
+    from installer.render.images import mirrored
+
+    answers = inputs.answers
+    found: dict[str, str] = {}
+    for name in _service_names(answers, inputs.release):
+        original = inputs.release.image_for(name, answers)  # type: ignore[arg-type]
+        found.setdefault(mirrored(original, answers.registry.mirror), original)
+    return dict(sorted(found.items()))
+
+
+def registry_access(inputs: LiveInput) -> RegistryAccess:
+    registry = inputs.answers.registry
+    return RegistryAccess(
+        mirror=registry.mirror,
+        username=registry.username,
+        password=inputs.secret("registry_password"),
+        insecure=registry.insecure,
+        ca_file=registry.ca_file,
+    )
+
+
+def _local_images(references: list[str], timeout: float) -> tuple[set[str], str | None]:
+    """The references the local Docker Engine has, or why it could not be asked."""
+    from installer.engine.docker import DockerEngine
+    from installer.errors import InstallerError
+
+    engine = DockerEngine(timeout=max(1, int(timeout)))
+    try:
+        return {ref for ref in references if engine.image_id(ref) is not None}, None
+    except InstallerError as e:
+        return set(), e.message
+    finally:
+        engine.close()
+
+
+def _bundle_images(path: str) -> tuple[set[str], str | None]:
+    """Every reference the bundle holds (read from its index, not its body)."""
+    from installer.bundle.reader import locate_bundle, read_index
+    from installer.errors import InstallerError
+
+    try:
+        index = read_index(locate_bundle(path))
+    except InstallerError as e:
+        return set(), e.message
+    except OSError as e:
+        return set(), f"cannot read the bundle {path}: {e.strerror or type(e).__name__}"
+    return {ref for image in index.metadata.images for ref in image.references}, None
+
+
+def _in_bundle(reference: str, original: str, held: set[str]) -> bool:
+    from installer.bundle.registry import normalize_reference
+
+    wanted = {normalize_reference(reference), normalize_reference(original)}
+    return any(normalize_reference(ref) in wanted for ref in held)
+
+
+def _ping_all(
+    registries: list[str], access: RegistryAccess, environ: Mapping[str, str], timeout: float
+) -> dict[str, RegistryPing]:
+    answers: dict[str, RegistryPing] = {}
+
+    def one(registry: str) -> None:
+        answers[registry] = ping(registry, access, environ=environ, timeout=timeout)
+
+    threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in registries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout * 2 + 1)
+    return answers
+
+
+def check_images(inputs: LiveInput) -> LiveResult:
+    """The images check (see the module text)."""
+    answers = inputs.answers
+    access = registry_access(inputs)
+    originals = release_images(inputs)
+    references = list(originals)
+    notes: list[str] = []
+    local: set[str] = set()
+    if answers.is_compose:
+        local, why = _local_images(references, inputs.timeout)
+        if why:
+            notes.append(f"local images not asked: {why}")
+    bundle = inputs.bundle or answers.airgap.bundle
+    held: set[str] = set()
+    if bundle:
+        held, why = _bundle_images(bundle)
+        if why:
+            notes.append(why)
+    verdicts: dict[str, ImageVerdict] = {}
+    remote: list[str] = []
+    for ref in references:
+        registry = registry_of(ref, access)
+        if ref in local:
+            verdicts[ref] = ImageVerdict(ref, "local", registry)
+        elif bundle and _in_bundle(ref, originals[ref], held):
+            verdicts[ref] = ImageVerdict(ref, "bundle", registry)
+        elif answers.airgap.enabled:
+            verdicts[ref] = ImageVerdict(
+                ref,
+                None,
+                registry,
+                "not in the offline bundle (air-gapped: nothing is pulled)",
+                "bundle",
+            )
+        else:
+            remote.append(ref)
+    pings = _ping_all(
+        sorted({registry_of(ref, access) for ref in remote}),
+        access,
+        inputs.environ,
+        inputs.timeout,
+    )
+    for ref in remote:
+        registry = registry_of(ref, access)
+        answer = pings.get(registry)
+        if answer is None:
+            verdicts[ref] = ImageVerdict(ref, None, registry, "no answer in time", "TCP")
+            continue
+        if answer.failure is not None:
+            verdicts[ref] = ImageVerdict(
+                ref, None, registry, str(answer.failure), answer.failure.kind
+            )
+            continue
+        found = manifest(ref, access, timeout=inputs.timeout)
+        if found.presence == "present":
+            verdicts[ref] = ImageVerdict(ref, registry, registry)
+        elif found.presence == "missing":
+            verdicts[ref] = ImageVerdict(
+                ref, None, registry, f"404: {ref} is not in {registry}", "404"
+            )
+        elif found.presence == "unauthorized":
+            code = found.detail.removeprefix("HTTP ") if found.detail.startswith("HTTP ") else "401"
+            who = (
+                f"as {access.username}"
+                if access.username and registry == access.mirror
+                else "anonymously"
+            )
+            verdicts[ref] = ImageVerdict(
+                ref,
+                None,
+                registry,
+                f"{code}: {registry} refused to show {ref} {who} (credentials)",
+                code,
+            )
+        else:
+            verdicts[ref] = ImageVerdict(
+                ref,
+                None,
+                registry,
+                f"{registry} failed to answer for {ref} ({found.detail})",
+                "HTTP",
+            )
+    return _verdict(inputs, references, verdicts, pings, notes)
+
+
+def _verdict(
+    inputs: LiveInput,
+    references: list[str],
+    verdicts: dict[str, ImageVerdict],
+    pings: dict[str, RegistryPing],
+    notes: list[str],
+) -> LiveResult:
+    answers = inputs.answers
+    ok = [v for v in verdicts.values() if v.source is not None]
+    bad = [verdicts[ref] for ref in references if verdicts[ref].source is None]
+    sources: dict[str, int] = {}
+    for verdict in ok:
+        label = {"local": "here", "bundle": "in the bundle"}.get(
+            verdict.source or "", f"in {verdict.source}"
+        )
+        sources[label] = sources.get(label, 0) + 1
+    where = ", ".join(f"{count} {label}" for label, count in sources.items())
+    details = {
+        "images": {
+            ref: {
+                "source": verdicts[ref].source,
+                "registry": verdicts[ref].registry,
+                "problem": verdicts[ref].problem,
+                "cause": verdicts[ref].kind,
+            }
+            for ref in references
+        },
+        "proxies": {r: p.proxy for r, p in pings.items()},
+        "notes": notes,
+    }
+    required = "each image here, in the bundle, or readable from its registry"
+    if not bad:
+        measured = f"{len(references)} of {len(references)} images available: {where}"
+        return LiveResult(NAME, "pass", measured, required, details=details)
+    # One line per registry that could not be reached, one per image it refused or lacks.
+    problems: list[str] = []
+    seen_registries: set[str] = set()
+    for verdict in bad:
+        if verdict.kind in ("DNS", "TCP", "TLS", "proxy"):
+            if verdict.registry not in seen_registries:
+                seen_registries.add(verdict.registry)
+                problems.append(f"could not reach {verdict.registry} ({verdict.problem})")
+        else:
+            problems.append(verdict.problem or verdict.reference)
+    measured = f"{len(bad)} of {len(references)} images unavailable: " + "; ".join(problems)
+    kinds = {v.kind for v in bad}
+    if kinds & {"DNS", "TCP", "proxy"}:
+        hint = HINT_UNREACHABLE
+    elif "TLS" in kinds:
+        hint = "set registry.ca_file to the CA that signed the registry's certificate"
+    elif kinds & {"401", "403"}:
+        hint = "check registry.username and registry_password (secrets file)"
+    elif "bundle" in kinds:
+        hint = "use the bundle made for this release (bundle create), or drop release.images"
+    else:
+        hint = "push the missing images to the mirror (bundle push) or correct release.images"
+    unreachable_only = kinds <= {"DNS", "TCP", "TLS", "proxy"}
+    status: LiveStatus = "warn" if (not answers.is_compose and unreachable_only) else "fail"
+    if status == "warn":
+        hint = "this machine cannot reach the registry; the cluster's nodes pull, check they can"
+    return LiveResult(NAME, status, measured, required, hint=hint, details=details)
