@@ -234,16 +234,26 @@ def _verdict(
     if not bad:
         measured = f"{len(references)} of {len(references)} images available: {where}"
         return LiveResult(NAME, "pass", measured, required, details=details)
-    # One line per registry that could not be reached, one per image it refused or lacks.
+    # One line per registry that could not be reached or refused the credentials, one per
+    # image it lacks.
     problems: list[str] = []
+    refused: dict[str, list[ImageVerdict]] = {}
     seen_registries: set[str] = set()
     for verdict in bad:
         if verdict.kind in ("DNS", "TCP", "TLS", "proxy"):
             if verdict.registry not in seen_registries:
                 seen_registries.add(verdict.registry)
                 problems.append(f"could not reach {verdict.registry} ({verdict.problem})")
+        elif verdict.kind in ("401", "403"):
+            refused.setdefault(verdict.registry, []).append(verdict)
         else:
             problems.append(verdict.problem or verdict.reference)
+    for registry, denied in refused.items():
+        if len(denied) == 1:
+            problems.append(denied[0].problem or registry)
+        else:
+            first = denied[0].problem or ""
+            problems.append(f"{first} and {len(denied) - 1} more images")
     measured = f"{len(bad)} of {len(references)} images unavailable: " + "; ".join(problems)
     kinds = {v.kind for v in bad}
     if kinds & {"DNS", "TCP", "proxy"}:
