@@ -8,6 +8,7 @@ must find at least one entry below it: an empty or missing base means nobody can
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
 import urllib.parse
@@ -32,10 +33,14 @@ def _cause_of(error: BaseException, host: str) -> tuple[str, str]:
     for item in seen:
         if isinstance(item, socket.gaierror):
             return "DNS", f"{host} does not resolve"
+        # ldap3 makes classes that inherit from the socket error's type without its
+        # attributes, so they are read with a default.
         if isinstance(item, ssl.SSLCertVerificationError):
-            return "TLS", f"{host}'s certificate is not trusted ({item.verify_message})"
+            why = getattr(item, "verify_message", None) or "certificate verify failed"
+            return "TLS", f"{host}'s certificate is not trusted ({why})"
         if isinstance(item, ssl.SSLError):
-            return "TLS", f"the TLS handshake with {host} failed ({item.reason})"
+            why = getattr(item, "reason", None) or "handshake failed"
+            return "TLS", f"the TLS handshake with {host} failed ({why})"
         if isinstance(item, ConnectionRefusedError):
             return "TCP", f"{host} refused the connection"
         if isinstance(item, (TimeoutError, socket.timeout)):
@@ -70,6 +75,12 @@ def check_ldap(inputs: LiveInput) -> LiveResult:
     host = url.hostname or ""
     secure = url.scheme == "ldaps"
     port = url.port or (636 if secure else 389)
+    try:  # ldap3 folds a failed lookup into "invalid server address": ask first
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return _fail(
+            f"could not reach {host}:{port} (DNS: {host} does not resolve)", "check ldap.url", "DNS"
+        )
     tls = ldap3.Tls(
         validate=ssl.CERT_REQUIRED,
         ca_certs_file=ldap.ca_file,
@@ -87,7 +98,7 @@ def check_ldap(inputs: LiveInput) -> LiveResult:
         server,
         user=ldap.bind_dn,
         password=inputs.secret("ldap_bind_password") or "",
-        receive_timeout=inputs.timeout,
+        receive_timeout=max(1, math.ceil(inputs.timeout)),  # ldap3 packs it as an integer
         raise_exceptions=False,
         auto_referrals=False,
     )

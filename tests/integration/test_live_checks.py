@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,9 +29,11 @@ import pytest
 from installer.answers import AnswerFile
 from installer.live.database import check_database
 from installer.live.images import check_images
+from installer.live.ldap import check_ldap
 from installer.live.result import LiveInput
 from installer.release import load_release
 from tests.support.images import POSTGRES, BuildReport
+from tests.support.ldap_server import EMPTY_DN, PEOPLE_DN, LdapServer, LdapStartError, ldap_server
 from tests.support.registry import RegistryStartError
 from tests.support.secure_registry import SecureRegistry, secure_registry
 
@@ -150,3 +151,330 @@ def test_an_image_missing_from_the_mirror_names_the_reference_and_404(
     reference = f"{tls_registry.address}/{missing_repository}:{missing_tag}"
     assert f"404: {reference} is not in {tls_registry.address}" in (result.measured or "")
     assert "1 of" in (result.measured or "")
+
+
+# --- database: the test PostgreSQL image as a managed database ----------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagedDatabase:
+    port: int
+    password: str
+    reader_password: str
+
+
+@pytest.fixture(scope="module")
+def managed_database(docker_engine: Any, test_images: BuildReport) -> Iterator[ManagedDatabase]:
+    import secrets
+
+    password = secrets.token_urlsafe(12)
+    reader_password = secrets.token_urlsafe(12)
+    container = docker_engine.containers.run(
+        POSTGRES,
+        detach=True,
+        name=f"codequal-live-db-{secrets.token_hex(4)}",
+        environment={
+            "POSTGRES_USER": "codequal",
+            "POSTGRES_PASSWORD": password,
+            "POSTGRES_DB": "codequal",
+        },
+        ports={"5432/tcp": ("127.0.0.1", None)},
+        labels={"org.codequal.test": "live-checks"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            container.reload()
+            ready = container.exec_run(
+                ["psql", "-U", "codequal", "-h", "127.0.0.1", "-d", "codequal", "-c", "SELECT 1"],
+                environment={"PGPASSWORD": password},
+            )
+            if ready.exit_code == 0:
+                break
+            if time.monotonic() > deadline or container.status == "exited":
+                pytest.fail(f"the test database did not start: {container.logs()[-2000:]!r}")
+            time.sleep(0.5)
+        made = container.exec_run(
+            [
+                "psql",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "codequal",
+                "-d",
+                "codequal",
+                "-c",
+                f"CREATE ROLE reader LOGIN PASSWORD '{reader_password}'",
+            ],
+        )
+        assert made.exit_code == 0, made.output
+        port = int(container.ports["5432/tcp"][0]["HostPort"])
+        yield ManagedDatabase(port, password, reader_password)
+    finally:
+        container.remove(force=True, v=True)
+
+
+def _database_answers(tmp_path: Path, db: ManagedDatabase, **database: Any) -> AnswerFile:
+    section = {
+        "kind": "postgres",
+        "managed": True,
+        "host": "localhost",
+        "port": db.port,
+        "name": "codequal",
+        "user": "codequal",
+        "sslmode": "prefer",
+        **database,
+    }
+    return _answers(tmp_path, database=section)
+
+
+def test_the_managed_database_with_the_right_password_passes_with_its_version(
+    managed_database: ManagedDatabase, tmp_path: Path, test_releases_dir: Path
+) -> None:
+    result = check_database(
+        _inputs(
+            _database_answers(tmp_path, managed_database),
+            secrets={"database_password": managed_database.password},
+        )
+    )
+    assert result.status == "pass", result
+    assert (result.measured or "").startswith("PostgreSQL 15")
+    assert result.details["via"] == f"container {POSTGRES}"
+    assert result.details["server_version"].startswith("15")
+    assert managed_database.password not in json.dumps(result.to_dict())
+
+
+def test_database_failures_each_read_differently(
+    managed_database: ManagedDatabase, tmp_path: Path, test_releases_dir: Path
+) -> None:
+    wrong = check_database(
+        _inputs(
+            _database_answers(tmp_path, managed_database),
+            secrets={"database_password": "not-the-password"},
+        )
+    )
+    no_create = check_database(
+        _inputs(
+            _database_answers(tmp_path, managed_database, user="reader"),
+            secrets={"database_password": managed_database.reader_password},
+        )
+    )
+    no_tls = check_database(
+        _inputs(
+            _database_answers(tmp_path, managed_database, sslmode="verify-full"),
+            secrets={"database_password": managed_database.password},
+        )
+    )
+    assert [wrong.status, no_create.status, no_tls.status] == ["fail", "fail", "fail"]
+    assert "the server refused the password for user codequal" in (wrong.measured or "")
+    assert "reader may not create tables in codequal" in (no_create.measured or "")
+    assert "GRANT CREATE ON DATABASE codequal TO reader" in (no_create.hint or "")
+    assert "does not offer TLS, but sslmode verify-full requires it" in (no_tls.measured or "")
+    assert len({wrong.measured, no_create.measured, no_tls.measured}) == 3
+    assert len({wrong.hint, no_create.hint, no_tls.hint}) == 3
+
+
+# --- ldap: Debian's slapd, seeded here -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapServer]:
+    try:
+        with ldap_server(tmp_path_factory.mktemp("slapd")) as running:
+            yield running
+    except LdapStartError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+def _ldap_check(server: LdapServer, url: str, base: str, password: str, ca: bool = True) -> Any:
+    section: dict[str, Any] = {
+        "enabled": True,
+        "url": url,
+        "bind_dn": server.bind_dn,
+        "user_base_dn": base,
+    }
+    if ca:
+        section["ca_file"] = str(server.ca.cert)
+    answers = AnswerFile.model_validate(
+        {"version": 1, "target": "kubernetes", "domain": "codequal.corp.test", "ldap": section}
+    )
+    return check_ldap(
+        LiveInput(
+            answers=answers,
+            release=load_release(None),
+            secrets={"ldap_bind_password": password},
+            timeout=4.0,
+        )
+    )
+
+
+def test_ldap_binds_and_finds_people_over_ldaps_and_starttls(directory: LdapServer) -> None:
+    for url, how in ((directory.ldaps_url, "ldaps"), (directory.starttls_url, "StartTLS")):
+        result = _ldap_check(directory, url, PEOPLE_DN, directory.password)
+        assert result.status == "pass", result
+        assert f"over {how}" in (result.measured or "")
+
+
+def test_ldap_failures_each_read_differently(directory: LdapServer) -> None:
+    wrong = _ldap_check(directory, directory.ldaps_url, PEOPLE_DN, "not-the-password")
+    empty = _ldap_check(directory, directory.ldaps_url, EMPTY_DN, directory.password)
+    untrusted = _ldap_check(directory, directory.ldaps_url, PEOPLE_DN, directory.password, False)
+    assert [wrong.status, empty.status, untrusted.status] == ["fail", "fail", "fail"]
+    assert "refused the bind" in (wrong.measured or "")
+    assert "invalid credentials" in (wrong.measured or "")
+    assert f"no entries under {EMPTY_DN}" in (empty.measured or "")
+    assert "TLS:" in (untrusted.measured or "")
+    assert "ldap.ca_file" in (untrusted.hint or "")
+    assert directory.password not in json.dumps([wrong.to_dict(), empty.to_dict()])
+
+
+# --- no network at all --------------------------------------------------------------------
+
+EVERY_CHECK_SCRIPT = """
+import json, os, sys, time
+from installer.answers import AnswerFile
+from installer.live.result import LiveInput
+from installer.live.run import run_live_checks
+from installer.release import load_release
+
+documents = json.loads(sys.argv[1])
+out = []
+for document in documents:
+    answers = AnswerFile.model_validate(document)
+    inputs = LiveInput(
+        answers=answers,
+        release=load_release(answers.release.version),
+        secrets={"database_password": "pw", "ldap_bind_password": "pw"},
+        bundle=os.environ.get("LIVE_BUNDLE") or None,
+        environ=dict(os.environ),
+    )
+    started = time.monotonic()
+    results = run_live_checks(inputs)
+    out.append({"seconds": time.monotonic() - started,
+                "results": [r.to_dict() for r in results]})
+print(json.dumps(out))
+"""
+
+
+def _offline_documents(tmp_path: Path, cert: Path, key: Path) -> list[dict[str, Any]]:
+    shared = {
+        "version": 1,
+        "domain": "codequal.corp.example",
+        "install_dir": str(tmp_path / "install"),
+        "database": {"kind": "postgres", "managed": True, "host": "db.corp.example"},
+        "deepwiki": {"mode": "external", "url": "https://deepwiki.corp.example/"},
+        "supabase": {"url": "https://project.supabase.co"},
+        "tls": {"mode": "provided", "cert_file": str(cert), "key_file": str(key)},
+    }
+    return [
+        {**shared, "target": "production"},
+        {
+            **shared,
+            "target": "kubernetes",
+            "registry": {"mirror": "registry.corp.example:5000"},
+            "ldap": {
+                "enabled": True,
+                "url": "ldaps://ldap.corp.example",
+                "bind_dn": "cn=svc,dc=corp,dc=example",
+                "user_base_dn": "ou=people,dc=corp,dc=example",
+            },
+        },
+    ]
+
+
+def _run_offline(documents: list[dict[str, Any]], bundle: Path | None = None) -> list[Any]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("LIVE_BUNDLE", None)
+    if bundle is not None:
+        env["LIVE_BUNDLE"] = str(bundle)
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", EVERY_CHECK_SCRIPT, json.dumps(documents)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return list(json.loads(done.stdout))
+
+
+def test_without_a_network_every_check_answers_within_ten_seconds_in_operator_words(
+    tmp_path: Path,
+) -> None:
+    from tests.support.tls_files import make_ca, make_leaf
+
+    leaf = make_leaf(tmp_path, make_ca(tmp_path / "ca"), ["codequal.corp.example"])
+    runs = _run_offline(_offline_documents(tmp_path, leaf.cert, leaf.key))
+    for run in runs:
+        assert run["seconds"] < 10, run
+        by_name = {r["name"]: r for r in run["results"]}
+        for name in ("images", "database", "deepwiki", "supabase", "domain"):
+            assert by_name[name]["status"] in ("fail", "warn"), by_name[name]
+        for name in ("deepwiki", "supabase"):
+            assert by_name[name]["measured"].startswith("could not reach https://"), by_name[name]
+            assert "(DNS:" in by_name[name]["measured"]
+        assert "db.corp.example does not resolve" in by_name["database"]["measured"]
+    production = {r["name"]: r for r in runs[0]["results"]}
+    images = production["images"]
+    assert images["status"] == "fail"
+    for registry in ("ghcr.io", "docker.io"):
+        assert f"could not reach {registry} (DNS:" in images["measured"]
+    assert "offline bundle" in images["hint"]
+    kubernetes = {r["name"]: r for r in runs[1]["results"]}
+    # The cluster's nodes pull: a mirror this machine cannot reach is a warning there.
+    assert kubernetes["images"]["status"] == "warn"
+    assert "could not reach registry.corp.example:5000 (DNS:" in kubernetes["images"]["measured"]
+    assert kubernetes["ldap"]["status"] == "fail"
+    assert "could not reach ldap.corp.example:636 (DNS:" in kubernetes["ldap"]["measured"]
+
+
+def _bundle_listing(path: Path, references: list[str]) -> Path:
+    from installer.bundle.format import METADATA_NAME, BundleMetadata, ImageInfo
+    from tests.bundle_helpers import file_member, rewrite_bundle, write_bundle
+
+    plain = write_bundle(path.with_suffix(".plain"), [file_member("images/x", b"x")])
+    images = [
+        ImageInfo(
+            references=[reference],
+            id="sha256:" + "0" * 64,
+            config="x",
+            config_size=1,
+            layers=[],
+            layer_paths=[],
+            manifest_digest="sha256:" + "1" * 64,
+        )
+        for reference in references
+    ]
+
+    def listing(members: list[Any]) -> list[Any]:
+        edited = []
+        for member in members:
+            if member.info.name == METADATA_NAME:
+                metadata = BundleMetadata.from_bytes(member.data)
+                data = dataclasses.replace(metadata, images=images).to_bytes()
+                edited.append(file_member(METADATA_NAME, data))
+            else:
+                edited.append(member)
+        return edited
+
+    return rewrite_bundle(plain, path, listing)
+
+
+def test_without_a_network_the_images_check_passes_with_the_bundle_given(tmp_path: Path) -> None:
+    from installer.release import load_release as release
+    from tests.support.tls_files import make_ca, make_leaf
+
+    production = _offline_documents(tmp_path, *_pem(tmp_path, make_ca, make_leaf))[0]
+    references = sorted({s.image for s in release(None).services.values()})
+    bundle = _bundle_listing(tmp_path / "codequal.bundle", references)
+    run = _run_offline([production], bundle)[0]
+    images = {r["name"]: r for r in run["results"]}["images"]
+    assert images["status"] == "pass", images
+    assert "in the bundle" in images["measured"]
+
+
+def _pem(tmp_path: Path, make_ca: Any, make_leaf: Any) -> tuple[Path, Path]:
+    leaf = make_leaf(tmp_path, make_ca(tmp_path / "ca"), ["codequal.corp.example"])
+    return leaf.cert, leaf.key
