@@ -112,3 +112,14 @@ class Interrupted(InstallerError):
 
 class RunInProgress(UsageError):
     """Another run holds this installation's lock; nothing was changed."""
+
+
+def first_line(error: BaseException | None) -> str:
+    """An error's first line for a one-line message (its type when it has no text).
+
+    Cut at 300 characters: an SDK error can carry a whole response body.
+    """
+    if error is None:
+        return "no error"
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__

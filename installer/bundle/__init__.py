@@ -262,8 +262,8 @@ def check_install_space(
     import shutil
 
     from installer.bundle.extract import DISK_MARGIN
-    from installer.bundle.format import human_size
     from installer.errors import PrerequisiteError
+    from installer.sizes import human_size
 
     def existing(path: Path) -> Path:
         while not path.exists() and path != path.parent:
@@ -359,14 +359,17 @@ def load_images_into_docker(
     import shutil
     import tempfile
 
-    from installer.bundle.registry import normalize_reference
+    from installer.engine.images import ImageReference
     from installer.errors import BundleIntegrityError
+
+    def normalized(reference: str) -> ImageReference:
+        return ImageReference.parse(reference).without_digest().with_default_tag()
 
     source = locate_bundle(bundle)
     source.check_parts()
     index = read_index(source)
-    held = {normalize_reference(r) for image in index.metadata.images for r in image.references}
-    absent = [r for r in references if normalize_reference(r.split("@", 1)[0]) not in held]
+    held = {normalized(r) for image in index.metadata.images for r in image.references}
+    absent = [r for r in references if normalized(r) not in held]
     if absent:
         raise BundleIntegrityError(f"the bundle does not hold {', '.join(absent)}")
     scratch = Path(tempfile.mkdtemp(prefix="codequal-bundle-", dir=install_workdir_parent()))

@@ -6,25 +6,12 @@ Imports nothing heavy at module level: the command line's start-up stays instant
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from installer.bundle.progress import TransferProgress
-
-
-def _progress_printer() -> Any:
-    """Progress on standard error while it is a terminal; silent otherwise (logs, CI)."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(progress: TransferProgress) -> None:
-        end = "\n" if progress.finished else ""
-        click.echo(f"\r{progress.describe():<72}{end}", err=True, nl=False)
-
-    return show
+from installer.bundle.progress import TransferDisplay
 
 
 @click.group("bundle")
@@ -94,9 +81,10 @@ def bundle_create(
     import tempfile
 
     from installer.bundle.create import create_bundle
-    from installer.bundle.format import human_size, parse_size
+    from installer.bundle.format import parse_size
     from installer.bundle.wheelhouse import build_wheelhouse
     from installer.release import load_release
+    from installer.sizes import human_size
 
     release = load_release(release_name)
     size = parse_size(part_size) if part_size else None
@@ -115,17 +103,18 @@ def bundle_create(
                 f"making the wheelhouse in {wheelhouse} (pip, from the package index)", err=True
             )
             build_wheelhouse(wheelhouse, list(python_versions) or None)
-        created = create_bundle(
-            release,
-            out,
-            wheelhouse=wheelhouse,
-            answers_text=answers_text,
-            answers=answers,
-            sign_key=Path(sign_key) if sign_key else None,
-            part_size=size,
-            progress=_progress_printer(),
-            level=level,
-        )
+        with TransferDisplay() as progress:
+            created = create_bundle(
+                release,
+                out,
+                wheelhouse=wheelhouse,
+                answers_text=answers_text,
+                answers=answers,
+                sign_key=Path(sign_key) if sign_key else None,
+                part_size=size,
+                progress=progress,
+                level=level,
+            )
     metadata = created.metadata
     click.echo(
         f"{created.path}: {human_size(created.compressed_size)} "
@@ -164,7 +153,7 @@ def _report_json(report: Any) -> dict[str, Any]:
 
 
 def _print_report(report: Any) -> None:
-    from installer.bundle.format import human_size
+    from installer.sizes import human_size
 
     metadata = report.metadata
     source = report.index.source
@@ -213,9 +202,8 @@ def bundle_verify(file: str, key: str | None, deep: bool, as_json: bool) -> None
     """
     from installer.bundle import verify_bundle
 
-    report = verify_bundle(
-        file, key=Path(key) if key else None, progress=_progress_printer(), deep=deep
-    )
+    with TransferDisplay() as progress:
+        report = verify_bundle(file, key=Path(key) if key else None, progress=progress, deep=deep)
     if as_json:
         click.echo(json.dumps(_report_json(report), indent=2))
         return
@@ -269,13 +257,14 @@ def bundle_extract(file: str, directory: str, key: str | None, no_images: bool) 
     """Verify FILE and extract it into DIRECTORY (new or empty), hardened."""
     from installer.bundle import open_bundle
 
-    opened = open_bundle(
-        file,
-        Path(directory),
-        key=Path(key) if key else None,
-        extract_images=not no_images,
-        progress=_progress_printer(),
-    )
+    with TransferDisplay() as progress:
+        opened = open_bundle(
+            file,
+            Path(directory),
+            key=Path(key) if key else None,
+            extract_images=not no_images,
+            progress=progress,
+        )
     click.echo(f"{directory}: {opened.metadata.files} files extracted, {opened.signature}")
     click.echo(f"run the installer from it: {Path(directory) / 'codequal-installer'} --help")
 
@@ -292,7 +281,9 @@ def bundle_load(file: str, key: str | None) -> None:
     source.check_parts()
     index = read_index(source)
     index.check_signature(Path(key) if key else None)
-    for image in load_images_into_docker(index, progress=_progress_printer()):
+    with TransferDisplay() as progress:
+        loaded = load_images_into_docker(index, progress=progress)
+    for image in loaded:
         click.echo(f"loaded {image.reference} ({image.id[:19]})")
 
 
@@ -316,7 +307,7 @@ def bundle_load(file: str, key: str | None) -> None:
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False),
-    help="Where to extract the images (default: a temporary directory).",
+    help="Directory to extract the images under (default: $TMPDIR); removed afterwards.",
 )
 def bundle_push(
     *,
@@ -335,7 +326,7 @@ def bundle_push(
     import tempfile
 
     from installer.bundle import open_bundle
-    from installer.bundle.registry import RegistryTarget
+    from installer.engine.registry import RegistryMirror
     from installer.errors import UsageError
 
     section: Any = None
@@ -348,7 +339,7 @@ def bundle_push(
         raise UsageError(
             "no registry to push to", hint="give --mirror or an answer file with registry.mirror"
         )
-    target = RegistryTarget(
+    target = RegistryMirror(
         mirror=mirror,
         insecure=bool(
             insecure if insecure is not None else (section.insecure if section else False)
@@ -359,15 +350,17 @@ def bundle_push(
         username=username or (section.username if section else None),
         password=os.environ.get("CODEQUAL_REGISTRY_PASSWORD"),
     )
-    scratch = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="codequal-bundle-"))
+    # A new directory each run, removed at the end whatever happened: the same command can
+    # be run again after a failure (the push then skips what reached the registry).
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="codequal-bundle-", dir=workdir))
     try:
-        root = scratch / "bundle" if workdir is None else scratch
-        if workdir is None:
-            pass
-        opened = open_bundle(
-            file, root, key=Path(key) if key else None, progress=_progress_printer()
-        )
-        for pushed in opened.push_images(target, progress=_progress_printer()):
+        root = scratch / "bundle"
+        with TransferDisplay() as progress:
+            opened = open_bundle(file, root, key=Path(key) if key else None, progress=progress)
+            pushed_images = opened.push_images(target, progress=progress)
+        for pushed in pushed_images:
             state = (
                 "present"
                 if pushed.manifest_skipped
@@ -378,5 +371,4 @@ def bundle_push(
             )
             click.echo(f"{pushed.pinned} ({pushed.source}): {state}")
     finally:
-        if workdir is None:
-            shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)

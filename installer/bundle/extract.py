@@ -79,7 +79,7 @@ def check_free_space(destination: Path, needed: int) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if free < needed:
-        from installer.bundle.format import human_size
+        from installer.sizes import human_size
 
         raise PrerequisiteError(
             f"not enough free disk at {probe}: {human_size(free)} free, the bundle needs "

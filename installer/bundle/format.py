@@ -312,11 +312,3 @@ def parse_size(text: str) -> int:
     if size < 1 << 20:
         raise UsageError(f"part size {text!r} is below the 1 MiB minimum")
     return size
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"  # pragma: no cover - loop always returns

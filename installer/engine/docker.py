@@ -238,13 +238,12 @@ class DockerEngine:
 
 def split_tag(reference: str) -> tuple[str, str | None]:
     """``repo/name:tag`` -> (``repo/name``, ``tag``); a digest stays with the repository."""
-    if "@" in reference:
+    from installer.engine.images import ImageReference
+
+    parsed = ImageReference.parse(reference)
+    if parsed.digest:
         return reference, None
-    head, _, last = reference.rpartition("/")
-    if ":" in last:
-        name, _, tag = last.partition(":")
-        return (f"{head}/{name}" if head else name), tag
-    return reference, "latest"
+    return parsed.familiar_name, parsed.tag or "latest"
 
 
 _HEALTH_IN_STATUS = re.compile(r"\((healthy|unhealthy|health: starting)\)")

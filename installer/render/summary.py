@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from installer.render.plan import FileChange, RenderedPlan
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    return f"{size / 1024:.1f} KiB"
+from installer.sizes import human_size
 
 
 def plan_summary(

@@ -79,47 +79,80 @@ def _answers(address: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def local_registry(workdir: Path, attempts: int = 3) -> Iterator[LocalRegistry]:
-    """Start a registry under ``workdir``, yield it once it answers, stop it afterwards."""
-    binary = shutil.which(REGISTRY_BINARY)
-    if binary is None:
-        raise RegistryStartError(
-            "docker-registry is not installed (apt-get install docker-registry)"
-        )
-    storage = workdir / "storage"
-    storage.mkdir(parents=True, exist_ok=True)
-    log = workdir / "registry.log"
-    last_error = ""
-    for _ in range(attempts):
-        # Another process can take the port between choosing and binding it: try again.
-        port = _free_port()
-        config = workdir / "config.yml"
-        config.write_text(_config(port, storage))
-        address = f"127.0.0.1:{port}"
-        with open(log, "ab") as log_file:
-            process = subprocess.Popen(
-                [binary, "serve", str(config)],
+class RegistryProcess:
+    """A registry the test may kill and start again on the same port with the same storage
+    (a registry that disappears in the middle of a push, and comes back)."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        binary = shutil.which(REGISTRY_BINARY)
+        if binary is None:
+            raise RegistryStartError(
+                "docker-registry is not installed (apt-get install docker-registry)"
+            )
+        self.binary = binary
+        self.storage = workdir / "storage"
+        self.storage.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "registry.log"
+        self.config = workdir / "config.yml"
+        self.port = port or _free_port()
+        self.config.write_text(_config(self.port, self.storage))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def registry(self) -> LocalRegistry:
+        return LocalRegistry(address=f"127.0.0.1:{self.port}", storage=self.storage, log=self.log)
+
+    def start(self, timeout: float = 15) -> LocalRegistry:
+        """Start it and wait until it answers; :class:`RegistryStartError` if it does not."""
+        with open(self.log, "ab") as log_file:
+            self.process = subprocess.Popen(
+                [self.binary, "serve", str(self.config)],
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+        address = self.registry.address
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if _answers(address):
+                return self.registry
+            time.sleep(0.1)
+        self.stop()
+        raise RegistryStartError(
+            f"docker-registry did not start:\n{self.log.read_text(errors='replace')[-2000:]}"
+        )
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or a pulled cable would: no clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextlib.contextmanager
+def local_registry(workdir: Path, attempts: int = 3) -> Iterator[LocalRegistry]:
+    """Start a registry under ``workdir``, yield it once it answers, stop it afterwards."""
+    last_error: RegistryStartError | None = None
+    for _ in range(attempts):
+        # Another process can take the port between choosing and binding it: try again.
+        process = RegistryProcess(workdir)
         try:
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and process.poll() is None:
-                if _answers(address):
-                    break
-                time.sleep(0.1)
-            if process.poll() is None and _answers(address):
-                yield LocalRegistry(address=address, storage=storage, log=log)
-                return
-            last_error = log.read_text(errors="replace")[-2000:]
+            running = process.start()
+        except RegistryStartError as e:
+            last_error = e
+            continue
+        try:
+            yield running
+            return
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-    raise RegistryStartError(f"docker-registry did not start:\n{last_error}")
+            process.stop()
+    raise last_error or RegistryStartError("docker-registry did not start")

@@ -60,7 +60,7 @@ def test_free_disk_is_added_up_on_one_file_system(bundle: Path, tmp_path: Path) 
     line = lines[0]
     assert "extraction" in line and "Docker's images" in line
     needed = index.metadata.uncompressed_size + index.metadata.images_size + DISK_MARGIN
-    from installer.bundle.format import human_size
+    from installer.sizes import human_size
 
     assert f"{human_size(needed)} needed" in line
 
