@@ -17,9 +17,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from installer.engine.registry import RegistryMirror
 from installer.live.registry_access import RegistryPing, manifest, ping, registry_of
 from installer.live.result import LiveInput, LiveResult, LiveStatus
-from installer.targets.kubernetes.images import RegistryAccess
 
 NAME = "images"
 HINT_UNREACHABLE = (
@@ -53,9 +53,9 @@ def release_images(inputs: LiveInput) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def registry_access(inputs: LiveInput) -> RegistryAccess:
+def registry_access(inputs: LiveInput) -> RegistryMirror:
     registry = inputs.answers.registry
-    return RegistryAccess(
+    return RegistryMirror(
         mirror=registry.mirror,
         username=registry.username,
         password=inputs.secret("registry_password"),
@@ -100,7 +100,7 @@ def _in_bundle(reference: str, original: str, held: set[str]) -> bool:
 
 
 def _ping_all(
-    registries: list[str], access: RegistryAccess, environ: Mapping[str, str], timeout: float
+    registries: list[str], access: RegistryMirror, environ: Mapping[str, str], timeout: float
 ) -> dict[str, RegistryPing]:
     answers: dict[str, RegistryPing] = {}
 

@@ -128,3 +128,35 @@ def get_url(
         return UrlAnswer(url, int(e.code), None, proxy)
     except (OSError, ValueError) as e:
         return UrlAnswer(url, None, classify(e, host, timeout), proxy)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and what it wraps: causes, contexts, ``reason`` and exception arguments
+    (requests and urllib3 keep the socket's error in the last two)."""
+    seen: list[BaseException] = []
+    todo: list[object] = [error]
+    while todo and len(seen) < 32:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo += [getattr(item, "reason", None), item.__cause__, item.__context__, *item.args]
+    return seen
+
+
+def classify_chain(error: BaseException, host: str, timeout: float) -> Unreachable:
+    """:func:`classify` of the socket or TLS error that ``error`` wraps."""
+    causes = _causes(error)
+    for cause in causes:
+        if isinstance(cause, (socket.gaierror, ssl.SSLError, ConnectionError, TimeoutError)):
+            return classify(cause, host, timeout)
+    names = {type(cause).__name__ for cause in causes}
+    if names & {"ConnectTimeout", "ReadTimeout", "Timeout", "ConnectTimeoutError"}:
+        return Unreachable("TCP", f"{host} did not answer within {timeout:g} s")
+    if "ProxyError" in names:
+        return Unreachable("proxy", f"the proxy failed on the way to {host}")
+    for cause in causes:
+        if isinstance(cause, OSError):
+            return classify(cause, host, timeout)
+    message = getattr(error, "message", None) or str(error).splitlines()[0]
+    return Unreachable("TCP", str(message))

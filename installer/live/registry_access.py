@@ -1,9 +1,10 @@
-"""The two registry questions the images check asks, behind one seam.
+"""The two registry questions the images check asks, through the engine's registry client.
 
-``ping`` asks a registry's ``/v2/`` (does it answer over TLS with the configured CA?);
-``manifest`` asks whether the exact reference's manifest is readable with the credentials.
-Both use the registry client the install already uses (``installer.targets.kubernetes.
-images``); when the engine layer's registry client lands, only this module changes.
+``ping`` opens a :class:`~installer.engine.registry.RegistryClient` for the registry, which
+asks ``/v2/`` over TLS with the mirror's CA (a 401 is an answer: it wants credentials);
+``manifest`` asks whether the exact reference's manifest is readable with the mirror's
+credentials (the Kubernetes images check's question). What failed is read from the
+exception chain (DNS, TCP, TLS, proxy), never from its text.
 """
 
 from __future__ import annotations
@@ -11,20 +12,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from installer.live.net import Unreachable, get_url
-from installer.targets.kubernetes.images import ImageCheck, ImageName, RegistryAccess, check_image
-
-DOCKER_HUB = "docker.io"
-_DOCKER_HUB_API = "registry-1.docker.io"
+from installer.engine.images import DOCKER_HUB, DOCKER_HUB_API, ImageReference
+from installer.engine.registry import RegistryClient, RegistryError, RegistryMirror
+from installer.errors import UsageError
+from installer.live.net import Unreachable, classify_chain, proxy_for
+from installer.targets.kubernetes.images import ImageCheck, check_image
 
 
 @dataclass(frozen=True)
 class RegistryPing:
-    """How a registry answered ``GET /v2/`` (401 is an answer: it wants credentials)."""
+    """How a registry answered ``GET /v2/``."""
 
     registry: str
-    url: str
-    status: int | None
     failure: Unreachable | None
     proxy: str | None
 
@@ -33,32 +32,31 @@ class RegistryPing:
         return self.failure is None
 
 
-def registry_of(reference: str, access: RegistryAccess) -> str:
+def registry_of(reference: str, access: RegistryMirror) -> str:
     """The registry a reference is pulled from (the mirror, with its path, when it is one)."""
     if access.mirror and reference.startswith(f"{access.mirror}/"):
         return access.mirror
-    return ImageName.parse(reference).registry
+    return ImageReference.parse(reference).domain
 
 
 def ping(
-    registry: str, access: RegistryAccess, *, environ: Mapping[str, str], timeout: float
+    registry: str, access: RegistryMirror, *, environ: Mapping[str, str], timeout: float
 ) -> RegistryPing:
-    """``GET https://<registry>/v2/`` with the mirror's CA (plain HTTP only when insecure)."""
-    is_mirror = registry == access.mirror
+    """Whether ``registry`` answers ``/v2/`` (over TLS; the mirror with its CA)."""
     host = registry.split("/", 1)[0]
-    host = _DOCKER_HUB_API if host == DOCKER_HUB else host
-    scheme = "http" if is_mirror and access.insecure else "https"
-    url = f"{scheme}://{host}/v2/"
-    answer = get_url(
-        url,
-        environ=environ,
-        timeout=timeout,
-        ca_file=access.ca_file if is_mirror else None,
-        verify=not (is_mirror and access.insecure),
-    )
-    return RegistryPing(registry, url, answer.status, answer.failure, answer.proxy)
+    api_host = DOCKER_HUB_API if host == DOCKER_HUB else host
+    proxy = proxy_for(f"https://{api_host}/v2/", environ)
+    try:
+        with RegistryClient(access.endpoint(api_host), timeout=timeout, retries=1):
+            return RegistryPing(registry, None, proxy)
+    except UsageError as e:  # registry.ca_file names no file
+        return RegistryPing(registry, Unreachable("TLS", e.message), proxy)
+    except RegistryError as e:
+        if e.status == 401:  # it answers, and wants credentials the manifest check will try
+            return RegistryPing(registry, None, proxy)
+        return RegistryPing(registry, classify_chain(e, api_host, timeout), proxy)
 
 
-def manifest(reference: str, access: RegistryAccess, *, timeout: float) -> ImageCheck:
+def manifest(reference: str, access: RegistryMirror, *, timeout: float) -> ImageCheck:
     """Whether the manifest of ``reference`` is readable: present, missing, unauthorized."""
     return check_image(reference, access, timeout=timeout)
