@@ -93,10 +93,17 @@ def _bundle_images(path: str) -> tuple[set[str], str | None]:
 
 
 def _in_bundle(reference: str, original: str, held: set[str]) -> bool:
-    from installer.bundle.registry import normalize_reference
+    from installer.engine.images import ImageReference
+    from installer.errors import UsageError
 
-    wanted = {normalize_reference(reference), normalize_reference(original)}
-    return any(normalize_reference(ref) in wanted for ref in held)
+    def key(text: str) -> ImageReference | None:
+        try:
+            return ImageReference.parse(text).with_default_tag()
+        except UsageError:
+            return None
+
+    wanted = {key(reference), key(original)} - {None}
+    return any(key(ref) in wanted for ref in held)
 
 
 def _ping_all(
@@ -176,12 +183,9 @@ def check_images(inputs: LiveInput) -> LiveResult:
                 ref, None, registry, f"404: {ref} is not in {registry}", "404"
             )
         elif found.presence == "unauthorized":
-            code = found.detail.removeprefix("HTTP ") if found.detail.startswith("HTTP ") else "401"
-            who = (
-                f"as {access.username}"
-                if access.username and registry == access.mirror
-                else "anonymously"
-            )
+            code = str(found.status or 401)
+            user = access.username if registry == access.mirror else None
+            who = f"as {user}" if user else "anonymously"
             verdicts[ref] = ImageVerdict(
                 ref,
                 None,
@@ -189,13 +193,13 @@ def check_images(inputs: LiveInput) -> LiveResult:
                 f"{code}: {registry} refused to show {ref} {who} (credentials)",
                 code,
             )
+        elif found.failure is not None:
+            verdicts[ref] = ImageVerdict(
+                ref, None, registry, str(found.failure), found.failure.kind
+            )
         else:
             verdicts[ref] = ImageVerdict(
-                ref,
-                None,
-                registry,
-                f"{registry} failed to answer for {ref} ({found.detail})",
-                "HTTP",
+                ref, None, registry, f"{registry} answered HTTP {found.status} for {ref}", "HTTP"
             )
     return _verdict(inputs, references, verdicts, pings, notes)
 

@@ -3,7 +3,7 @@
 ``ping`` opens a :class:`~installer.engine.registry.RegistryClient` for the registry, which
 asks ``/v2/`` over TLS with the mirror's CA (a 401 is an answer: it wants credentials);
 ``manifest`` asks whether the exact reference's manifest is readable with the mirror's
-credentials (the Kubernetes images check's question). What failed is read from the
+credentials (``HEAD`` of the manifest, pull scope). What failed is read from the
 exception chain (DNS, TCP, TLS, proxy), never from its text.
 """
 
@@ -11,12 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from installer.engine.images import DOCKER_HUB, DOCKER_HUB_API, ImageReference
-from installer.engine.registry import RegistryClient, RegistryError, RegistryMirror
+from installer.engine.registry import (
+    RegistryClient,
+    RegistryError,
+    RegistryMirror,
+    RegistryUnreachable,
+)
 from installer.errors import UsageError
 from installer.live.net import Unreachable, classify_chain, proxy_for
-from installer.targets.kubernetes.images import ImageCheck, check_image
+
+Presence = Literal["present", "missing", "unreachable", "unauthorized"]
+
+
+@dataclass(frozen=True)
+class ManifestAnswer:
+    """Whether a reference's manifest is readable, and if not, why."""
+
+    presence: Presence
+    status: int | None = None
+    failure: Unreachable | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,20 @@ def ping(
         return RegistryPing(registry, classify_chain(e, api_host, timeout), proxy)
 
 
-def manifest(reference: str, access: RegistryMirror, *, timeout: float) -> ImageCheck:
+def manifest(reference: str, access: RegistryMirror, *, timeout: float) -> ManifestAnswer:
     """Whether the manifest of ``reference`` is readable: present, missing, unauthorized."""
-    return check_image(reference, access, timeout=timeout)
+    name = ImageReference.parse(reference)
+    try:
+        with RegistryClient(access.endpoint(name.api_host), timeout=timeout, retries=1) as client:
+            digest = client.manifest_digest(name.path, name.manifest_reference, pull_only=True)
+    except UsageError as e:
+        return ManifestAnswer("unreachable", failure=Unreachable("TLS", e.message))
+    except RegistryUnreachable as e:
+        return ManifestAnswer("unreachable", failure=classify_chain(e, name.api_host, timeout))
+    except RegistryError as e:
+        if e.status in (401, 403):
+            return ManifestAnswer("unauthorized", status=e.status)
+        if e.status is None:
+            return ManifestAnswer("unreachable", failure=classify_chain(e, name.api_host, timeout))
+        return ManifestAnswer("unreachable", status=e.status)
+    return ManifestAnswer("missing" if digest is None else "present")
