@@ -17,9 +17,13 @@ taken from them (password refused, no TLS offered, name not resolved, ...).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from installer.live.result import LiveInput, LiveResult, not_applicable
 NAME = "database"
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 _CONTAINER_CA = "/run/codequal-ca.crt"
+_CONTAINER_PASSFILE = "/run/codequal-pgpass"
 QUERY = (
     "SELECT current_setting('server_version_num'), current_setting('server_version'), "
     "has_database_privilege(current_database(), 'CREATE'), "
@@ -89,7 +94,6 @@ def _environment(inputs: LiveInput, ca_file: str | None) -> dict[str, str]:
         "PGSSLMODE": database.sslmode,
         "PGCONNECT_TIMEOUT": str(max(2, int(inputs.timeout))),
         "PGAPPNAME": "codequal-installer-check",
-        "PGPASSWORD": inputs.secret("database_password") or "",
     }
     if ca_file:
         env["PGSSLROOTCERT"] = ca_file
@@ -121,15 +125,36 @@ def _image_here(inputs: LiveInput) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def password_file(password: str | None) -> Iterator[str | None]:
+    """A libpq password file (mode 0600, in a private temporary directory) matching any
+    connection, removed afterwards: the password stays out of process environments and
+    ``docker inspect``."""
+    if not password:
+        yield None
+        return
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    with tempfile.TemporaryDirectory(prefix="codequal-check-") as directory:
+        path = Path(directory) / "pgpass"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(f"*:*:*:*:{escaped}\n")
+        yield str(path)
+
+
 def run_psql(inputs: LiveInput, sql: str) -> PsqlRun | None:
     """Run ``psql -c sql`` the way the module text says; None when neither way is open."""
     verify = inputs.answers.database.sslmode in ("verify-ca", "verify-full")
     system_ca = SYSTEM_CA if verify and Path(SYSTEM_CA).is_file() else None
     image = _image_here(inputs)
-    if image is not None:
-        return _in_container(inputs, image, sql, system_ca)
-    if shutil.which("psql"):
+    if image is None and not shutil.which("psql"):
+        return None
+    with password_file(inputs.secret("database_password")) as passfile:
+        if image is not None:
+            return _in_container(inputs, image, sql, system_ca, passfile)
         env = {"PATH": "/usr/bin:/bin", **_environment(inputs, system_ca)}
+        if passfile:
+            env["PGPASSFILE"] = passfile
         done = subprocess.run(
             _psql_args(sql),
             env=env,
@@ -140,22 +165,31 @@ def run_psql(inputs: LiveInput, sql: str) -> PsqlRun | None:
             stdin=subprocess.DEVNULL,
         )
         return PsqlRun(done.returncode, done.stdout, done.stderr, "psql on this machine")
-    return None
 
 
-def _in_container(inputs: LiveInput, image: str, sql: str, ca_file: str | None) -> PsqlRun:
+def _in_container(
+    inputs: LiveInput, image: str, sql: str, ca_file: str | None, passfile: str | None
+) -> PsqlRun:
     import docker
 
     from installer.engine.docker import DockerEngine
+    from installer.errors import InstallerError
 
+    via = f"container {image}"
+    environment = _environment(inputs, _CONTAINER_CA if ca_file else None)
+    volumes: dict[str, dict[str, str]] = {}
+    if ca_file:
+        volumes[ca_file] = {"bind": _CONTAINER_CA, "mode": "ro"}
+    if passfile:
+        volumes[passfile] = {"bind": _CONTAINER_PASSFILE, "mode": "ro"}
+        environment["PGPASSFILE"] = _CONTAINER_PASSFILE
     engine = DockerEngine(timeout=max(5, int(inputs.timeout * 2)))
-    volumes = {ca_file: {"bind": _CONTAINER_CA, "mode": "ro"}} if ca_file else {}
     try:
         output = engine.client.containers.run(
             image,
             _psql_args(sql)[1:],
             entrypoint=["psql"],
-            environment=_environment(inputs, _CONTAINER_CA if ca_file else None),
+            environment=environment,
             network_mode="host",
             volumes=volumes,
             remove=True,
@@ -163,12 +197,21 @@ def _in_container(inputs: LiveInput, image: str, sql: str, ca_file: str | None) 
             stderr=False,
             labels={"org.codequal.installer.check": NAME},
         )
-        return PsqlRun(0, output.decode(errors="replace"), "", f"container {image}")
+        return PsqlRun(0, output.decode(errors="replace"), "", via)
     except docker.errors.ContainerError as e:
         stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else str(e.stderr)
-        return PsqlRun(int(e.exit_status), "", stderr, f"container {image}")
+        return PsqlRun(int(e.exit_status), "", stderr, via)
+    except docker.errors.DockerException as e:
+        return PsqlRun(125, "", f"psql: error: the container did not run: {_first(e)}", via)
+    except InstallerError as e:
+        return PsqlRun(125, "", f"psql: error: {e.message}", via)
     finally:
         engine.close()
+
+
+def _first(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def explain(stderr: str, inputs: LiveInput) -> tuple[str, str]:

@@ -169,10 +169,16 @@ def managed_database(docker_engine: Any, test_images: BuildReport) -> Iterator[M
 
     password = secrets.token_urlsafe(12)
     reader_password = secrets.token_urlsafe(12)
+    suffix = secrets.token_hex(4)
+    # A network of its own: the test does not depend on the default bridge (docker0).
+    network = docker_engine.networks.create(
+        f"codequal-live-{suffix}", labels={"org.codequal.test": "live-checks"}
+    )
     container = docker_engine.containers.run(
         POSTGRES,
         detach=True,
-        name=f"codequal-live-db-{secrets.token_hex(4)}",
+        name=f"codequal-live-db-{suffix}",
+        network=network.name,
         environment={
             "POSTGRES_USER": "codequal",
             "POSTGRES_PASSWORD": password,
@@ -212,6 +218,7 @@ def managed_database(docker_engine: Any, test_images: BuildReport) -> Iterator[M
         yield ManagedDatabase(port, password, reader_password)
     finally:
         container.remove(force=True, v=True)
+        network.remove()
 
 
 def _database_answers(tmp_path: Path, db: ManagedDatabase, **database: Any) -> AnswerFile:

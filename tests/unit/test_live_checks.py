@@ -166,3 +166,18 @@ def test_every_check_has_a_name_the_table_can_register() -> None:
         "deepwiki",
         "supabase",
     )
+
+
+def test_the_database_password_goes_in_a_private_password_file_removed_afterwards() -> None:
+    import stat
+
+    from installer.live.database import password_file
+
+    with password_file("p:w\\d") as path:
+        assert path is not None
+        mode = stat.S_IMODE(Path(path).stat().st_mode)
+        assert mode == 0o600
+        assert Path(path).read_text() == "*:*:*:*:p\\:w\\\\d\n"
+    assert not Path(path).exists()
+    with password_file(None) as nothing:
+        assert nothing is None
