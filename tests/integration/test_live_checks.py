@@ -389,13 +389,21 @@ def _offline_documents(tmp_path: Path, cert: Path, key: Path) -> list[dict[str, 
     ]
 
 
-def _run_offline(documents: list[dict[str, Any]], bundle: Path | None = None) -> list[Any]:
+# In a network namespace of its own: loopback up, every packet to 127.0.0.9 dropped, so
+# each connection waits for its timeout (a firewall that drops, not one that refuses).
+DROPPING = 'ip link set lo up && iptables -A OUTPUT -o lo -d 127.0.0.9 -j DROP && exec "$0" "$@"'
+
+
+def _run_offline(
+    documents: list[dict[str, Any]], bundle: Path | None = None, *, dropping: bool = False
+) -> list[Any]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("LIVE_BUNDLE", None)
     if bundle is not None:
         env["LIVE_BUNDLE"] = str(bundle)
+    inside = ["sh", "-c", DROPPING] if dropping else []
     done = subprocess.run(
-        ["unshare", "-n", sys.executable, "-c", EVERY_CHECK_SCRIPT, json.dumps(documents)],
+        ["unshare", "-n", *inside, sys.executable, "-c", EVERY_CHECK_SCRIPT, json.dumps(documents)],
         capture_output=True,
         text=True,
         env=env,
@@ -485,3 +493,32 @@ def test_without_a_network_the_images_check_passes_with_the_bundle_given(tmp_pat
 def _pem(tmp_path: Path, make_ca: Any, make_leaf: Any) -> tuple[Path, Path]:
     leaf = make_leaf(tmp_path, make_ca(tmp_path / "ca"), ["codequal.corp.example"])
     return leaf.cert, leaf.key
+
+
+def test_on_a_network_that_drops_every_packet_the_set_still_answers_within_ten_seconds(
+    tmp_path: Path,
+) -> None:
+    silent = "127.0.0.9"
+    document = {
+        "version": 1,
+        "target": "kubernetes",
+        "domain": "codequal.corp.example",
+        "registry": {"mirror": f"{silent}:5000"},
+        "database": {"kind": "postgres", "managed": True, "host": silent},
+        "deepwiki": {"mode": "external", "url": f"https://{silent}/"},
+        "supabase": {"url": f"https://{silent}:8443"},
+        "ldap": {
+            "enabled": True,
+            "url": f"ldaps://{silent}",
+            "bind_dn": "cn=svc,dc=corp,dc=example",
+            "user_base_dn": "ou=people,dc=corp,dc=example",
+        },
+    }
+    run = _run_offline([document], dropping=True)[0]
+    assert run["seconds"] < 10, run
+    by_name = {r["name"]: r for r in run["results"]}
+    assert "did not answer within 4 s" in by_name["images"]["measured"]
+    for name in ("deepwiki", "supabase", "ldap"):
+        assert by_name[name]["status"] == "fail", by_name[name]
+        assert "did not answer" in by_name[name]["measured"], by_name[name]
+    assert by_name["database"]["status"] in ("fail", "warn")  # "warn": no psql to ask with
