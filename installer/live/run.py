@@ -54,6 +54,18 @@ def _what(name: str, inputs: LiveInput) -> str:
     }.get(name, name)
 
 
+def timed_out(name: str, inputs: LiveInput | None, seconds: float) -> LiveResult:
+    """The verdict of a check that had no answer within ``seconds``."""
+    what = _what(name, inputs) if inputs is not None else name
+    return LiveResult(
+        name,
+        "fail",
+        f"could not reach {what} within {seconds:g} s",
+        None,
+        hint="check the network between this machine and it (firewall, proxy, DNS)",
+    )
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -107,14 +119,5 @@ def run_live_checks(
         thread.join(max(0.0, end - time.monotonic()))
     ordered: list[LiveResult] = []
     for name in chosen:
-        result = results.get(name)
-        if result is None:
-            result = LiveResult(
-                name,
-                "fail",
-                f"could not reach {_what(name, inputs)} within {deadline:g} s",
-                None,
-                hint="check the network between this machine and it (firewall, proxy, DNS)",
-            )
-        ordered.append(result)
+        ordered.append(results.get(name) or timed_out(name, inputs, deadline))
     return ordered
