@@ -14,14 +14,17 @@ machine cannot reach is a warning there (the nodes may reach it), a 401 or 404 a
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from installer.engine.registry import RegistryMirror
 from installer.live.registry_access import RegistryPing, manifest, ping, registry_of
 from installer.live.result import LiveInput, LiveResult, LiveStatus
 
 NAME = "images"
+T = TypeVar("T")
 HINT_UNREACHABLE = (
     "give the offline bundle (apply --bundle FILE, or airgap.bundle) or a mirror this machine "
     "reaches (registry.mirror)"
@@ -106,20 +109,20 @@ def _in_bundle(reference: str, original: str, held: set[str]) -> bool:
     return any(key(ref) in wanted for ref in held)
 
 
-def _ping_all(
-    registries: list[str], access: RegistryMirror, environ: Mapping[str, str], timeout: float
-) -> dict[str, RegistryPing]:
-    answers: dict[str, RegistryPing] = {}
+def _each_at_once(items: list[str], ask: Callable[[str], T], timeout: float) -> dict[str, T]:
+    """``ask(item)`` for every item, each in a daemon thread; what answered in time."""
+    answers: dict[str, T] = {}
 
-    def one(registry: str) -> None:
-        answers[registry] = ping(registry, access, environ=environ, timeout=timeout)
+    def one(item: str) -> None:
+        answers[item] = ask(item)
 
-    threads = [threading.Thread(target=one, args=(r,), daemon=True) for r in registries]
+    threads = [threading.Thread(target=one, args=(item,), daemon=True) for item in items]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + timeout
     for thread in threads:
-        thread.join(timeout * 2 + 1)
-    return answers
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return dict(answers)
 
 
 def check_images(inputs: LiveInput) -> LiveResult:
@@ -158,11 +161,15 @@ def check_images(inputs: LiveInput) -> LiveResult:
             )
         else:
             remote.append(ref)
-    pings = _ping_all(
+    wait = inputs.timeout * 2 + 1
+    pings = _each_at_once(
         sorted({registry_of(ref, access) for ref in remote}),
-        access,
-        inputs.environ,
-        inputs.timeout,
+        lambda registry: ping(registry, access, environ=inputs.environ, timeout=inputs.timeout),
+        wait,
+    )
+    answering = [ref for ref in remote if (p := pings.get(registry_of(ref, access))) and p.answers]
+    manifests = _each_at_once(
+        answering, lambda ref: manifest(ref, access, timeout=inputs.timeout), wait
     )
     for ref in remote:
         registry = registry_of(ref, access)
@@ -175,8 +182,10 @@ def check_images(inputs: LiveInput) -> LiveResult:
                 ref, None, registry, str(answer.failure), answer.failure.kind
             )
             continue
-        found = manifest(ref, access, timeout=inputs.timeout)
-        if found.presence == "present":
+        found = manifests.get(ref)
+        if found is None:
+            verdicts[ref] = ImageVerdict(ref, None, registry, "no answer in time", "TCP")
+        elif found.presence == "present":
             verdicts[ref] = ImageVerdict(ref, registry, registry)
         elif found.presence == "missing":
             verdicts[ref] = ImageVerdict(
