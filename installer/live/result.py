@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
+    from installer.credentials import LoadedSecrets
     from installer.release import ReleaseManifest
 
 LiveStatus = Literal["pass", "warn", "fail", "skipped"]
@@ -58,12 +59,46 @@ class LiveInput:
 
     answers: AnswerFile
     release: ReleaseManifest
-    secrets: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     bundle: str | None = None  # apply --bundle, else airgap.bundle
-    environ: Mapping[str, str] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout: float = 4.0
     tls_ca_file: str | None = None  # CA to verify a provided certificate with (system's if None)
 
     def secret(self, key: str) -> str | None:
         value = self.secrets.get(key)
         return value if value else None
+
+    @classmethod
+    def for_answers(
+        cls,
+        answers: AnswerFile,
+        secrets: LoadedSecrets | None = None,
+        *,
+        bundle: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        release: ReleaseManifest | None = None,
+    ) -> LiveInput:
+        """What the live checks of ``answers`` need: its release, the secrets' values (the
+        environment's ``CODEQUAL_*`` when no secrets are given) and the proxies in effect."""
+        import os
+
+        from installer.release import release_for
+
+        env = os.environ if environ is None else environ
+        if secrets is None:
+            from installer.validation import load_secrets
+
+            secrets = load_secrets(None, env)
+        values = {
+            key: value.get_secret_value()
+            for key, value in secrets.secrets.model_dump().items()
+            if value is not None
+        }
+        return cls(
+            answers=answers,
+            release=release if release is not None else release_for(answers),
+            secrets=values,
+            bundle=bundle,
+            environ=dict(env),
+        )

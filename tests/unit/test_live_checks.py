@@ -181,3 +181,12 @@ def test_the_database_password_goes_in_a_private_password_file_removed_afterward
     assert not Path(path).exists()
     with password_file(None) as nothing:
         assert nothing is None
+
+
+def test_the_live_input_takes_secrets_from_the_environment_and_never_shows_them() -> None:
+    answers = AnswerFile.model_validate({"version": 1, "target": "development"})
+    env = {"CODEQUAL_DATABASE_PASSWORD": "s3cret-value", "HTTPS_PROXY": "http://proxy:3128"}
+    inputs = LiveInput.for_answers(answers, environ=env)
+    assert inputs.secret("database_password") == "s3cret-value"
+    assert inputs.environ["HTTPS_PROXY"] == "http://proxy:3128"
+    assert "s3cret-value" not in repr(inputs)
