@@ -139,10 +139,11 @@ def check_images(inputs: LiveInput) -> LiveResult:
             notes.append(f"local images not asked: {why}")
     bundle = inputs.bundle or answers.airgap.bundle
     held: set[str] = set()
+    unreadable: str | None = None
     if bundle:
-        held, why = _bundle_images(bundle)
-        if why:
-            notes.append(why)
+        held, unreadable = _bundle_images(bundle)
+        if unreadable:
+            notes.append(unreadable)
     verdicts: dict[str, ImageVerdict] = {}
     remote: list[str] = []
     for ref in references:
@@ -156,7 +157,9 @@ def check_images(inputs: LiveInput) -> LiveResult:
                 ref,
                 None,
                 registry,
-                "not in the offline bundle (air-gapped: nothing is pulled)",
+                f"not in the offline bundle ({unreadable})"
+                if unreadable
+                else f"{ref} is not in the offline bundle (air-gapped: nothing is pulled)",
                 "bundle",
             )
         else:

@@ -190,3 +190,19 @@ def test_the_live_input_takes_secrets_from_the_environment_and_never_shows_them(
     assert inputs.secret("database_password") == "s3cret-value"
     assert inputs.environ["HTTPS_PROXY"] == "http://proxy:3128"
     assert "s3cret-value" not in repr(inputs)
+
+
+def test_air_gapped_images_come_from_the_bundle_only(tmp_path: Path) -> None:
+    from installer.live.images import check_images
+
+    missing = tmp_path / "gone.bundle"
+    inputs = _inputs(
+        target="kubernetes",
+        domain="codequal.corp.test",
+        registry={"mirror": "registry.corp.test:5000"},
+        airgap={"enabled": True, "bundle": str(missing)},
+    )
+    result = check_images(inputs)
+    assert result.status == "fail"
+    assert "not in the offline bundle" in (result.measured or "")
+    assert str(missing) in (result.measured or "")
