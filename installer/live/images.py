@@ -160,7 +160,7 @@ def check_images(inputs: LiveInput) -> LiveResult:
                 f"not in the offline bundle ({unreadable})"
                 if unreadable
                 else f"{ref} is not in the offline bundle (air-gapped: nothing is pulled)",
-                "bundle",
+                "no-bundle" if unreadable else "bundle",
             )
         else:
             remote.append(ref)
@@ -270,6 +270,7 @@ def _verdict(
         else:
             first = denied[0].problem or ""
             problems.append(f"{first} and {len(denied) - 1} more images")
+    problems = list(dict.fromkeys(problems))
     measured = f"{len(bad)} of {len(references)} images unavailable: " + "; ".join(problems)
     kinds = {v.kind for v in bad}
     if kinds & {"DNS", "TCP", "proxy"}:
@@ -278,6 +279,8 @@ def _verdict(
         hint = "set registry.ca_file to the CA that signed the registry's certificate"
     elif kinds & {"401", "403"}:
         hint = "check registry.username and registry_password (secrets file)"
+    elif "no-bundle" in kinds:
+        hint = "give the offline bundle's path (apply --bundle FILE, or airgap.bundle)"
     elif "bundle" in kinds:
         hint = "use the bundle made for this release (bundle create), or drop release.images"
     else:
