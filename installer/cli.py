@@ -169,7 +169,9 @@ def answers_validate(file: str, secrets_path: str | None) -> None:
     "answers_path",
     type=click.Path(dir_okay=False, allow_dash=True),
     required=True,
-    help="Answer file to render (- for standard input).",
+    multiple=True,
+    help="Answer file to render (- for standard input); with --format kustomize, repeat it "
+    "for one overlay each.",
 )
 @click.option(
     "--secrets",
@@ -189,8 +191,21 @@ def answers_validate(file: str, secrets_path: str | None) -> None:
     type=click.Path(file_okay=False),
     help="development: mount this CodeQual checkout into the API container, with hot reload.",
 )
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["files", "helm", "kustomize"]),
+    default="files",
+    show_default=True,
+    help="files: what apply writes; helm: a chart, kustomize: a base and overlays, for GitOps "
+    "(kubernetes and enterprise targets; no secret in them).",
+)
 def plan_command(
-    answers_path: str, secrets_path: str | None, out_dir: str, source_dir: str | None
+    answers_path: tuple[str, ...],
+    secrets_path: str | None,
+    out_dir: str,
+    source_dir: str | None,
+    output_format: str,
 ) -> None:
     """Render every file for the answers' target into DIR and show what changed.
 
@@ -198,7 +213,7 @@ def plan_command(
     """
     from installer.render.cli import run_plan
 
-    run_plan(answers_path, secrets_path, out_dir, source_dir)
+    run_plan(answers_path, secrets_path, out_dir, source_dir, output_format)
 
 
 @cli.command("check")

@@ -52,9 +52,14 @@ class ReviewScreen(StepScreen):
         "[b]Changes[/b]: a unified diff against the installation already in place.\n"
         "[b]Steps[/b]: what the install does, in order.\n\n"
         "[b]Install[/b] (Ctrl+S) saves your answers as an answer file, then starts. Until "
-        "then nothing on this machine has changed."
+        "then nothing on this machine has changed.\n"
+        "[b]Export[/b] (Ctrl+E, Kubernetes targets): a Helm chart or Kustomize tree of the "
+        "same objects, for Argo CD or Flux to apply instead."
     )
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "install", "Install")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "install", "Install"),
+        Binding("ctrl+e", "export", "Export"),
+    ]
 
     class Planned(Message):
         def __init__(self, plan: PlanView | None, error: str | None = None) -> None:
@@ -84,6 +89,8 @@ class ReviewScreen(StepScreen):
         with Horizontal(classes="nav"):
             yield Static("", classes="status")
             yield Button("Back", id="back", compact=True)
+            if self._exportable:
+                yield Button("Export…", id="export", disabled=True, compact=True)
             yield Button("Install", id="install", variant="success", disabled=True, compact=True)
         yield Footer()
 
@@ -129,6 +136,8 @@ class ReviewScreen(StepScreen):
         self.query_one("#review-tabs", TabbedContent).display = True
         install = self.query_one("#install", Button)
         install.disabled = False
+        for export in self.query("#export").results(Button):
+            export.disabled = False
         self.query_one("#file-tree", Tree).focus()
 
     def _fill_tree(self, plan: PlanView) -> None:
@@ -198,8 +207,28 @@ class ReviewScreen(StepScreen):
         event.stop()
         if event.button.id == "back":
             self.action_back()
+        elif event.button.id == "export":
+            self.action_export()
         else:
             self.action_install()
+
+    @property
+    def _exportable(self) -> bool:
+        return self.wizard.state.target in ("kubernetes", "enterprise")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "export":  # hidden where there is nothing to export
+            return self._exportable
+        return super().check_action(action, parameters)
+
+    def action_export(self) -> None:
+        from screens.export import ExportDialog
+
+        answers = self.wizard.state.validate().answers
+        if self.plan is None or answers is None:
+            self.notify("The plan is not ready yet.", severity="warning")
+            return
+        self.app.push_screen(ExportDialog(answers, self.wizard.answers_save_path()))
 
     def action_install(self) -> None:
         if self.plan is None:

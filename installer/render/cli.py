@@ -24,9 +24,24 @@ def machine_capacity() -> Capacity:
 
 
 def run_plan(
-    answers_path: str, secrets_path: str | None, out_dir: str, source_dir: str | None
+    answers_paths: str | tuple[str, ...],
+    secrets_path: str | None,
+    out_dir: str,
+    source_dir: str | None,
+    output_format: str = "files",
 ) -> None:
     """Load and validate the inputs, render, write into ``out_dir``, print the summary."""
+    paths = (answers_paths,) if isinstance(answers_paths, str) else answers_paths
+    if output_format != "files":  # helm, kustomize: see installer.export
+        from installer.export.cli import run_export
+
+        run_export(paths, out_dir, output_format, secrets_path=secrets_path, source_dir=source_dir)
+        return
+    if len(paths) != 1:
+        from installer.errors import UsageError
+
+        raise UsageError("--answers is given once, except with --format kustomize")
+    (answers_path,) = paths
     from installer.release import release_for
     from installer.render import render_plan, write_plan
     from installer.render.escape import RenderError
