@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
-    from installer.credentials import LoadedSecrets
+    from installer.credentials import LoadedSecrets, Secrets
     from installer.release import ReleaseManifest
 
 LiveStatus = Literal["pass", "warn", "fail", "skipped"]
@@ -73,7 +73,7 @@ class LiveInput:
     def for_answers(
         cls,
         answers: AnswerFile,
-        secrets: LoadedSecrets | None = None,
+        secrets: LoadedSecrets | Secrets | None = None,
         *,
         bundle: str | None = None,
         environ: Mapping[str, str] | None = None,
@@ -90,9 +90,10 @@ class LiveInput:
             from installer.validation import load_secrets
 
             secrets = load_secrets(None, env)
+        model = secrets if not hasattr(secrets, "secrets") else secrets.secrets
         values = {
             key: value.get_secret_value()
-            for key, value in secrets.secrets.model_dump().items()
+            for key, value in model.model_dump().items()
             if value is not None
         }
         return cls(

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from installer.live.database import check_database
-from installer.live.domain import check_domain
 from installer.live.endpoints import check_deepwiki, check_supabase
 from installer.live.images import check_images
 from installer.live.ldap import check_ldap
@@ -31,7 +30,6 @@ LIVE_CHECKS: Mapping[str, LiveCheck] = {
     "database": check_database,
     "ldap": check_ldap,
     "tls": check_tls,
-    "domain": check_domain,
     "proxy": check_proxy,
     "deepwiki": check_deepwiki,
     "supabase": check_supabase,
@@ -47,7 +45,6 @@ def _what(name: str, inputs: LiveInput) -> str:
         "database": f"{answers.database.host}:{answers.database.port}",
         "ldap": str(answers.ldap.url),
         "tls": "the certificate files",
-        "domain": f"the name service for {answers.domain}",
         "proxy": "the Docker Engine",
         "deepwiki": str(answers.deepwiki.url),
         "supabase": str(answers.supabase.url),

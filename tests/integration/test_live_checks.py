@@ -427,7 +427,7 @@ def test_without_a_network_every_check_answers_within_ten_seconds_in_operator_wo
     for run in runs:
         assert run["seconds"] < 10, run
         by_name = {r["name"]: r for r in run["results"]}
-        for name in ("images", "database", "deepwiki", "supabase", "domain"):
+        for name in ("images", "database", "deepwiki", "supabase"):
             assert by_name[name]["status"] in ("fail", "warn"), by_name[name]
         for name in ("deepwiki", "supabase"):
             assert by_name[name]["measured"].startswith("could not reach https://"), by_name[name]
@@ -526,3 +526,85 @@ def test_on_a_network_that_drops_every_packet_the_set_still_answers_within_ten_s
         assert "did not answer" in by_name[name]["measured"], by_name[name]
     # psql runs in a container, on the host's network (not this namespace): refused there.
     assert by_name["database"]["status"] == "fail", by_name["database"]
+
+
+# --- the live checks in check --answers and apply (acceptance 1) ---------------------------
+
+# Everything this machine is judged on, skipped: the test is about the answers' checks.
+HOST_CHECKS = ["cpu", "memory", "disk", "docker_disk", "dns", "ports", "cgroup", "docker"]
+
+
+def _cli_offline(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO), NO_COLOR="1")
+    return subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "installer", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _offline_answer_file(tmp_path: Path, **extra: Any) -> Path:
+    import yaml
+
+    document = {
+        "version": 1,
+        "target": "production",
+        "install_dir": str(tmp_path / "install"),
+        "domain": "codequal.corp.example",
+        "monitoring": {"enabled": False},
+        "checks": {"skip": HOST_CHECKS},
+        **extra,
+    }
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_check_and_apply_without_a_network_exit_3_naming_each_registry(tmp_path: Path) -> None:
+    answers = _offline_answer_file(tmp_path)
+    check = _cli_offline("check", "--answers", str(answers), "--json")
+    assert check.returncode == 3, check.stderr
+    report = json.loads(check.stdout)
+    images = next(r for r in report["checks"] if r["name"] == "images")
+    assert images["status"] == "fail"
+    for registry in ("ghcr.io", "docker.io"):
+        assert f"could not reach {registry} (DNS:" in images["measured"]
+    assert "offline bundle" in images["hint"]
+
+    apply = _cli_offline("apply", "--answers", str(answers), "--yes")
+    assert apply.returncode == 3, apply.stdout + apply.stderr
+    output = apply.stdout + apply.stderr
+    assert "prerequisites not met: images" in output
+    for registry in ("ghcr.io", "docker.io"):
+        assert f"could not reach {registry} (DNS:" in output
+    assert "Traceback" not in output
+    # Nothing of the install was written: only the run's own log and lock under state/.
+    install = tmp_path / "install"
+    assert sorted(p.name for p in install.iterdir()) == ["state"]
+    assert not list(install.glob("*.yml")) and not (install / ".env").exists()
+
+
+def test_check_without_a_network_passes_the_images_with_the_bundle_given(tmp_path: Path) -> None:
+    from installer.release import load_release as release
+
+    references = sorted({s.image for s in release(None).services.values()})
+    bundle = _bundle_listing(tmp_path / "codequal.bundle", references)
+    answers = _offline_answer_file(tmp_path, airgap={"enabled": True, "bundle": str(bundle)})
+    check = _cli_offline("check", "--answers", str(answers), "--json")
+    report = json.loads(check.stdout)
+    images = next(r for r in report["checks"] if r["name"] == "images")
+    assert images["status"] == "pass", images
+    assert "in the bundle" in images["measured"]
+
+
+def test_a_live_check_is_skipped_by_name(tmp_path: Path) -> None:
+    answers = _offline_answer_file(tmp_path)
+    check = _cli_offline("check", "--answers", str(answers), "--json", "--skip", "images")
+    report = json.loads(check.stdout)
+    images = next(r for r in report["checks"] if r["name"] == "images")
+    assert images["status"] == "skipped"
+    assert check.returncode == 0, check.stdout

@@ -1,5 +1,5 @@
-"""Live checks' common parts: failure kinds, proxy routes, the parallel run and its deadline,
-the domain check; with local sockets standing in for hosts that fail in each way."""
+"""Live checks' common parts: failure kinds, proxy routes, the parallel run and its deadline;
+with local sockets standing in for hosts that fail in each way."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from installer.answers import AnswerFile
-from installer.live.domain import check_domain
 from installer.live.net import get_url, proxy_for
 from installer.live.proxy import shown
 from installer.live.result import LiveInput, LiveResult
@@ -142,17 +141,15 @@ def test_the_set_answers_within_its_deadline_and_never_raises() -> None:
     assert by_name["tls"].status == "skipped"
 
 
-def test_localhost_is_this_machine_on_development() -> None:
-    result = check_domain(_inputs(domain="localhost"))
-    assert result.status == "pass", result
-    assert "this machine" in (result.measured or "")
+def test_a_domain_that_resolves_nowhere_warns_on_development_and_fails_elsewhere() -> None:
+    from installer.checks.measurements import Resolution
+    from installer.checks.requirements import Requirements, evaluate_dns
 
-
-def test_a_domain_that_resolves_nowhere_warns_on_development_and_fails_on_production() -> None:
-    dev = check_domain(_inputs(domain="codequal.invalid"))
-    assert dev.status == "warn" and "does not resolve" in (dev.measured or "")
-    prod = check_domain(_inputs(target="production", domain="codequal.invalid"))
-    assert prod.status == "fail"
+    nowhere = Resolution("codequal.invalid", error="nxdomain")
+    development = evaluate_dns(nowhere, Requirements.for_target("development"))
+    production = evaluate_dns(nowhere, Requirements.for_target("production"))
+    assert (development.status, production.status) == ("warn", "fail")
+    assert "does not resolve" in (development.measured or "")
 
 
 def test_every_check_has_a_name_the_table_can_register() -> None:
@@ -161,7 +158,6 @@ def test_every_check_has_a_name_the_table_can_register() -> None:
         "database",
         "ldap",
         "tls",
-        "domain",
         "proxy",
         "deepwiki",
         "supabase",
