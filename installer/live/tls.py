@@ -1,8 +1,9 @@
 """tls: the provided certificate fits — its key, its chain, the domain, its dates.
 
 With ``tls.mode: provided``: the private key is the certificate's; the chain (the
-certificates after the first in ``cert_file``) leads to a CA this machine trusts, or to
-the CA file given; the certificate covers ``domain`` (its subject alternative names, one
+certificates after the first in ``cert_file``) leads to the CA file given (else a
+failure), or to a CA this machine trusts (else a warning: a company CA that only its
+clients trust is common); the certificate covers ``domain`` (its subject alternative names, one
 leading wildcard label allowed); and it is valid now (else fail) and for at least
 :data:`WARN_DAYS` more days (else warn).
 """
@@ -123,11 +124,22 @@ def check_tls(inputs: LiveInput, *, now: Callable[[], dt.datetime] | None = None
             details,
         )
     problem = _chain_problem(chain, domain, moment, inputs.tls_ca_file)
-    if problem is not None:
+    if problem is not None and inputs.tls_ca_file:
         return _fail(
-            f"the chain does not verify: {problem}",
+            f"the chain does not verify with {inputs.tls_ca_file}: {problem}",
             "put the intermediate certificates after the certificate in tls.cert_file",
             details,
+        )
+    if problem is not None:
+        # A private CA is common inside a company; only clients that trust it will connect.
+        return LiveResult(
+            NAME,
+            "warn",
+            f"the chain does not lead to a CA this machine trusts ({problem})",
+            REQUIRED,
+            hint="fine with a company CA its clients trust; otherwise put the intermediate "
+            "certificates after the certificate in tls.cert_file",
+            details=details,
         )
     days = (leaf.not_valid_after_utc - moment).days
     measured = f"{leaf.subject.rfc4514_string()} for {domain}, valid {days} more days"

@@ -122,3 +122,10 @@ def test_names_cover_a_domain_with_one_leading_wildcard(
     names: list[str], domain: str, expected: bool
 ) -> None:
     assert covers(names, domain) is expected
+
+
+def test_without_a_ca_file_a_chain_to_an_untrusted_ca_only_warns(ca: Pem, tmp_path: Path) -> None:
+    leaf = make_leaf(tmp_path, ca, [DOMAIN])
+    result = _check(leaf.cert, leaf.key, None)
+    assert result.status == "warn"
+    assert "does not lead to a CA this machine trusts" in (result.measured or "")
