@@ -239,9 +239,19 @@ def plan_command(
     type=click.Choice(CHECK_NAMES),
     help="Do not enforce this check (repeatable); the report shows it as skipped.",
 )
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(dir_okay=False),
+    help="Secrets file for the answers' live checks (registry, database, LDAP passwords).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def check_command(
-    target: str | None, answers_path: str | None, skip: tuple[str, ...], as_json: bool
+    target: str | None,
+    answers_path: str | None,
+    skip: tuple[str, ...],
+    secrets_path: str | None,
+    as_json: bool,
 ) -> None:
     """Check this machine (or cluster) against what the target needs.
 
@@ -249,7 +259,7 @@ def check_command(
     """
     from installer.checks.cli import run_check
 
-    run_check(target, answers_path, skip, as_json)
+    run_check(target, answers_path, skip, as_json, secrets_path)
 
 
 @cli.command("apply")

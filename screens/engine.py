@@ -133,8 +133,10 @@ class EngineBackend:
 
     def prerequisites(self, answers: AnswerFile) -> PrerequisiteView:
         from installer.checks import run_prerequisites
+        from installer.live.result import LiveInput
 
-        return report_view(run_prerequisites(answers))
+        # The answers so far, tried against the world too (secrets: CODEQUAL_* only yet).
+        return report_view(run_prerequisites(answers, live=LiveInput.for_answers(answers)))
 
     def kube_contexts(self) -> list[str]:
         from installer.engine.kubernetes import list_contexts

@@ -35,10 +35,18 @@ class PrerequisitesStep(ComposeStep):
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
         from installer.checks import run_prerequisites
+        from installer.live.result import LiveInput
 
         own_ports = self._own_ports()
+        target = self.target
+        live = LiveInput.for_answers(
+            target.answers,
+            target.secrets,
+            bundle=str(target.bundle) if target.bundle else None,
+            release=target.release,
+        )
         # run_prerequisites reads checks.skip from the answers itself (and says so).
-        report = run_prerequisites(self.target.answers)
+        report = run_prerequisites(target.answers, live=live)
         if getattr(report, "capacity", None) is not None:
             self.target.capacity = report.capacity
         failures = []
