@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from installer.backup.section import Backup
+
 Target = Literal["development", "production", "kubernetes", "enterprise"]
 TARGETS: tuple[Target, ...] = ("development", "production", "kubernetes", "enterprise")
 COMPOSE_TARGETS: frozenset[str] = frozenset({"development", "production"})
@@ -583,6 +585,7 @@ class AnswerFile(BaseModel):
     airgap: Airgap = Field(default_factory=Airgap, description="Offline installation.")
     release: Release = Field(default_factory=Release, description="Release and image overrides.")
     checks: Checks = Field(default_factory=Checks, description="Prerequisite check overrides.")
+    backup: Backup = Field(default_factory=Backup, description="Backup archives (Compose targets).")
 
     @model_validator(mode="before")
     @classmethod
