@@ -150,6 +150,12 @@ class CreatePreview:
     pauses: str  # what is paused during the copy, and why
     problems: list[str] = field(default_factory=list)  # why it cannot start (empty: it can)
 
+    @property
+    def needs_recipient(self) -> bool:
+        """No recipient in the answers nor given: the front end asks for one (an archive
+        is always encrypted, so ``backup create`` refuses to start without)."""
+        return not self.recipients
+
 
 def create_preview(
     answers: AnswerFile,
@@ -169,11 +175,6 @@ def create_preview(
         problems.append(f"backups cover the Compose targets, not {answers.target}")
     if installation is None:
         problems.append(f"no installation in {install_dir} to back up")
-    if not chosen:
-        problems.append(
-            "no age recipient: set backup.recipients in the answers, or give one here "
-            "(`codequal-installer backup keygen --out FILE` makes a key and prints it)"
-        )
     problems += [f"{r[:20]!r} is not an age recipient" for r in chosen if not is_recipient(r)]
     project = installation.project if installation else answers.compose_project
     release = installation.release if installation else "<release>"
