@@ -184,9 +184,10 @@ class TestList:
             table = screen.query_one(DataTable)
             rows = [table.get_row_at(i) for i in range(table.row_count)]
             newer, older = site.archives
+            size = [human_size(path.stat().st_size) for path in (newer, older)]
             assert rows == [
-                [newer.name, "no", human_size(newer.stat().st_size), RELEASE, "2026-12-04 17:00"],
-                [older.name, "✓ full", human_size(older.stat().st_size), RELEASE, "2026-12-03 09:00"],
+                [newer.name, "no", size[0], RELEASE, "2026-12-04 17:00"],
+                [older.name, "✓ full", size[1], RELEASE, "2026-12-03 09:00"],
             ]
             summary = str(screen.query_one("#backups-summary", Static).render())
             assert f"{site.install_dir / 'backups'}: 2 archives" in summary
@@ -236,7 +237,7 @@ class TestCreate:
             assert runs.calls == []  # nothing runs before the review is confirmed
             await pilot.click("#confirm")
             await wait_until(pilot, lambda: screen.running is None and screen.verdict is not None)
-            (name, call), = runs.calls
+            ((name, call),) = runs.calls
             assert name == "create"
             assert call["recipients"] == [recipient]
             assert call["args"][0].install_dir == str(site.install_dir)
@@ -323,7 +324,7 @@ class TestVerify:
             assert not confirm.disabled
             await pilot.click("#confirm")
             await wait_until(pilot, lambda: screen.running is None and screen.verdict is not None)
-            (name, call), = runs.calls
+            ((name, call),) = runs.calls
             assert name == "verify"
             assert call["args"] == (site.archives[1], identity)
             lines = log_lines(app)
@@ -370,7 +371,7 @@ class TestRestore:
             assert "safety backup" in question
             await pilot.click("#yes")
             await wait_until(pilot, lambda: screen.verdict is not None)
-            (name, call), = runs.calls
+            ((name, call),) = runs.calls
             assert name == "restore"
             assert call["args"][:2] == (site.archives[0], identity)
             assert call["args"][2].install_dir == str(site.install_dir)
