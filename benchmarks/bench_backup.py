@@ -254,8 +254,8 @@ def _run(options: argparse.Namespace) -> int:
         )
         for volume in volumes:
             script += (
-                f"docker run --rm -v {project}_{volume}:/v:ro --entrypoint tar {image} "
-                f"-C /v -cf - . "
+                f"docker run --rm --network none -v {project}_{volume}:/v:ro "
+                f"--entrypoint tar {image} -C /v -cf - . "
                 f"| zstd -q -T0 -3 | age -r {recipient} -o {prim}/{volume}.tar.zst.age\n"
             )
         print("primitives: pg_dump -Fc | age; tar | zstd -T0 -3 | age ...", flush=True)
@@ -272,8 +272,8 @@ def _run(options: argparse.Namespace) -> int:
         for volume in volumes:
             script += (
                 f"age -d -i {identity} {prim}/{volume}.tar.zst.age | zstd -q -d "
-                f"| docker run --rm -i -v {project}_{volume}:/v --entrypoint tar {image} "
-                "-C /v -xf -\n"
+                f"| docker run --rm -i --network none -v {project}_{volume}:/v "
+                f"--entrypoint tar {image} -C /v -xf -\n"
             )
         load_s = _shell(script, work)
         print("wiping the host, then restore ...", flush=True)

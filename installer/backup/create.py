@@ -238,9 +238,11 @@ class BackupCreate:
             finished = True
         finally:
             if not finished:
+                # The consumer stopped listening: cancel, and take the worker's last events
+                # off the queue until it has ended (it unpauses on its way out).
                 self.cancel.cancel("stopped")
-                with contextlib.suppress(queue.Empty):
-                    while True:  # let the worker put its last events and end
+                while worker.is_alive():
+                    with contextlib.suppress(queue.Empty):
                         self._events.get(timeout=0.1)
             worker.join()
 

@@ -19,7 +19,7 @@ import secrets
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from installer.engine.process import _death_signal_prefix
@@ -44,7 +44,7 @@ class PostgresTarget:
     port: int
     user: str
     database: str
-    password: str
+    password: str = field(repr=False)  # never in a repr, a traceback or a log
     network: str | None = None
     sslmode: str | None = None
     docker: str = "docker"

@@ -367,3 +367,64 @@ def test_managed_postgres_is_dumped_over_the_network(
     assert manifest["database"]["tables"]["public.probe"]["rows"] == 321
     assert members["database/postgres.pgdump"].startswith(b"PGDMP")
     assert password.encode() not in Path(run.last["data"]["archive"]).read_bytes()
+
+
+LOAD_SCRIPT = r"""
+import os, time, psycopg2
+connection = psycopg2.connect(os.environ["DATABASE_URL"])
+cursor = connection.cursor()
+cursor.execute("CREATE TABLE IF NOT EXISTS load_probe (id integer PRIMARY KEY)")
+connection.commit()
+os.makedirs("/app/data/load", exist_ok=True)
+deadline = time.monotonic() + 40
+i = 0
+while time.monotonic() < deadline:
+    i += 1
+    # The file first (fsynced), then the row: every committed row has its file.
+    with open(f"/app/data/load/{i}", "w") as handle:
+        handle.write(str(i))
+        handle.flush()
+        os.fsync(handle.fileno())
+    cursor.execute("INSERT INTO load_probe (id) VALUES (%s)", (i,))
+    connection.commit()
+    time.sleep(0.005)
+"""
+
+
+def test_dump_and_volumes_describe_the_same_moment_under_load(install: Install) -> None:
+    """A writer in the application makes a file, then commits its row, about 150 times a
+    second during the backup. The archive's rows are exactly the files' prefix: every row
+    has its file, and at most the one in flight has a file without a row."""
+    answers = install.answers("production")
+    secrets = install.secrets_file(database_password=DB_PASSWORD)
+    run = install.apply(answers, secrets=secrets)
+    assert run.exit_code == 0, run.describe()
+    codequal = install.containers_by_service()["codequal"][0]
+    codequal.exec_run(["python3", "-c", LOAD_SCRIPT], detach=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        code, output = codequal.exec_run(["sh", "-c", "ls /app/data/load 2>/dev/null | wc -l"])
+        if code == 0 and int(output.decode().strip() or 0) > 200:
+            break
+        time.sleep(0.5)
+    identity, recipient = _keygen(install)
+    run = _create(install, answers, "--recipient", recipient, secrets=secrets)
+    assert run.exit_code == 0, run.describe()
+    members = _members(_plaintext(Path(run.last["data"]["archive"]), identity))
+    manifest = json.loads(members["manifest.json"])
+    rows = manifest["database"]["tables"]["public.load_probe"]["rows"]
+    volume = zstandard.ZstdDecompressor().decompress(
+        members["volumes/codequal_data.tar.zst"], max_output_size=256 << 20
+    )
+    with tarfile.open(fileobj=io.BytesIO(volume)) as tar:
+        files = {
+            int(name.rsplit("/", 1)[1])
+            for name in tar.getnames()
+            if name.startswith("./load/") and name.rsplit("/", 1)[1].isdigit()
+        }
+    assert rows > 200
+    assert set(range(1, rows + 1)) <= files, sorted(set(range(1, rows + 1)) - files)[:10]
+    assert len(files) <= rows + 1, (rows, len(files))
+    # and the writer kept going after the backup: nothing was left paused
+    time.sleep(1)
+    assert int(install.psql("SELECT count(*) FROM load_probe")) > rows

@@ -61,3 +61,14 @@ def test_kubernetes_targets_are_refused(tmp_path: Path) -> None:
     )
     events = list(job.run())
     assert job.exit_code == 2 and "Compose targets" in events[-1].message
+
+
+def test_a_consumer_that_stops_listening_ends_the_run(tmp_path: Path) -> None:
+    answers = AnswerFile.model_validate(
+        {"version": 1, "target": "development", "install_dir": str(tmp_path / "install")}
+    )
+    job = BackupCreate(answers, LoadedSecrets(Secrets()), cancel=CancelToken())
+    events = job.run()
+    next(events)
+    events.close()  # returns once the worker has ended
+    assert job.exit_code is not None
