@@ -308,7 +308,11 @@ class BackupsScreen(StepScreen):
         entry = self.selected
         if entry is None or not self._allowed("verify"):
             return
-        self.app.push_screen(VerifyReview(entry, self.identity), self._verify_confirmed)
+        # The archive reviewed is the one run, whatever the list shows meanwhile.
+        self.app.push_screen(
+            VerifyReview(entry, self.identity),
+            lambda identity: self._verify_confirmed(entry, identity),
+        )
 
     def action_restore(self) -> None:
         entry = self.selected
@@ -318,7 +322,7 @@ class BackupsScreen(StepScreen):
         if not self._allowed("restore"):
             return
         review = RestoreReview(entry, listing.answers, self._secrets, self.identity)
-        self.app.push_screen(review, self._restore_confirmed)
+        self.app.push_screen(review, lambda identity: self._restore_confirmed(entry, identity))
 
     def _secrets(self) -> LoadedSecrets:
         from screens.engine import loaded_secrets
@@ -348,7 +352,9 @@ class BackupsScreen(StepScreen):
 
     def _create_confirmed(self, recipients: list[str] | None) -> None:
         listing = self.listing
-        if recipients is None or listing is None or listing.answers is None:
+        if recipients is None or self.running is not None:
+            return
+        if listing is None or listing.answers is None:
             return
         from installer.backup import actions
 
@@ -360,9 +366,8 @@ class BackupsScreen(StepScreen):
 
         self._start("create", start)
 
-    def _verify_confirmed(self, identity: Path | None) -> None:
-        entry = self.selected
-        if identity is None or entry is None:
+    def _verify_confirmed(self, entry: ArchiveEntry, identity: Path | None) -> None:
+        if identity is None or self.running is not None:
             return
         from installer.backup import actions
 
@@ -374,10 +379,11 @@ class BackupsScreen(StepScreen):
 
         self._start("verify", start)
 
-    def _restore_confirmed(self, identity: Path | None) -> None:
-        entry = self.selected
+    def _restore_confirmed(self, entry: ArchiveEntry, identity: Path | None) -> None:
         listing = self.listing
-        if identity is None or entry is None or listing is None or listing.answers is None:
+        if identity is None or self.running is not None:
+            return
+        if listing is None or listing.answers is None:
             return
         from installer.backup import actions
 
