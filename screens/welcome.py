@@ -85,11 +85,12 @@ class WelcomeScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#start", Button).focus()
-        self._find_installation()
+        self.call_after_refresh(self._find_installation)
 
     @work(thread=True, exclusive=True, group="installation")
     def _find_installation(self) -> None:
-        # After the first frame: an installation in install_dir offers its Backups.
+        # After the first frame (not to slow it): an installation in install_dir offers
+        # its Backups.
         from screens.backups import find_installation
 
         installation = find_installation(self.wizard.state)
