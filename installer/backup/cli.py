@@ -64,11 +64,11 @@ def _directory(answers_path: str | None, directory: str | None) -> tuple[Path, i
         raise UsageError(
             "say which backups: --answers FILE (its backup.directory) or --dir DIRECTORY"
         )
-    from installer.backup.section import backup_directory
+
     from installer.validation import load_answers
 
     answers = load_answers(answers_path)
-    return Path(str(backup_directory(answers))), answers.backup.keep
+    return Path(str(answers.backup.directory_for(answers.install_dir))), answers.backup.keep
 
 
 def _size(size: float) -> str:

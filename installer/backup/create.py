@@ -55,7 +55,6 @@ from installer.backup.archive import (
     archive_name,
 )
 from installer.backup.crypto import age_program
-from installer.backup.section import backup_directory
 from installer.credentials import Redactor
 from installer.errors import ExitCode, InstallerError, Interrupted, UsageError
 from installer.events import Event, EventType
@@ -145,7 +144,7 @@ class BackupCreate:
         self.cancel = cancel
         self.install_dir = Path(answers.install_dir)
         self.state = StateDir.for_install_dir(self.install_dir)
-        self.directory = directory or Path(str(backup_directory(answers)))
+        self.directory = directory or Path(str(answers.backup.directory_for(answers.install_dir)))
         self.recipients = list(recipients or answers.backup.recipients)
         self._engine = engine
         self.redactor = Redactor(secrets.secrets.supplied().values())

@@ -16,14 +16,10 @@ so they are always encrypted.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from installer.backup.crypto import RECIPIENT_PATTERN
-
-if TYPE_CHECKING:
-    from installer.answers import AnswerFile
 
 DEFAULT_KEEP = 7
 DEFAULT_SUBDIRECTORY = "backups"
@@ -81,9 +77,9 @@ class Backup(BaseModel):
             raise ValueError("the backup directory must not contain a newline or NUL byte")
         return value
 
-
-def backup_directory(answers: AnswerFile) -> PurePosixPath:
-    """Where this installation's archives live (``backup.directory`` or the default)."""
-    if answers.backup.directory:
-        return PurePosixPath(answers.backup.directory)
-    return PurePosixPath(answers.install_dir) / DEFAULT_SUBDIRECTORY
+    def directory_for(self, install_dir: str) -> PurePosixPath:
+        """Where the archives of the installation in ``install_dir`` live (``directory``, or
+        the default beside the installation)."""
+        if self.directory:
+            return PurePosixPath(self.directory)
+        return PurePosixPath(install_dir) / DEFAULT_SUBDIRECTORY

@@ -185,3 +185,30 @@ def test_the_volume_roots_owner_is_read_from_the_first_entry_and_the_stream_kept
     assert found is None
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         assert [m.name for m in tar] == ["./items/1"]
+
+
+def test_the_sandbox_publishes_nothing_and_its_network_is_internal(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    from installer.backup.sandbox import VERIFY_LABEL, Sandbox
+
+    sandbox = Sandbox(_source(tmp_path), lambda _message: None)
+    try:
+        sandbox._write_project("codequal-test/postgres:1", ["codequal_data"], with_database=True)
+        document = json.loads((sandbox.directory / "docker-compose.yml").read_text())
+        assert document["name"] == sandbox.name and sandbox.name.startswith("codequal-verify-")
+        assert document["networks"]["sandbox"]["internal"] is True
+        assert all("ports" not in service for service in document["services"].values())
+        assert document["services"]["postgres"]["networks"] == ["sandbox"]
+        labelled = [document["networks"]["sandbox"], *document["volumes"].values()]
+        assert all(item["labels"] == {VERIFY_LABEL: sandbox.name} for item in labelled)
+        env = sandbox.directory / ".env"
+        assert stat.S_IMODE(env.stat().st_mode) == 0o600
+        password = env.read_text().strip().split("=", 1)[1]
+        environment = document["services"]["postgres"]["environment"]
+        assert environment["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD}"
+        assert password not in json.dumps(document)
+    finally:
+        sandbox.remove()
+    assert not sandbox.directory.exists()

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from installer.answers import AnswerFile
-from installer.backup.section import DEFAULT_KEEP, backup_directory
+from installer.backup.section import DEFAULT_KEEP
 from installer.errors import AnswerFileError
 from installer.validation import parse_answers_text
 
@@ -28,13 +28,13 @@ def test_an_answer_file_without_the_section_stays_valid_with_defaults() -> None:
     answers = _answers()
     assert answers.backup.recipients == []
     assert answers.backup.keep == DEFAULT_KEEP == 7
-    assert str(backup_directory(answers)) == "/srv/cq/backups"
+    assert str(answers.backup.directory_for(answers.install_dir)) == "/srv/cq/backups"
 
 
 def test_recipients_directory_and_keep() -> None:
     answers = _answers(recipients=[RECIPIENT], directory="/var/backups/cq", keep=3)
     assert answers.backup.recipients == [RECIPIENT]
-    assert str(backup_directory(answers)) == "/var/backups/cq"
+    assert str(answers.backup.directory_for(answers.install_dir)) == "/var/backups/cq"
 
 
 @pytest.mark.parametrize(
