@@ -113,9 +113,7 @@ def default_install_dir() -> str:
 def backup_directory_for(answers: AnswerFile | None, install_dir: str) -> Path:
     """Where the installation's archives are: ``backup.directory`` or ``<install_dir>/backups``."""
     if answers is not None:
-        from installer.backup.section import backup_directory
-
-        return Path(str(backup_directory(answers)))
+        return Path(str(answers.backup.directory_for(answers.install_dir)))
     from installer.backup.section import DEFAULT_SUBDIRECTORY
 
     return Path(install_dir) / DEFAULT_SUBDIRECTORY
