@@ -42,6 +42,7 @@ STEP_TITLES: dict[str, str] = {
     "install": "Install",
     "done": "Done",
     "failure": "Install failed",
+    "backups": "Backups",
 }
 ANSWERS_FILE_NAME = "codequal-answers.yaml"
 SECRETS_FILE_NAME = "codequal-secrets.yaml"

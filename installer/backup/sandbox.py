@@ -29,6 +29,7 @@ import secrets
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ def _terminate_raises() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a front end's worker thread: it stops the run with the cancel token
+        return
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
@@ -95,6 +99,9 @@ def _terminate_raises() -> Iterator[None]:
 @contextlib.contextmanager
 def _signals_ignored() -> Iterator[None]:
     """Cleaning up is not interrupted by a second Ctrl-C or SIGTERM."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
