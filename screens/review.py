@@ -90,6 +90,8 @@ class ReviewScreen(StepScreen):
         # is shown, not blocking: the install runs them again before it changes anything.
         self.live: PrerequisiteView | None = None
         self.live_error: str | None = None
+        # Install was pressed while the live checks ran: it starts when they pass.
+        self.install_when_checked = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -158,6 +160,9 @@ class ReviewScreen(StepScreen):
         self._show_live()
         self._update_install()
         self.refresh_bindings()
+        if self.install_when_checked:
+            self.install_when_checked = False
+            self.action_install()
 
     def _show_live(self) -> None:
         """The live checks that did not pass, in ``check``'s words; nothing when all pass."""
@@ -339,7 +344,8 @@ class ReviewScreen(StepScreen):
             self.notify("The plan is not ready yet.", severity="warning")
             return
         if self.live is None and self.live_error is None:
-            self.notify("The live checks have not finished yet.", severity="warning")
+            self.install_when_checked = True
+            self.notify("Install starts once the live checks pass (they take at most 10 s).")
             return
         if self.live_failed:
             names = ", ".join(row.name for row in self.live_failed)

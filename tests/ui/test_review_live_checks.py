@@ -115,7 +115,7 @@ async def test_a_warning_is_shown_and_install_stays_enabled(tmp_path: Path) -> N
         assert "Install is disabled" not in text
 
 
-async def test_all_passing_shows_nothing_and_install_waits_for_the_checks(
+async def test_install_waits_for_the_live_checks(
     tmp_path: Path,
 ) -> None:
     import threading
@@ -135,6 +135,10 @@ async def test_all_passing_shows_nothing_and_install_waits_for_the_checks(
         await pilot.pause()
         # The plan is there, the checks are not: not yet.
         assert app.screen.query_one("#install").disabled
+        # Install pressed meanwhile starts once they pass.
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert getattr(app.screen, "STEP", None) == "review" and backend.runs == 0
         release.set()
-        await wait_until(pilot, lambda: not app.screen.query_one("#install").disabled)
-        assert not app.screen.query_one("#live-checks").display
+        await wait_for_screen(pilot, "done")
+        assert backend.runs == 1
