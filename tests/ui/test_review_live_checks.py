@@ -142,3 +142,30 @@ async def test_install_waits_for_the_live_checks(
         release.set()
         await wait_for_screen(pilot, "done")
         assert backend.runs == 1
+
+
+async def test_install_pressed_while_checking_does_not_start_when_a_check_fails(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    release = threading.Event()
+
+    class SlowBackend(FixedBackend):
+        def live_checks(self, answers: Any, secrets: Any) -> Any:
+            release.wait(10)
+            return super().live_checks(answers, secrets)
+
+    backend = SlowBackend(live_rows=[IMAGES_FAIL])
+    app = review_app(backend, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, "review")
+        await wait_until(pilot, lambda: getattr(app.screen, "plan", None) is not None)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        release.set()
+        await wait_until(pilot, lambda: getattr(app.screen, "live", None) is not None)
+        await pilot.pause(0.2)
+        assert getattr(app.screen, "STEP", None) == "review" and backend.runs == 0
+        assert app.screen.query_one("#install").disabled
+        assert "Install is disabled: images failed" in live_text(app)
