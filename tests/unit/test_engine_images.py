@@ -4,6 +4,7 @@ plan, both targets' apply and the bundle all read references through it and noth
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,21 @@ def test_the_kubernetes_apply_checks_images_through_the_parser(
     # Rendered through the parser (the mirror rewrite), then checked through it.
     assert parsed.count("codequal-test/standin:1") >= 1
     assert parsed.count("127.0.0.1:9/codequal-test/standin:1") >= 1
+
+
+def test_the_images_check_reads_the_references_through_the_parser(parsed: list[str]) -> None:
+    """``check --answers`` (its live ``images`` check) reads every image through the parser."""
+    from installer.live.images import check_images, release_images
+    from installer.live.result import LiveInput
+    from tests.support.kube_install import answers
+
+    mirrored = answers(registry={"mirror": "127.0.0.1:9", "insecure": True})
+    inputs = LiveInput.for_answers(mirrored, environ={})
+    expected = set(release_images(inputs).values())  # the release's own references
+    parsed.clear()
+    result = check_images(dataclasses.replace(inputs, timeout=1.0))
+    assert result.name == "images"
+    assert expected and expected <= set(parsed), (expected, parsed)
 
 
 def test_a_bundle_push_reads_the_references_through_the_parser(
