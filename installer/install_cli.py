@@ -200,6 +200,9 @@ def _apply(
 
     cancel = CancelToken()
     runner = Runner(target.plan(), cancel=cancel)
+    from installer.history import HistoryRecorder
+
+    recorder = HistoryRecorder(runner.plan.state, getattr(target, "release", None))
     if as_json:
         from installer.run_display import JsonRunDisplay
 
@@ -219,6 +222,7 @@ def _apply(
         finally:
             display.close()
     assert runner.outcome is not None  # noqa: S101 - run() always sets it
+    recorder.finished(runner.outcome)
     return runner.outcome.exit_code
 
 
