@@ -265,3 +265,47 @@ class HistoryRecorder:
         except StateWriteError as e:
             sys.stderr.write(f"warning: the history was not written: {e.message}\n")
             return None
+
+
+def last_backup(backup_directory: Path) -> dict[str, Any] | None:
+    """The newest archive ``backup list`` shows there (None: none, or no backup support)."""
+    import importlib
+
+    try:
+        catalog: Any = importlib.import_module("installer.backup.catalog")
+    except ImportError:
+        return None
+    entries = catalog.list_archives(backup_directory)
+    if not entries:
+        return None
+    entry = entries[0]
+    return {
+        "archive": str(entry.path),
+        "created": entry.created,
+        "release": entry.release,
+        "size": entry.size,
+        "verified": entry.verified is not None,
+    }
+
+
+def lifecycle_summary(state: StateDir, backup_directory: Path, count: int = 5) -> dict[str, Any]:
+    """What ``status`` adds about the installation's life: last backup, last entries."""
+    return {
+        "last_backup": last_backup(backup_directory),
+        "history": [e.to_dict() for e in read_history(history_path(state))[-count:]],
+    }
+
+
+def print_lifecycle(console: Any, data: dict[str, Any]) -> None:
+    """The last backup and the last history entries, as ``status`` prints them."""
+    backup = data.get("last_backup")
+    if backup:
+        verified = "verified" if backup.get("verified") else "NOT verified"
+        console.print(f"last backup: {backup['archive']} ({backup['created']}, {verified})")
+    else:
+        console.print("last backup: none")
+    entries = data.get("history") or []
+    if entries:
+        console.print("history (newest last):")
+        for raw in entries:
+            console.print("  " + HistoryEntry.from_dict(raw).describe(), markup=False)

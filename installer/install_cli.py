@@ -281,6 +281,9 @@ def run_status(install_dir: str | None, answers_path: str | None, as_json: bool)
         console.print(table)
     for name, url in data["urls"].items():
         console.print(f"  {name:10} {url}")
+    from installer.history import print_lifecycle
+
+    print_lifecycle(console, data)
     if last.get("status") in ("running", "interrupted", "rolling_back"):
         console.print(
             f"[yellow]an apply was interrupted at step {last.get('step')}: run it again "

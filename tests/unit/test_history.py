@@ -179,3 +179,40 @@ def test_an_explicit_kind_and_backup_are_kept(tmp_path: Path) -> None:
     assert read_history(history_path(state)) == [entry]
     assert "path forced: tested by the vendor" in entry.describe()
     assert "1.0.0 -> 3.0.0" in entry.describe()
+
+
+def test_status_carries_the_last_five_entries_and_the_last_backup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    from installer.status import installation_status
+
+    state = StateDir.for_install_dir(tmp_path)
+    for index in range(7):
+        append_entry(history_path(state), _entry(to=f"1.0.{index}"))
+    status = installation_status(tmp_path).to_dict()
+    assert [e["release"]["to"] for e in status["history"]] == [f"1.0.{i}" for i in range(2, 7)]
+    if "installer.backup" not in sys.modules:
+        try:
+            import installer.backup  # noqa: F401
+        except ImportError:
+            assert status["last_backup"] is None
+
+    # With backup support (issue 14's catalog), the newest archive and whether it verified.
+    class Entry:
+        path = tmp_path / "backups" / "codequal-20261204T170000Z-1.0.6.cqbackup"
+        created, release, size, verified = "2026-12-04T17:00:00Z", "1.0.6", 123, {"mode": "quick"}
+
+    catalog = types.ModuleType("installer.backup.catalog")
+    catalog.list_archives = lambda directory: [Entry()] if directory == tmp_path / "backups" else []  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "installer.backup.catalog", catalog)
+    status = installation_status(tmp_path).to_dict()
+    assert status["last_backup"] == {
+        "archive": str(Entry.path),
+        "created": "2026-12-04T17:00:00Z",
+        "release": "1.0.6",
+        "size": 123,
+        "verified": True,
+    }
