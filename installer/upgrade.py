@@ -290,9 +290,7 @@ def _upgrade(
     if not decision.allowed:
         if force_path is None:
             raise decision.refusal()
-        _say(
-            f"warning: {decision.problem}; going on because of --force-path: {force_path}", as_json
-        )
+        _say(f"warning: {decision.problem}; going on (--force-path: {force_path})", as_json)
     else:
         _say(f"upgrade path: {' -> '.join(decision.path or [])}", as_json)
 
