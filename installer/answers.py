@@ -19,35 +19,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Target = Literal["development", "production", "kubernetes", "enterprise"]
-TARGETS: tuple[Target, ...] = ("development", "production", "kubernetes", "enterprise")
-COMPOSE_TARGETS: frozenset[str] = frozenset({"development", "production"})
-KUBERNETES_TARGETS: frozenset[str] = frozenset({"kubernetes", "enterprise"})
+# The names are defined in installer.names; "X as X" re-exports them with the model.
+from installer.names import CHECK_NAMES as CHECK_NAMES  # noqa: PLC0414
+from installer.names import COMPOSE_TARGETS as COMPOSE_TARGETS  # noqa: PLC0414
+from installer.names import KUBERNETES_TARGETS as KUBERNETES_TARGETS  # noqa: PLC0414
+from installer.names import TARGETS as TARGETS  # noqa: PLC0414
+from installer.names import CheckName as CheckName  # noqa: PLC0414
+from installer.names import Target as Target  # noqa: PLC0414
 
 Provider = Literal["anthropic", "openai", "deepseek", "gemini"]
 MonitoringComponent = Literal["prometheus", "grafana", "loki"]
 ServiceName = Literal[
     "codequal", "deepwiki", "nginx", "postgres", "prometheus", "grafana", "loki", "promtail"
 ]
-CheckName = Literal[
-    "cpu",
-    "memory",
-    "disk",
-    "docker_disk",
-    "os",
-    "kernel",
-    "architecture",
-    "cgroup",
-    "docker",
-    "compose",
-    "ports",
-    "dns",
-    "kubernetes",
-    "install_dir",
-]
 _ALL_COMPONENTS: tuple[MonitoringComponent, ...] = ("prometheus", "grafana", "loki")
 _DEFAULT_PROVIDERS: tuple[Provider, ...] = ("anthropic", "openai")
-CHECK_NAMES: tuple[str, ...] = CheckName.__args__  # type: ignore[attr-defined]
 
 # RFC 1123 host names: labels of letters, digits and inner hyphens.
 _HOSTNAME = re.compile(

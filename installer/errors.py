@@ -124,3 +124,16 @@ def first_line(error: BaseException | None) -> str:
         return "no error"
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else type(error).__name__
+
+
+class EngineUnavailable(PrerequisiteError):
+    """An engine the run needs (the Docker Engine, a cluster's API server) cannot be reached.
+
+    Nothing is wrong with what the installer did: the operator starts the engine and runs
+    the same command again. The runner rolls back only what can be rolled back without
+    the engine, and leaves the rest to the next run, which resumes.
+    """
+
+
+class ImageSaveError(InstallerError):
+    """The Docker Engine could not save the release's images (``docker save``)."""

@@ -1,16 +1,17 @@
-"""The names the command line offers as choices, without loading the answer-file model.
+"""The names of the targets and the prerequisite checks: defined once, here.
 
-``installer.cli`` builds its options (``--target``, ``--skip``) at import time, and every
-start of the program, the wizard's included, imports it; the pydantic model in
-:mod:`installer.answers` costs a large share of start-up. These tuples are the same
-lists as the model's ``Literal`` types (a unit test holds the two together).
+The answer-file model (:mod:`installer.answers`) types ``target`` and ``checks.skip`` with
+these ``Literal`` types, and the command line offers the same tuples as its choices. They
+live in this small module because :mod:`installer.cli` builds its options when it is
+imported, before any command has decided whether it needs the pydantic model.
 """
 
 from __future__ import annotations
 
-TARGETS: tuple[str, ...] = ("development", "production", "kubernetes", "enterprise")
+from typing import Literal, get_args
 
-CHECK_NAMES: tuple[str, ...] = (
+Target = Literal["development", "production", "kubernetes", "enterprise"]
+CheckName = Literal[
     "cpu",
     "memory",
     "disk",
@@ -25,4 +26,9 @@ CHECK_NAMES: tuple[str, ...] = (
     "dns",
     "kubernetes",
     "install_dir",
-)
+]
+
+TARGETS: tuple[Target, ...] = get_args(Target)
+CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
+COMPOSE_TARGETS: frozenset[Target] = frozenset({"development", "production"})
+KUBERNETES_TARGETS: frozenset[Target] = frozenset({"kubernetes", "enterprise"})

@@ -9,14 +9,14 @@ give the same allocation, which the rendered Compose files and Kubernetes manife
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from installer.records import Record
+from dataclasses import dataclass
 
 GIB = 1024**3
 MIB = 1024**2
 
 
-class Profile(Record):
+@dataclass(frozen=True)
+class Profile:
     """A requirement profile from the seed's resource tables."""
 
     name: str
@@ -51,14 +51,16 @@ TARGET_PROFILE: dict[str, str] = {
 }
 
 
-class Capacity(Record):
+@dataclass(frozen=True)
+class Capacity:
     """What a machine (or one Kubernetes node) offers."""
 
     cpus: float
     memory_bytes: int
 
 
-class ServiceResources(Record):
+@dataclass(frozen=True)
+class ServiceResources:
     """One service's share: hard limits, scheduling requests, and worker processes."""
 
     cpu_limit: float
@@ -84,7 +86,8 @@ class ServiceResources(Record):
         return round(self.cpu_request * 1000)
 
 
-class ResourceAllocation(Record):
+@dataclass(frozen=True)
+class ResourceAllocation:
     """Per-service resources for one install."""
 
     profile: str

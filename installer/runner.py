@@ -92,6 +92,7 @@ from typing import IO, Any
 
 from installer.credentials import Redactor
 from installer.errors import (
+    EngineUnavailable,
     ExitCode,
     InstallerError,
     Interrupted,
@@ -866,6 +867,7 @@ class Runner:
 
         rolled_back: list[str] = []
         rollback_failed: list[str] = []
+        left_for_rerun: list[str] = []  # needs the engine that is gone: the rerun resumes
         if rollback and journal is not None:
             to_undo = [
                 s
@@ -892,6 +894,17 @@ class Runner:
                 except Exception as e:  # noqa: BLE001 - roll back the rest whatever happened
                     if self._log is not None:
                         self._log.write(traceback.format_exc())
+                    if isinstance(e, EngineUnavailable) and isinstance(error, EngineUnavailable):
+                        left_for_rerun.append(undo.name)  # not a second failure: one cause
+                        record["status"] = "pending"  # to be done again by the next run
+                        yield self._event(
+                            "step.output",
+                            f"not rolled back: {undo.name} needs the engine that stopped "
+                            "answering; the next run resumes from here",
+                            step=undo.name,
+                            data={"phase": "rollback", "left_for_rerun": True},
+                        )
+                        continue
                     reason = (
                         e.message if isinstance(e, InstallerError) else f"{type(e).__name__}: {e}"
                     )
@@ -910,11 +923,19 @@ class Runner:
                     journal.save()
                 yield self._event("step.rolled_back", f"{undo.title}: rolled back", step=undo.name)
         if journal is not None:
-            journal.document["status"] = "rollback_failed" if rollback_failed else "failed"
+            journal.document["status"] = (
+                "rollback_failed"
+                if rollback_failed
+                else "interrupted"  # resumable: the engine's steps wait for the next run
+                if left_for_rerun
+                else "failed"
+            )
             journal.document["finished_at"] = _now()
             with contextlib.suppress(InstallerError):
                 journal.save()
         message = error.message
+        if isinstance(error, EngineUnavailable) and step is not None:
+            message = f"step {step.name}: {message}"
         if rollback_failed:
             message += (
                 f"; the rollback of {', '.join(rollback_failed)} failed too: see the log file"
@@ -922,6 +943,10 @@ class Runner:
             details["rollback_failed"] = rollback_failed
         elif rolled_back:
             message += "; rolled back: " + ", ".join(rolled_back)
+        if left_for_rerun:
+            message += "; the same command, run again, resumes the install"
+            details["left_for_rerun"] = left_for_rerun
+            details["resumable"] = True
         details["rolled_back"] = rolled_back
         if step is not None:
             details["step"] = step.name

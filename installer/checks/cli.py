@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -46,26 +47,53 @@ def run_check(
 
 
 def render_report(report: PrerequisiteReport, file: TextIO | None = None) -> None:
-    """The report as a table, then the environment and a one-line summary.
+    """The report as a table (drawn by rich), then the environment and a one-line summary.
 
-    Drawn by hand rather than with rich: importing rich costs more than the whole of
-    ``check`` does, and ``check`` is measured against ``--version``. Values are printed
-    as they are (a process name like "[bold]" is not markup); the status is coloured
-    only on a terminal that takes colour (NO_COLOR, TERM=dumb and pipes get none).
+    Values are printed as they are (a process name like "[bold]" is not markup); the status
+    is coloured only on a terminal that takes colour (NO_COLOR, TERM=dumb and pipes get
+    none). An output that cannot encode box drawing (an ASCII locale) gets ASCII lines.
     """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     out = file if file is not None else sys.stdout
-    title = f"Prerequisites for the {report.target} target ({report.profile} profile)"
-    rows = [
-        [
-            result.name,
-            result.status,
-            result.measured or "—",
-            result.required or "—",
-            result.hint or result.reason or "",
-        ]
-        for result in report.results
-    ]
-    lines = [title, *format_table(_HEADERS, rows, _width(out), colour=_colour(out))]
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    unicode_lines = _encodes(encoding, "─│┼—")
+    colour = _colour(out)
+    table = Table(
+        box=box.MINIMAL if unicode_lines else box.ASCII,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold" if colour else "",
+    )
+    for index, header in enumerate(_HEADERS):
+        table.add_column(header, no_wrap=index < 2, overflow="fold")
+    none = "—" if unicode_lines else "-"
+    for result in report.results:
+        table.add_row(
+            Text(result.name),
+            Text(result.status, style=_STATUS_STYLES[result.status] if colour else ""),
+            Text(result.measured or none),
+            Text(result.required or none),
+            Text(result.hint or result.reason or ""),
+        )
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=_width(out),
+        force_terminal=colour,
+        no_color=not colour,
+        color_system="standard" if colour else None,
+        highlight=False,
+        emoji=False,
+        markup=False,
+    )
+    console.print(
+        f"Prerequisites for the {report.target} target ({report.profile} profile)", soft_wrap=True
+    )
+    console.print(table)
     environment = report.environment
     if environment is not None:
         facts = [
@@ -81,25 +109,29 @@ def render_report(report: PrerequisiteReport, file: TextIO | None = None) -> Non
             facts.append(f"cluster: {environment.kubernetes_flavour}")
         airgap = {True: "yes", False: "no", None: "unknown"}[environment.airgapped]
         facts.append(f"air-gapped: {airgap} ({environment.airgap_evidence})")
-        lines.append("Environment: " + "; ".join(facts))
+        console.print("Environment: " + "; ".join(facts), soft_wrap=True)
     counts = report.counts()
-    lines.append(
+    console.print(
         f"{counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed, "
         f"{counts['skipped']} skipped"
     )
-    text = "\n".join(lines) + "\n"
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        text = text.translate(_ASCII_LINES)
-    out.write(text)
+    text = "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    # What the output cannot encode (a name in another script on an ASCII locale) is
+    # replaced rather than ending the report in an error.
+    out.write(text.encode(encoding, "replace").decode(encoding))
     out.flush()
 
 
 _HEADERS = ("Check", "Status", "Measured", "Required", "Fix / note")
-_ANSI = {"pass": "32", "warn": "33", "fail": "1;31", "skipped": "2"}
-_ASCII_LINES = str.maketrans({"─": "-", "│": "|", "┼": "+", "—": "-"})
+_STATUS_STYLES = {"pass": "green", "warn": "yellow", "fail": "bold red", "skipped": "dim"}
+
+
+def _encodes(encoding: str, text: str) -> bool:
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _width(out: TextIO) -> int:
@@ -118,74 +150,3 @@ def _colour(out: TextIO) -> bool:
         return False
     isatty = getattr(out, "isatty", None)
     return bool(isatty and isatty())
-
-
-def format_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], width: int, *, colour: bool = False
-) -> list[str]:
-    """``rows`` under ``headers`` in columns that fit ``width``, long cells wrapped.
-
-    The first two columns (names and statuses) keep their full width; the others share
-    what is left (see :func:`_fit`).
-    """
-    count = len(headers)
-    natural = [max([len(headers[i]), *(len(row[i]) for row in rows)]) for i in range(count)]
-    room = width - 3 * (count - 1) - sum(natural[:2])
-    widths = natural[:2] + _fit(natural[2:], room)
-    separator = " │ "
-    lines = [
-        separator.join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
-        "─┼─".join("─" * w for w in widths),
-    ]
-    for row in rows:
-        cells = [wrap(cell, w) for cell, w in zip(row, widths, strict=True)]
-        for line_number in range(max(len(c) for c in cells)):
-            parts = []
-            for column, (cell, w) in enumerate(zip(cells, widths, strict=True)):
-                piece = cell[line_number] if line_number < len(cell) else ""
-                padded = piece.ljust(w)
-                if colour and column == 1 and piece in _ANSI:
-                    padded = f"\x1b[{_ANSI[piece]}m{piece}\x1b[0m" + " " * (w - len(piece))
-                parts.append(padded)
-            lines.append(separator.join(parts).rstrip())
-    return lines
-
-
-def _fit(natural: Sequence[int], room: int, minimum: int = 10) -> list[int]:
-    """Widths for columns whose longest cells are ``natural``, together at most ``room``
-    (unless each needs ``minimum``): the narrow ones keep their width, the wide ones share
-    the rest equally."""
-    widths = list(natural)
-    order = sorted(range(len(natural)), key=lambda i: natural[i])
-    left = room
-    for position, index in enumerate(order):
-        share = max(minimum, left // (len(order) - position))
-        widths[index] = min(natural[index], share)
-        left -= widths[index]
-    return widths
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` characters, broken at spaces, and inside a
-    word only when the word alone is longer (textwrap's rules for this table, at a
-    fraction of its cost: it compiles its patterns on first use)."""
-    lines: list[str] = []
-    line = ""
-    for whole in text.split():
-        word = whole
-        while len(word) > width:
-            if line:
-                lines.append(line)
-                line = ""
-            lines.append(word[:width])
-            word = word[width:]
-        if not line:
-            line = word
-        elif len(line) + 1 + len(word) <= width:
-            line = f"{line} {word}"
-        else:
-            lines.append(line)
-            line = word
-    if line or not lines:
-        lines.append(line)
-    return lines

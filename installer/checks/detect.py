@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import TypeAlias
 
-from installer.checks.probes import DockerInfo, KubernetesInfo, Resolution, which
-from installer.records import Record
+from installer.checks.docker_probe import which
+from installer.checks.measurements import DockerInfo, Environment, KubernetesInfo, Resolution
 
 # The file system to read: "/" on a real host, a directory of fixtures in tests.
 Root: TypeAlias = "str | os.PathLike[str]"
@@ -61,31 +61,6 @@ _GIT_VERSION_FLAVOURS = (
     ("-gke.", "gke"),
 )
 _PROVIDER_FLAVOURS = (("aws://", "eks"), ("gce://", "gke"), ("azure://", "aks"))
-
-
-class Environment(Record):
-    """Where the installer runs; every conclusion carries the evidence it rests on."""
-
-    container_runtimes: tuple[str, ...]
-    in_container: str | None
-    container_evidence: str | None
-    kubernetes_flavour: str | None
-    cloud: str | None
-    cloud_evidence: str | None
-    airgapped: bool | None
-    airgap_evidence: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "container_runtimes": list(self.container_runtimes),
-            "in_container": self.in_container,
-            "container_evidence": self.container_evidence,
-            "kubernetes_flavour": self.kubernetes_flavour,
-            "cloud": self.cloud,
-            "cloud_evidence": self.cloud_evidence,
-            "airgapped": self.airgapped,
-            "airgap_evidence": self.airgap_evidence,
-        }
 
 
 def _read(path: str) -> str | None:

@@ -17,9 +17,8 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
-
-from installer.records import Record
 
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
 # Seconds the Docker Engine has to answer (Timeouts.docker's default).
@@ -28,7 +27,8 @@ DOCKER_TIMEOUT = 3.0
 FRESH_FOR = 10.0
 
 
-class DockerInfo(Record):
+@dataclass(frozen=True)
+class DockerInfo:
     """What the Docker Engine said on GET /info, or why it said nothing.
 
     ``error`` is one of: ``not_running`` (no socket, or nobody listening on it),
@@ -244,7 +244,8 @@ def probe_docker(environ: Mapping[str, str], timeout: float) -> DockerInfo:
     return query_docker(endpoint, timeout, environ=environ, from_env=from_env, installed=installed)
 
 
-class _EarlyRequest(Record):
+@dataclass(frozen=True)
+class _EarlyRequest:
     endpoint: str
     timeout: float
     started: float

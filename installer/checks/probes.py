@@ -2,23 +2,22 @@
 
 :class:`Probe` is what the prerequisite checks read; :class:`HostProbe` measures this
 machine. Tests inject their own :class:`Probe` to drive every verdict, so nothing here
-decides pass or fail: it only measures, and says *why* when it cannot.
+decides pass or fail: it only measures, and says *why* when it cannot. The values it
+returns are defined in :mod:`installer.checks.measurements`.
 
-Start-up time is measured (``check`` must stay close to ``--version``), so the Linux fast
-paths read procfs and sysfs with the standard library and psutil is imported only where it
-adds what the standard library lacks (naming the process that holds a port, this host's
-addresses, other operating systems). Docker is spoken to over its socket with
-a plain HTTP exchange rather than the Docker SDK, and the Kubernetes client is imported only for
-the Kubernetes targets, inside the probe's worker thread.
+The Linux paths read procfs and sysfs with the standard library; psutil adds what the
+standard library lacks (naming the process that holds a port, this host's addresses,
+other operating systems). The cluster is reached through
+:class:`installer.engine.kubernetes.Cluster`, the same connection ``apply`` uses.
 """
 
 from __future__ import annotations
 
-import _socket  # not socket: see installer.checks.docker_probe
 import errno
 import json
 import os
 import platform
+import socket
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,16 +33,43 @@ from installer.checks.docker_probe import (
     take_early,
     which,
 )
-from installer.records import Record
+from installer.checks.measurements import (
+    CgroupInfo,
+    ComposeInfo,
+    CpuInfo,
+    DiskInfo,
+    Environment,
+    KubernetesInfo,
+    Listener,
+    ListenerScan,
+    MemoryInfo,
+    NodeInfo,
+    OsInfo,
+    Resolution,
+    WriteAccess,
+)
 
 if TYPE_CHECKING:
-    from installer.checks.detect import Environment
+    from installer.engine.kubernetes import Cluster, KubernetesError
 
-__all__ = [  # the Docker names are re-exported: this module is the probes' one address
+__all__ = [  # the measurements and the Docker names are re-exported: the probes' one address
     "DEFAULT_DOCKER_SOCKET",
     "DOCKER_TIMEOUT",
+    "CgroupInfo",
+    "ComposeInfo",
+    "CpuInfo",
+    "DiskInfo",
     "DockerInfo",
     "EngineProtocolError",
+    "Environment",
+    "KubernetesInfo",
+    "Listener",
+    "ListenerScan",
+    "MemoryInfo",
+    "NodeInfo",
+    "OsInfo",
+    "Resolution",
+    "WriteAccess",
     "docker_endpoint",
     "engine_get",
     "query_docker",
@@ -57,131 +83,6 @@ COMPOSE_PLUGIN_DIRS: tuple[str, ...] = (
     "/usr/lib/docker/cli-plugins",
     "/usr/libexec/docker/cli-plugins",
 )
-# A public name every pulling install needs; failing to resolve it means no pulls.
-PUBLIC_REGISTRY = "registry-1.docker.io"
-
-
-# --------------------------------------------------------------------------- measurements
-
-
-class CpuInfo(Record):
-    """Processors the containers can use."""
-
-    logical: int
-    physical: int | None = None  # cores without SMT siblings; None when unreadable
-
-
-class MemoryInfo(Record):
-    """Memory as the kernel reports it (MemTotal is below the installed RAM; see checks)."""
-
-    total_bytes: int
-    available_bytes: int | None = None
-
-
-class DiskInfo(Record):
-    """Free space of the file system that holds ``path`` (or would, once created)."""
-
-    path: str
-    measured_at: str  # ``path`` or its nearest existing parent
-    free_bytes: int
-    total_bytes: int
-    device: int  # st_dev: two paths on one file system share their free space
-
-
-class OsInfo(Record):
-    """Operating system and distribution."""
-
-    system: str  # platform.system(): Linux, Darwin, Windows
-    id: str | None = None  # os-release ID: ubuntu, debian, rhel ...
-    id_like: tuple[str, ...] = ()
-    version_id: str | None = None
-    pretty_name: str | None = None
-
-
-class CgroupInfo(Record):
-    """The control-group hierarchy Docker places containers in."""
-
-    version: int | None  # 1 (or hybrid), 2 (unified), None when not Linux or unreadable
-    controllers: frozenset[str] = frozenset()
-
-
-class ComposeInfo(Record):
-    """The Compose CLI plugin (or a docker-compose binary on PATH) and its version."""
-
-    path: str | None
-    version: str | None = None
-    error: str | None = None
-
-
-class Listener(Record):
-    """A socket listening on one of the ports the install needs."""
-
-    port: int
-    address: str
-    pid: int | None = None
-    process: str | None = None
-
-
-class ListenerScan(Record):
-    """Listening sockets on the ports asked about; ``complete`` is false when the scan
-    could not see every socket (then ``error`` says why)."""
-
-    listeners: tuple[Listener, ...] = ()
-    complete: bool = True
-    error: str | None = None
-
-
-class Resolution(Record):
-    """A host name looked up through the system resolver."""
-
-    host: str
-    addresses: tuple[str, ...] = ()
-    error: str | None = None  # nxdomain, no_answer, timeout, error
-    error_detail: str | None = None
-    local_addresses: tuple[str, ...] = ()  # this host's own addresses, for comparison
-
-
-class NodeInfo(Record):
-    """One Kubernetes node's capacity."""
-
-    name: str
-    cpus: float
-    memory_bytes: int
-    architecture: str | None = None
-    provider_id: str | None = None
-
-
-class KubernetesInfo(Record):
-    """The cluster behind a kubeconfig context, or why it could not be reached.
-
-    ``error``: ``no_config``, ``unauthorized``, ``timeout``, ``unreachable``, ``error``.
-    ``nodes`` is None when the nodes could not be listed (RBAC), empty only for a cluster
-    without nodes.
-    """
-
-    reachable: bool
-    context: str | None = None
-    server: str | None = None
-    version: str | None = None  # major.minor.patch
-    git_version: str | None = None
-    api_groups: tuple[str, ...] = ()
-    nodes: tuple[NodeInfo, ...] | None = None
-    nodes_error: str | None = None
-    error: str | None = None
-    error_detail: str | None = None
-
-
-class WriteAccess(Record):
-    """Whether the installer can create and write ``path``."""
-
-    path: str
-    exists: bool
-    is_dir: bool
-    writable: bool
-    checked_at: str  # ``path`` or, when missing, the nearest existing parent
-    entries: tuple[str, ...] = ()  # a few names, when non-empty
-    entry_count: int = 0
-    error: str | None = None
 
 
 class Probe(Protocol):
@@ -266,8 +167,8 @@ def _hex_address(text: str) -> str:
     """An address from /proc/net/tcp{,6}: hex, each 32-bit word in host (little-endian) order."""
     raw = bytes.fromhex(text)
     ordered = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-    family = _socket.AF_INET if len(ordered) == 4 else _socket.AF_INET6
-    return _socket.inet_ntop(family, ordered)
+    family = socket.AF_INET if len(ordered) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, ordered)
 
 
 def parse_proc_net_tcp(text: str, ports: Collection[int]) -> list[tuple[str, int, int]]:
@@ -540,7 +441,7 @@ class HostProbe:
         return resolve_host(host, with_local_addresses=compare_local)
 
     def kubernetes(self, context: str | None, timeout: float) -> KubernetesInfo:
-        return query_kubernetes(context, timeout)
+        return query_kubernetes(context, timeout, self.environ)
 
     def write_access(self, path: str) -> WriteAccess:
         return probe_write_access(path)
@@ -573,15 +474,15 @@ def ports_taken_by_binding(ports: Collection[int]) -> tuple[set[int], set[int]]:
     busy: set[int] = set()
     untested: set[int] = set()
     for port in ports:
-        for family, address in ((_socket.AF_INET, "0.0.0.0"), (_socket.AF_INET6, "::")):  # noqa: S104
+        for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):  # noqa: S104
             try:
-                sock = _socket.socket(family, _socket.SOCK_STREAM)
+                sock = socket.socket(family, socket.SOCK_STREAM)
             except OSError:
                 continue  # no IPv6 on this host
             try:
-                sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-                if family == _socket.AF_INET6:
-                    sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 try:
                     sock.bind((address, port))
                 except PermissionError:
@@ -632,14 +533,11 @@ def _name_owners(busy: Collection[int]) -> list[Listener]:
 def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution:
     """Resolve ``host`` with the system resolver (the caller bounds the time it may take)."""
     try:
-        # An ASCII name goes as bytes: a str is IDNA-encoded first, which imports a codec
-        # that costs more than the lookup of a local name.
-        name: str | bytes = host.encode("ascii") if host.isascii() else host
-        infos = _socket.getaddrinfo(name, None, 0, _socket.SOCK_STREAM)
-    except _socket.gaierror as e:
-        kinds = {_socket.EAI_NONAME: "nxdomain", _socket.EAI_AGAIN: "no_answer"}
+        infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        kinds = {socket.EAI_NONAME: "nxdomain", socket.EAI_AGAIN: "no_answer"}
         kind = kinds.get(e.errno, "error") if e.errno is not None else "error"
-        if kind == "error" and getattr(_socket, "EAI_NODATA", None) == e.errno:
+        if kind == "error" and getattr(socket, "EAI_NODATA", None) == e.errno:
             kind = "nxdomain"
         return Resolution(host, error=kind, error_detail=e.strerror)
     except (OSError, UnicodeError) as e:
@@ -653,7 +551,7 @@ def resolve_host(host: str, *, with_local_addresses: bool = False) -> Resolution
             address.address.split("%")[0]
             for addresses_of in psutil.net_if_addrs().values()
             for address in addresses_of
-            if address.family in (_socket.AF_INET, _socket.AF_INET6)
+            if address.family in (socket.AF_INET, socket.AF_INET6)
         )
     return Resolution(host, addresses=addresses, local_addresses=local)
 
@@ -712,134 +610,82 @@ def probe_write_access(path: str) -> WriteAccess:
 # --------------------------------------------------------------------------- Kubernetes
 
 
-def query_kubernetes(context: str | None, timeout: float) -> KubernetesInfo:
-    """Server version, API groups and nodes of the cluster behind ``context``.
+def query_kubernetes(
+    context: str | None, timeout: float, environ: Mapping[str, str] | None = None
+) -> KubernetesInfo:
+    """Server version, API groups and nodes of the cluster behind ``context``, through
+    the :class:`~installer.engine.kubernetes.Cluster` connection ``apply`` uses.
 
-    The kubernetes client is imported here, in the probe's worker thread, and only for
-    the Kubernetes targets: it costs more than the rest of ``check`` together.
+    One attempt per request, each bounded by ``timeout``. The kubernetes client is
+    imported here, in the probe's worker thread, and only for the Kubernetes targets.
     """
+    from installer.engine.kubernetes import Cluster, ClusterUnreachable
+
     try:
-        from kubernetes import client as kubernetes_client
-        from kubernetes import config as kubernetes_config
-        from kubernetes.config.config_exception import ConfigException
-    except ImportError as e:  # pragma: no cover - a declared dependency
-        return KubernetesInfo(False, context, error="error", error_detail=str(e))
-    # The client is untyped; keep it at arm's length.
-    client: Any = kubernetes_client
-    config: Any = kubernetes_config
-    configuration = client.Configuration()
+        cluster = Cluster.connect(context, environ=environ, timeout=timeout, retries=False)
+    except ClusterUnreachable as e:
+        return KubernetesInfo(False, context, error="no_config", error_detail=e.message)
+    with cluster:
+        return describe_cluster(cluster)
+
+
+def describe_cluster(cluster: Cluster) -> KubernetesInfo:
+    """What the checks read of a connected cluster: version, API groups and nodes.
+
+    A cluster that does not answer is described, not raised: ``error`` is
+    ``unauthorized``, ``timeout``, ``unreachable`` or ``error`` (any other refusal).
+    """
+    from installer.engine.kubernetes import ClusterUnreachable, KubernetesError, parse_quantity
+
     try:
-        if context is None and "KUBERNETES_SERVICE_HOST" in os.environ and not _kubeconfig_exists():
-            config.load_incluster_config(client_configuration=configuration)
-            context_name: str | None = "in-cluster"
-        else:
-            config.load_kube_config(
-                config_file=os.pathsep.join(_kubeconfig_paths()),
-                context=context,
-                client_configuration=configuration,
-            )
-            context_name = context or _current_context(config)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as e:
-        return KubernetesInfo(False, context, error="no_config", error_detail=_first_line(e))
-    configuration.retries = False  # one attempt: the timeout is the operator's wait
-    server = configuration.host
-    api = client.ApiClient(configuration)
-    try:
-        code = client.VersionApi(api).get_code(_request_timeout=timeout)
-        groups = client.ApisApi(api).get_api_versions(_request_timeout=timeout)
-    except client.exceptions.ApiException as e:
+        version = cluster.version()
+        groups = tuple(sorted(cluster.api_groups()))
+    except ClusterUnreachable as e:
+        return KubernetesInfo(
+            False, cluster.context, cluster.server, error=e.kind, error_detail=e.message
+        )
+    except KubernetesError as e:
         kind = "unauthorized" if e.status in (401, 403) else "error"
         return KubernetesInfo(
-            False, context_name, server, error=kind, error_detail=f"HTTP {e.status} {e.reason}"
-        )
-    except Exception as e:  # noqa: BLE001 - urllib3 raises many kinds for one cause
-        text = f"{type(e).__name__}: {e}"
-        kind = "timeout" if "timed out" in text.lower() or "Timeout" in text else "unreachable"
-        return KubernetesInfo(
-            False, context_name, server, error=kind, error_detail=_short_network_error(e)
+            False, cluster.context, cluster.server, error=kind, error_detail=_http_text(e)
         )
     nodes: tuple[NodeInfo, ...] | None
     nodes_error = None
     try:
-        listed = client.CoreV1Api(api).list_node(_request_timeout=timeout)
-        nodes = tuple(_node_info(item) for item in listed.items)
-    except client.exceptions.ApiException as e:
-        nodes, nodes_error = None, f"HTTP {e.status} {e.reason}"
-    except Exception as e:  # noqa: BLE001
-        nodes, nodes_error = None, _short_network_error(e)
-    finally:
-        api.close()
-    major = "".join(ch for ch in str(code.major) if ch.isdigit())
-    minor = "".join(ch for ch in str(code.minor) if ch.isdigit())
-    git_version = str(code.git_version or "")
-    patch = git_version.lstrip("v").split("-")[0].split("+")[0].split(".")
-    version = f"{major}.{minor}.{patch[2] if len(patch) > 2 and patch[2].isdigit() else 0}"
+        nodes = tuple(
+            NodeInfo(
+                name=str(node["metadata"]["name"]),
+                cpus=parse_quantity(_capacity(node).get("cpu")),
+                memory_bytes=int(parse_quantity(_capacity(node).get("memory"))),
+                architecture=((node.get("status") or {}).get("nodeInfo") or {}).get("architecture"),
+                provider_id=(node.get("spec") or {}).get("providerID"),
+            )
+            for node in cluster.list_objects("v1", "Node")
+        )
+    except ClusterUnreachable as e:
+        nodes, nodes_error = None, e.detail
+    except KubernetesError as e:
+        nodes, nodes_error = None, _http_text(e)
+    git = version.git_version.lstrip("v").split("-")[0].split("+")[0].split(".")
+    patch = git[2] if len(git) > 2 and git[2].isdigit() else "0"
     return KubernetesInfo(
         True,
-        context_name,
-        server,
-        version=version,
-        git_version=git_version or None,
-        api_groups=tuple(sorted(g.name for g in (groups.groups or []))),
+        cluster.context,
+        cluster.server,
+        version=f"{version.major}.{version.minor}.{patch}",
+        git_version=version.git_version or None,
+        api_groups=groups,
         nodes=nodes,
         nodes_error=nodes_error,
     )
 
 
-def _node_info(node: Any) -> NodeInfo:
-    from kubernetes import utils
-
-    parse_quantity: Any = utils.parse_quantity
-    capacity = node.status.capacity or {}
-    info = node.status.node_info
-    return NodeInfo(
-        name=node.metadata.name,
-        cpus=float(parse_quantity(capacity.get("cpu", "0"))),
-        memory_bytes=int(parse_quantity(capacity.get("memory", "0"))),
-        architecture=getattr(info, "architecture", None),
-        provider_id=getattr(node.spec, "provider_id", None),
-    )
+def _capacity(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    capacity: Mapping[str, Any] = (node.get("status") or {}).get("capacity") or {}
+    return capacity
 
 
-def _kubeconfig_paths() -> list[str]:
-    """The kubeconfig files, read from the environment now.
-
-    The kubernetes client resolves ``KUBECONFIG`` once, when it is first imported; a
-    long-lived process (the wizard, a test session) must name the files every time.
-    """
-    paths = os.environ.get("KUBECONFIG", "").split(os.pathsep)
-    return [p for p in paths if p] or [os.path.expanduser("~/.kube/config")]
-
-
-def _kubeconfig_exists() -> bool:
-    return any(os.path.exists(p) for p in _kubeconfig_paths())
-
-
-def _current_context(config: Any) -> str | None:
-    try:
-        _contexts, active = config.list_kube_config_contexts(
-            config_file=os.pathsep.join(_kubeconfig_paths())
-        )
-        return str(active["name"]) if active else None
-    except Exception:  # noqa: BLE001 - only for display
-        return None
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-
-
-def _short_network_error(error: BaseException) -> str:
-    """The innermost reason of a urllib3 error, without its object reprs."""
-    reason = getattr(error, "reason", None)
-    text = str(reason if reason is not None else error)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "No route to host",
-        "certificate verify failed",
-    ):
-        if marker.lower() in text.lower():
-            return marker.lower() if marker != "Connection refused" else "connection refused"
-    return _first_line(error)
+def _http_text(error: KubernetesError) -> str:
+    if error.status is None:
+        return error.message
+    return f"HTTP {error.status} {error.reason or ''}".strip()

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from types import MappingProxyType
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from installer.errors import PrerequisiteError
-from installer.records import Record
 
 if TYPE_CHECKING:
-    from installer.checks.detect import Environment
+    from installer.checks.measurements import Environment
     from installer.resources import Capacity
 
 Status = Literal["pass", "warn", "fail", "skipped"]
 STATUSES: tuple[Status, ...] = ("pass", "warn", "fail", "skipped")
 
 
-class CheckResult(Record):
+@dataclass(frozen=True)
+class CheckResult:
     """One check's verdict.
 
     ``measured`` and ``required`` are short human-readable values; ``hint`` is a one-line
@@ -33,7 +33,7 @@ class CheckResult(Record):
     required: str | None
     hint: str | None = None
     reason: str | None = None
-    details: Mapping[str, Any] = MappingProxyType({})
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,7 +47,8 @@ class CheckResult(Record):
         }
 
 
-class PrerequisiteReport(Record):
+@dataclass(frozen=True)
+class PrerequisiteReport:
     """Every check's result for one target, plus what was learned about the machine.
 
     ``capacity`` is the measured machine (for the Kubernetes targets: the smallest node),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from installer.checks.probes import (
@@ -43,8 +43,7 @@ from installer.checks.probes import (
     WriteAccess,
 )
 from installer.checks.report import CheckResult, Status
-from installer.names import CHECK_NAMES
-from installer.records import Record
+from installer.names import KUBERNETES_TARGETS
 from installer.resources import GIB, PROFILES, TARGET_PROFILE, Profile
 
 if TYPE_CHECKING:
@@ -91,12 +90,9 @@ GOOD_STORAGE_DRIVERS = frozenset({"overlay2", "overlayfs", "btrfs", "zfs", "fuse
 # Loki is only reached inside the Compose network (by Grafana and Promtail): not published.
 MONITORING_HOST_PORTS: dict[str, int] = {"prometheus": 9090, "grafana": 3001}
 
-# Every check but the cluster's own applies to a Compose host.
-COMPOSE_CHECKS = frozenset(CHECK_NAMES) - {"kubernetes"}
-KUBERNETES_CHECKS = frozenset({"cpu", "memory", "architecture", "dns", "kubernetes"})
 
-
-class Requirements(Record):
+@dataclass(frozen=True)
+class Requirements:
     """What one install needs, from its answers (or a bare target's defaults)."""
 
     target: str
@@ -104,17 +100,13 @@ class Requirements(Record):
     floor: Profile
     install_dir: str = "/opt/codequal"
     domain: str | None = None
-    ports: Mapping[int, str] = MappingProxyType({})
+    ports: Mapping[int, str] = field(default_factory=dict)
     kubernetes_context: str | None = None
     openshift: bool | None = None  # None: the operator did not say
 
     @property
     def is_kubernetes(self) -> bool:
-        return self.target in ("kubernetes", "enterprise")
-
-    @property
-    def applicable(self) -> frozenset[str]:
-        return KUBERNETES_CHECKS if self.is_kubernetes else COMPOSE_CHECKS
+        return self.target in KUBERNETES_TARGETS
 
     @classmethod
     def for_target(cls, target: str) -> Requirements:

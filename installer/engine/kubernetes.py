@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from installer.errors import InstallerError, PrerequisiteError
+from installer.errors import EngineUnavailable, InstallerError
 
 FIELD_MANAGER = "codequal-installer"
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -61,8 +61,31 @@ class KubernetesError(InstallerError):
         self.causes = list(causes)
 
 
-class ClusterUnreachable(KubernetesError, PrerequisiteError):
-    """No API server answered (no kubeconfig, wrong address, network, credentials)."""
+class ClusterUnreachable(KubernetesError, EngineUnavailable):
+    """No API server answered (no kubeconfig, wrong address, network, credentials).
+
+    An :class:`~installer.errors.EngineUnavailable` (exit 3): when the API server stops
+    answering mid-run, the runner rolls back only what needs no cluster and the same
+    command, run again, resumes.
+
+    ``kind`` says which: ``no_config`` (no usable kubeconfig or context), ``unauthorized``
+    (the credentials were refused), ``timeout`` (no answer in time), ``unreachable`` (the
+    connection failed or broke); ``detail`` is the short reason (``connection refused``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        status: int | None = None,
+        reason: str | None = None,
+        kind: str = "unreachable",
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, status=status, reason=reason)
+        self.kind = kind
+        self.detail = detail or message
 
 
 # -- kubeconfig contexts --------------------------------------------------------------
@@ -144,6 +167,7 @@ def _read_kubeconfig(path: Path) -> dict[str, Any]:
         raise ClusterUnreachable(
             f"cannot read the kubeconfig {path}: {getattr(e, 'strerror', None) or e}",
             hint="fix the file, or point KUBECONFIG at a valid kubeconfig",
+            kind="no_config",
         ) from e
     return data if isinstance(data, dict) else {}
 
@@ -263,11 +287,14 @@ class Cluster:
         environ: Mapping[str, str] | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+        retries: bool = True,
     ) -> Cluster:
         """The cluster of ``context`` (the kubeconfig's current one when None).
 
         Inside a pod with no kubeconfig (and no context asked for), the pod's own service
-        account. Nothing is sent to the server here.
+        account. Nothing is sent to the server here. ``retries=False`` makes each request
+        one attempt (the prerequisite check's timeout is then the operator's whole wait);
+        otherwise the client's transport retries a failed connection a few times.
         """
         from kubernetes import client
         from kubernetes import config as kube_config
@@ -295,6 +322,7 @@ class Cluster:
                     "no kubeconfig found (KUBECONFIG is not set and ~/.kube/config does not exist)",
                     hint="point KUBECONFIG at the kubeconfig of the target cluster, or run "
                     "the installer inside the cluster",
+                    kind="no_config",
                 )
             else:
                 known = [c.name for c in list_contexts(environ)]
@@ -303,6 +331,7 @@ class Cluster:
                         f"the kubeconfig has no context named {context!r}",
                         hint=f"contexts found: {', '.join(known) or 'none'}; set "
                         "kubernetes.context to one of them",
+                        kind="no_config",
                     )
                 config.load_kube_config(
                     config_file=os.pathsep.join(str(p) for p in files),
@@ -314,7 +343,10 @@ class Cluster:
             raise ClusterUnreachable(
                 f"the kubeconfig cannot be used: {e}",
                 hint="check the context's cluster, user and credentials in the kubeconfig",
+                kind="no_config",
             ) from e
+        if not retries:
+            configuration.retries = False
         return cls(client.ApiClient(configuration), name, str(configuration.host), timeout)
 
     def close(self) -> None:
@@ -370,18 +402,31 @@ class Cluster:
         except InstallerError:
             raise
         except Exception as e:  # urllib3 and the client raise many kinds for "unreachable"
-            raise ClusterUnreachable(
-                f"the Kubernetes API at {self.server} did not answer: {_network_reason(e)}",
-                hint="check the cluster address in the kubeconfig, the network path to it "
-                "(VPN, proxy, firewall) and that the cluster is running",
-            ) from e
+            raise self.unreachable(e, what or f"{method} {path}") from e
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
             return raw.decode("utf-8", "replace")
 
+    def unreachable(self, error: BaseException, what: str) -> ClusterUnreachable:
+        """``error``, a failure to reach the API server while doing ``what``, in the
+        operator's words: which server, doing what, and to run the same command again."""
+        detail = _network_reason(error)
+        kind = "timeout" if detail == "timed out" else "unreachable"
+        return ClusterUnreachable(
+            f"the Kubernetes API at {self.server} did not answer: {detail} "
+            f"(context {self.context or 'current'}; {what})",
+            hint="make the cluster reachable (the server address in the kubeconfig, the "
+            "network path to it: VPN, proxy, firewall; the cluster itself running), then run "
+            "the same command again",
+            kind=kind,
+            detail=detail,
+        )
+
     def _api_error(self, error: Any, method: str, what: str) -> KubernetesError:
         status = int(getattr(error, "status", 0) or 0) or None
+        if status is None:  # the client's own word for a TLS failure: no HTTP answer at all
+            return self.unreachable(error, what)
         body: dict[str, Any] = {}
         try:
             parsed = json.loads(error.body or "{}")
@@ -406,6 +451,8 @@ class Cluster:
                 "command) and run again",
                 status=status,
                 reason=reason or "Unauthorized",
+                kind="unauthorized",
+                detail=f"HTTP {status} {reason or 'Unauthorized'}",
             )
         if status == 403:
             hint = (
@@ -557,11 +604,8 @@ class Cluster:
             raise self._api_error(e, "PATCH", f"applying {ref}") from e
         except InstallerError:
             raise
-        except Exception as e:
-            raise ClusterUnreachable(
-                f"the Kubernetes API at {self.server} did not answer: {_network_reason(e)}",
-                hint="check the network path to the cluster and run again",
-            ) from e
+        except Exception as e:  # urllib3 and the client raise many kinds for "unreachable"
+            raise self.unreachable(e, f"applying {ref}") from e
         return ApplyResult(json.loads(raw), response.status == 201)
 
     def delete(self, ref: ObjectRef, *, dry_run: bool = False) -> bool:
@@ -652,28 +696,55 @@ class Cluster:
                     yield line.decode("utf-8", "replace")
             if buffer:
                 yield buffer.decode("utf-8", "replace")
-        except Exception as e:
-            raise ClusterUnreachable(
-                f"the log stream of pod {pod} broke: {_network_reason(e)}"
-            ) from e
+        except Exception as e:  # urllib3 raises many kinds for a connection that broke
+            raise self.unreachable(e, f"streaming the log of pod {pod}") from e
         finally:
             response.release_conn()
 
 
+_NETWORK_MARKERS = (
+    ("connection refused", "connection refused"),
+    ("connection reset", "connection reset"),
+    ("connection aborted", "connection broken"),
+    ("remote end closed connection", "connection broken"),
+    ("broken pipe", "connection broken"),
+    ("timed out", "timed out"),
+    ("name or service not known", "name or service not known"),
+    ("temporary failure in name resolution", "name or service not known"),
+    ("no route to host", "no route to host"),
+    ("network is unreachable", "network is unreachable"),
+    ("certificate verify failed", "certificate verify failed"),
+)
+
+
 def _network_reason(error: BaseException) -> str:
-    """The innermost, most telling part of a urllib3 error chain."""
-    text = str(error)
-    for marker in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "No route to host",
-        "certificate verify failed",
-        "Temporary failure",
-    ):
-        if marker in text:
-            return marker.lower()
-    return f"{type(error).__name__}: {text}"[:200]
+    """The telling part of a urllib3 error chain (``connection refused``, ``timed out``)."""
+    import socket
+
+    texts: list[str] = []
+    current: BaseException | None = error
+    while current is not None and len(texts) < 8:
+        if isinstance(current, (TimeoutError, socket.timeout)):
+            return "timed out"
+        texts.append(f"{type(current).__name__}: {current}".lower())
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else current.__cause__
+    joined = " | ".join(texts)
+    for marker, said in _NETWORK_MARKERS:
+        if marker in joined:
+            return said
+    return f"{type(error).__name__}: {error}"[:200]
+
+
+def parse_quantity(value: object) -> float:
+    """A Kubernetes quantity (``8``, ``7500m``, ``32Gi``) as a number, read by the
+    client's own parser; a missing value is 0."""
+    from kubernetes.utils import quantity
+
+    parse: Any = quantity.parse_quantity  # untyped
+    if value is None or str(value).strip() == "":
+        return 0.0
+    return float(parse(str(value).strip()))
 
 
 # -- reading workload state -------------------------------------------------------------

@@ -60,7 +60,8 @@ What it implements, with the real semantics:
   ``follow`` (streamed, chunked, until the container stops).
 
 For assertions, :attr:`FakeKubeAPI.requests` records every request (verb, resource,
-namespace, dry run or not), :meth:`FakeKubeAPI.writes` the ones that would change something,
+namespace, dry run or not), :attr:`FakeKubeAPI.seen` every request line at all (discovery
+and refused ones too), :meth:`FakeKubeAPI.writes` the ones that would change something,
 :attr:`FakeKubeAPI.applied_bodies` every server-side apply body as sent, and
 :meth:`FakeKubeAPI.resource_versions` every stored object's version.
 
@@ -69,6 +70,12 @@ What it does not model (the installer must not rely on these here):
 * ``watch`` (refused with 400), aggregated discovery, OpenAPI, protobuf, table output,
   pagination (``limit``/``continue`` are ignored: lists are whole), ``deletecollection``.
 * TLS and real authentication: plain HTTP; one bearer token; one user name.
+
+Going away: :attr:`FakeKubeAPI.vanish_when` names a request at which the server stops
+answering, as an API server that crashes or drops off the network does: that request and
+every later one get their connection closed without an answer, and the server stops
+listening. :meth:`FakeKubeAPI.start` with the old ``port`` brings it back with the objects
+it stored.
 * Strategic merge patch is applied as a JSON merge patch (lists replaced whole); JSON patch
   is refused (415). In server-side apply every list is atomic (the real server merges lists
   such as ``containers`` by key), so two managers sharing a list conflict on the whole list.
@@ -93,10 +100,11 @@ import copy
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -725,6 +733,13 @@ class FakeKubeAPI:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.requests: list[RequestRecord] = []
+        # (method, path and query) of every request received, answered or not.
+        self.seen: list[tuple[str, str]] = []
+        # Called with (method, path and query) before each request is answered: True makes
+        # the server go away at that request (see the module text).
+        self.vanish_when: Callable[[str, str], bool] | None = None
+        self.gone = threading.Event()
+        self._connections: set[Any] = set()
         # Every server-side apply body received (dry runs too), as sent.
         self.applied_bodies: list[Obj] = []
         # Exceptions raised inside the controller loop (a bug in this fake): tests assert empty.
@@ -768,9 +783,12 @@ class FakeKubeAPI:
 
     # -- life cycle ----------------------------------------------------------------
 
-    def start(self) -> FakeKubeAPI:
+    def start(self, port: int = 0) -> FakeKubeAPI:
+        """Listen on 127.0.0.1:``port`` (any free port when 0); again after :meth:`stop`,
+        with the objects stored before."""
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.gone.clear()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
         self._stop.clear()
         serve = threading.Thread(
@@ -785,12 +803,28 @@ class FakeKubeAPI:
         return self
 
     def stop(self) -> None:
+        """Stop listening and drop the open connections (kept-alive ones too)."""
         self._stop.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         for thread in self._threads:
             thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start the server first"
+        return int(self._server.server_address[1])
+
+    def _vanish(self) -> None:
+        """Stop answering now, and stop listening as soon as the server loop lets go."""
+        self.gone.set()
+        threading.Thread(target=self.stop, name="fake-kube-api-stop", daemon=True).start()
 
     def __enter__(self) -> FakeKubeAPI:
         return self.start()
@@ -803,6 +837,22 @@ class FakeKubeAPI:
         assert self._server is not None, "start the server first"
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def kubeconfig_entries(self, context: str) -> tuple[Obj, Obj, Obj]:
+        """The (cluster, user, context) entries of a kubeconfig context named ``context``
+        that reaches this server with its token (see :func:`write_kubeconfig`)."""
+        return (
+            {"name": f"{context}-cluster", "cluster": {"server": self.url}},
+            {"name": f"{context}-user", "user": {"token": self.token}},
+            {
+                "name": context,
+                "context": {
+                    "cluster": f"{context}-cluster",
+                    "user": f"{context}-user",
+                    "namespace": "default",
+                },
+            },
+        )
 
     def write_kubeconfig(
         self, path: Path, *, context: str = "fake", extra_contexts: Iterable[str] = ()
@@ -2605,6 +2655,23 @@ def _decode(body: bytes, headers: dict[str, str]) -> Obj:
     return data
 
 
+def write_kubeconfig(path: Path, contexts: dict[str, FakeKubeAPI], current: str) -> Path:
+    """A kubeconfig with one context per server (each with its own cluster and user
+    entries), ``current`` selected."""
+    entries = [api.kubeconfig_entries(name) for name, api in contexts.items()]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster for cluster, _user, _context in entries],
+        "users": [user for _cluster, user, _context in entries],
+        "contexts": [context for _cluster, _user, context in entries],
+        "current-context": current,
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 class _Handler(BaseHTTPRequestHandler):
     api: FakeKubeAPI
     protocol_version = "HTTP/1.1"
@@ -2616,7 +2683,25 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read :attr:`FakeKubeAPI.requests` instead."""
 
+    def setup(self) -> None:
+        super().setup()
+        with self.api._lock:
+            self.api._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.api._lock:
+            self.api._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def _serve(self) -> None:
+        self.api.seen.append((self.command, self.path))
+        vanish = self.api.vanish_when
+        if not self.api.gone.is_set() and vanish is not None and vanish(self.command, self.path):
+            self.api._vanish()
+        if self.api.gone.is_set():
+            self.close_connection = True  # closed without an answer: the server is gone
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}

@@ -37,8 +37,8 @@ APP_SECRET = "codequal-secrets"  # noqa: S105 - the Secret's name
 
 
 def _capacity(cluster: Cluster) -> Capacity | None:
+    from installer.engine.kubernetes import parse_quantity
     from installer.resources import Capacity
-    from installer.targets.kubernetes.probe import parse_quantity
 
     sizes = []
     for node in cluster.list_objects("v1", "Node"):

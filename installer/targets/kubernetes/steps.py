@@ -43,6 +43,7 @@ from typing import Any
 
 from installer.engine.kubernetes import (
     Cluster,
+    ClusterUnreachable,
     KubernetesError,
     ObjectRef,
     deployment_rollout,
@@ -93,6 +94,8 @@ def would_change(cluster: Cluster, items: Sequence[ManifestObject]) -> list[Obje
             continue
         try:
             dry = cluster.apply(item.obj, dry_run=True).obj
+        except ClusterUnreachable:
+            raise
         except KubernetesError:
             changed.append(item.ref)
             continue
@@ -534,6 +537,8 @@ def restore_release(
             continue  # a finished Job is history: its pod template cannot be put back anyway
         try:
             cluster.apply(item.obj, force=True)  # the recorded state wins over anything newer
+        except ClusterUnreachable:
+            raise
         except KubernetesError as e:
             refused.append(f"{item.ref}: {e.message}")
             yield f"could not restore {item.ref}: {e.message}"
