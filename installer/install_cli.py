@@ -253,6 +253,10 @@ def run_status(install_dir: str | None, answers_path: str | None, as_json: bool)
     last = status.last_run
     if not status.installed:
         console.print(f"nothing installed in {directory}")
+        if data.get("history"):  # uninstalled: what happened here is still worth showing
+            from installer.history import print_lifecycle
+
+            print_lifecycle(console, data)
         if last.get("status") in ("running", "interrupted", "rolling_back"):
             console.print(
                 f"an apply was interrupted at step {last.get('step')}: "
