@@ -117,15 +117,22 @@ def _backup_directory(answers: AnswerFile) -> Path:
     return Path(answers.install_dir) / "backups"
 
 
+def _labels(obj: Any) -> dict[str, str]:
+    """An Engine object's labels (volumes and networks keep them in ``attrs`` only)."""
+    attrs = getattr(obj, "attrs", None) or {}
+    labels = attrs.get("Labels") or (attrs.get("Config") or {}).get("Labels")
+    if labels is None:
+        labels = getattr(obj, "labels", None)
+    return dict(labels or {})
+
+
 def _by_label_and_name(collection: Any, project: str, **extra: Any) -> list[Any]:
     found: dict[str, Any] = {}
     for obj in collection.list(filters={"label": f"{PROJECT_LABEL}={project}"}, **extra):
         found[obj.id] = obj
     for obj in collection.list(filters={"name": project}, **extra):
         name = str(obj.name).lstrip("/")
-        owner = (getattr(obj, "attrs", {}).get("Labels") or getattr(obj, "labels", None) or {}).get(
-            PROJECT_LABEL
-        )
+        owner = _labels(obj).get(PROJECT_LABEL)
         # By name only what carries no other project's label: "codequal-x_data" belongs to
         # the project "codequal-x", not to "codequal".
         if name.startswith((f"{project}-", f"{project}_")) and owner in (None, project):
@@ -158,7 +165,7 @@ def compose_inventory(answers: AnswerFile, client: Any) -> tuple[Inventory, dict
             Item(
                 "container",
                 c.name,
-                detail=f"{c.status}, {c.labels.get('com.docker.compose.service', '?')}",
+                detail=f"{c.status}, {_labels(c).get('com.docker.compose.service', '?')}",
             )
         )
     for n in networks:
@@ -169,7 +176,7 @@ def compose_inventory(answers: AnswerFile, client: Any) -> tuple[Inventory, dict
                 "volume",
                 v.name,
                 sizes.get(v.name),
-                v.labels.get("com.docker.compose.volume", ""),
+                _labels(v).get("com.docker.compose.volume", ""),
                 data=True,
             )
         )
