@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import pytest
+
 from tests.integration.apply_support import Install
 
 SECRETS = {
@@ -123,10 +125,29 @@ def test_a_required_stop_is_enforced_then_forced_and_recorded(
     log.unlink()  # the fixture's own scan looks at state/logs
 
 
-def test_uninstall_keeps_the_data_and_purge_leaves_nothing(install: Install) -> None:
-    answers = install.answers("development")
-    assert install.apply(answers).exit_code == 0
-    _items("POST", "written before the uninstall")
+def _write_row(install: Install, target: str, body: str) -> None:
+    if target == "development":
+        _items("POST", body)
+    else:
+        status, _ = install.https_post("/items", body)
+        assert status in (200, 201)
+
+
+def _rows(install: Install, target: str) -> list[str]:
+    if target == "development":
+        data = _items()
+    else:
+        status, data = install.https_get("/items")
+        assert status == 200
+    return [item["body"] for item in data["items"]]
+
+
+@pytest.mark.parametrize("target", ["development", "production"])
+def test_uninstall_keeps_the_data_and_purge_leaves_nothing(install: Install, target: str) -> None:
+    answers = install.answers(target)
+    first = install.apply(answers)
+    assert first.exit_code == 0, first.describe()
+    _write_row(install, target, "written before the uninstall")
     project = install.project
 
     kept = install.run("uninstall", "--answers", str(answers), "--yes", "--json")
@@ -138,6 +159,9 @@ def test_uninstall_keeps_the_data_and_purge_leaves_nothing(install: Install) -> 
     assert {"container", "network", "volume", "image", "state"} <= set(by_kind)
     volumes = {v["name"]: v for v in by_kind["volume"]}
     assert f"{project}_codequal_data" in volumes
+    if target == "production":
+        assert f"{project}_postgres_data" in volumes
+        assert {"certificate"} <= set(by_kind)
     assert all(v["action"] == "kept" and v["size"] is not None for v in volumes.values())
     assert all(c["action"] == "removed" for c in by_kind["container"])
     assert all(i["action"] == "kept" for i in by_kind["image"])
@@ -145,15 +169,14 @@ def test_uninstall_keeps_the_data_and_purge_leaves_nothing(install: Install) -> 
     assert install.docker.containers.list(all=True, filters={"name": f"{project}-"}) == []
     label = {"label": [f"com.docker.compose.project={project}"]}
     assert {v.name for v in install.docker.volumes.list(filters=label)} == set(volumes)
-    assert (install.state / "generated-secrets.json").is_file()
+    assert (install.state / "result.json").is_file() and (install.state / "logs").is_dir()
     assert _history(install)[-1]["kind"] == "uninstall"
     status = install.run("status", "--install-dir", str(install.install_dir), "--json")
     assert status.exit_code == 1 and json.loads(status.stdout)["installed"] is False
 
     again = install.apply(answers)
     assert again.exit_code == 0, again.describe()
-    bodies = [item["body"] for item in _items()["items"]]
-    assert "written before the uninstall" in bodies
+    assert "written before the uninstall" in _rows(install, target)
 
     purged = install.run("uninstall", "--answers", str(answers), "--purge", "--yes", "--json")
     assert purged.exit_code == 0, purged.describe()
