@@ -49,11 +49,12 @@ def _items(method: str = "GET", body: str | None = None) -> Any:
         return json.loads(response.read())
 
 
+@pytest.mark.parametrize("target", ["development", "production"])
 def test_a_required_stop_is_enforced_then_forced_and_recorded(
-    install: Install, tmp_path: Path
+    install: Install, tmp_path: Path, target: str
 ) -> None:
     secrets = install.secrets_file(**SECRETS)
-    answers = install.answers("development")
+    answers = install.answers(target)
     first = install.apply(answers, secrets=secrets)
     assert first.exit_code == 0, first.describe()
     assert [(e["kind"], e["release"]["to"], e["exit_code"]) for e in _history(install)] == [
@@ -99,6 +100,7 @@ def test_a_required_stop_is_enforced_then_forced_and_recorded(
     # The support bundle of this install, whose logs are made to hold every secret.
     generated_file = install.state / "generated-secrets.json"  # none for SQLite, no monitoring
     generated = json.loads(generated_file.read_text()) if generated_file.exists() else {}
+    assert bool(generated) == (target == "production")  # the database password
     every = [*SECRETS.values(), *generated.values()]
     planted = [form for value in every for form in _plantings(value)]
     log = install.state / "logs" / "apply-planted.log"
