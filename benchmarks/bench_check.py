@@ -1,7 +1,9 @@
-"""How much ``codequal-installer check`` costs next to the process floor (``--version``).
+"""How much ``codequal-installer check`` costs next to ``docker info``, the peer an operator
+would run (and next to the process floor, ``--version``, for reference).
 
-The goal (issue 3): ``check`` takes no more than 1.3x the time of
-``codequal-installer --version``, measured side by side on the same machine.
+The goal (issue 13): ``check --target development --json`` takes no more than 2.5x the time
+of ``docker info``, measured side by side on the same machine. (Issue 3's 1.3x of
+``--version`` is retired: ``--version`` is not a peer.)
 
 Every command runs the way an installed tool runs: with compiled byte code, kept in a
 temporary PYTHONPYCACHEPREFIX (the working tree stays untouched) and filled by warm-up
@@ -36,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GOAL = 1.3
+GOAL = 2.5  # times docker info
 
 
 def _executable() -> str:
@@ -112,13 +114,13 @@ def _with_loop(
 
 
 def _print_ratios(title: str, medians: dict[str, float]) -> bool:
-    floor = medians["--version"]
+    floor = medians["docker info"]
     print(f"\n{title}")
     within = True
     for name, value in medians.items():
         ratio = value / floor
-        line = f"  {name:<18} {value * 1000:7.1f} ms  {ratio:4.2f}x --version"
-        if name != "--version":
+        line = f"  {name:<18} {value * 1000:7.1f} ms  {ratio:4.2f}x docker info"
+        if name.startswith("check"):
             ok = ratio <= GOAL
             within = within and ok
             line += f"  ({'within' if ok else 'over'} the {GOAL}x goal)"
@@ -135,7 +137,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     exe = _executable()
+    docker = shutil.which("docker")
+    if docker is None:
+        sys.exit("the docker command is not installed")
     commands = {
+        "docker info": [docker, "info"],
         "--version": [exe, "--version"],
         "check --json": [exe, "check", "--target", args.target, "--json"],
         "check (table)": [exe, "check", "--target", args.target],
@@ -169,7 +175,10 @@ def main() -> None:
         f"interleaved loop, wall-clock medians ({args.runs} runs each):", walls
     )
     _print_ratios("interleaved loop, CPU time (user+system) medians:", cpus)
-    steady = walls["check --json"] / walls["--version"], walls["check (table)"] / walls["--version"]
+    steady = (
+        walls["check --json"] / walls["docker info"],
+        walls["check (table)"] / walls["docker info"],
+    )
     verdict = "within" if max(steady) <= GOAL else "over"
     print(
         f"\nside by side, steady state: check --json {steady[0]:.2f}x, table {steady[1]:.2f}x: "

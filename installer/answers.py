@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from installer.backup.section import Backup
+
 # The names are defined in installer.names; "X as X" re-exports them with the model.
 from installer.names import CHECK_NAMES as CHECK_NAMES  # noqa: PLC0414
 from installer.names import COMPOSE_TARGETS as COMPOSE_TARGETS  # noqa: PLC0414
@@ -569,6 +571,7 @@ class AnswerFile(BaseModel):
     airgap: Airgap = Field(default_factory=Airgap, description="Offline installation.")
     release: Release = Field(default_factory=Release, description="Release and image overrides.")
     checks: Checks = Field(default_factory=Checks, description="Prerequisite check overrides.")
+    backup: Backup = Field(default_factory=Backup, description="Backup archives (Compose targets).")
 
     @model_validator(mode="before")
     @classmethod

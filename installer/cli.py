@@ -41,7 +41,10 @@ class _Commands(click.Group):
     command is named (or listed by ``--help``): the wizard's start and ``--version`` do not
     pay for it."""
 
-    _lazy: ClassVar[dict[str, str]] = {"bundle": "installer.bundle.cli"}
+    _lazy: ClassVar[dict[str, str]] = {
+        "bundle": "installer.bundle.cli",
+        "backup": "installer.backup.cli",
+    }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self._lazy})
@@ -236,9 +239,19 @@ def plan_command(
     type=click.Choice(CHECK_NAMES),
     help="Do not enforce this check (repeatable); the report shows it as skipped.",
 )
+@click.option(
+    "--secrets",
+    "secrets_path",
+    type=click.Path(dir_okay=False),
+    help="Secrets file for the answers' live checks (registry, database, LDAP passwords).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def check_command(
-    target: str | None, answers_path: str | None, skip: tuple[str, ...], as_json: bool
+    target: str | None,
+    answers_path: str | None,
+    skip: tuple[str, ...],
+    secrets_path: str | None,
+    as_json: bool,
 ) -> None:
     """Check this machine (or cluster) against what the target needs.
 
@@ -246,7 +259,7 @@ def check_command(
     """
     from installer.checks.cli import run_check
 
-    run_check(target, answers_path, skip, as_json)
+    run_check(target, answers_path, skip, as_json, secrets_path)
 
 
 @cli.command("apply")
@@ -323,6 +336,42 @@ def status_command(install_dir: str | None, answers_path: str | None, as_json: b
     from installer.install_cli import run_status
 
     sys.exit(run_status(install_dir, answers_path, as_json))
+
+
+@cli.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False))
+@click.option("--answers", "answers_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--identity", required=True, type=click.Path(dir_okay=False), help="age identity.")
+@click.option("--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line (NDJSON).")
+def restore_command(
+    *,
+    archive: str,
+    answers_path: str,
+    identity: str,
+    secrets_path: str | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Restore a backup archive onto this host, as a resumable run like apply.
+
+    Exit codes: 0 restored; 1 failed; 2 refused before any change (a newer release, another
+    database engine, bad input); 3 prerequisites; 4 the archive is damaged or not for this
+    identity, or the restored data differs from its manifest; 130 interrupted (run again).
+    """
+    from installer.backup.restore_cli import run_restore
+
+    sys.exit(
+        run_restore(
+            archive,
+            answers_path=answers_path,
+            identity=identity,
+            secrets_path=secrets_path,
+            yes=yes,
+            as_json=as_json,
+        )
+    )
 
 
 # -- the installation's life after install: upgrade, uninstall, support bundle -------------

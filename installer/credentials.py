@@ -100,6 +100,34 @@ def secrets_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {k: environ[env_name(k)] for k in SECRET_KEYS if environ.get(env_name(k))}
 
 
+def write_secrets_file(path: Path, values: Mapping[str, str], *, comment: str = "") -> None:
+    """Write a secrets file that ``--secrets`` reads back as ``values``: YAML, one key a
+    line in key order, each value double-quoted, mode 0600 from the first byte (atomic).
+
+    The only writer of a secrets file. ``comment`` becomes a ``#`` line at the top. Raises
+    ``ValueError`` for a key that is not a secret's, ``OSError`` when the file cannot be
+    written (the previous file, if any, is left as it was).
+    """
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    from installer.statedir import replace_file
+
+    unknown = sorted(set(values) - set(SECRET_KEYS))
+    if unknown:
+        raise ValueError(f"not secrets-file keys: {', '.join(unknown)}")
+    buffer = io.StringIO()
+    if comment:
+        buffer.write(f"# {comment}\n")
+    document = YAML(typ="rt", pure=True)
+    document.width = 2**30  # one line per key, however long the value
+    document.allow_unicode = True
+    document.dump({key: DoubleQuotedScalarString(values[key]) for key in sorted(values)}, buffer)
+    replace_file(path, buffer.getvalue().encode("utf-8"), 0o600)
+
+
 def file_permission_warning(path: Path) -> str | None:
     """A warning when a secrets file can be read by its group or by everyone."""
     try:

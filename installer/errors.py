@@ -115,17 +115,6 @@ class RunInProgress(UsageError):
     """Another run holds this installation's lock; nothing was changed."""
 
 
-def first_line(error: BaseException | None) -> str:
-    """An error's first line for a one-line message (its type when it has no text).
-
-    Cut at 300 characters: an SDK error can carry a whole response body.
-    """
-    if error is None:
-        return "no error"
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
-
-
 class EngineUnavailable(PrerequisiteError):
     """An engine the run needs (the Docker Engine, a cluster's API server) cannot be reached.
 
@@ -137,3 +126,14 @@ class EngineUnavailable(PrerequisiteError):
 
 class ImageSaveError(InstallerError):
     """The Docker Engine could not save the release's images (``docker save``)."""
+
+
+def first_line(error: BaseException | None) -> str:
+    """An error's first line for a one-line message (its type when it has no text).
+
+    Cut at 300 characters: an SDK error can carry a whole response body.
+    """
+    if error is None:
+        return "no error"
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__

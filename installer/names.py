@@ -26,6 +26,14 @@ CheckName = Literal[
     "dns",
     "kubernetes",
     "install_dir",
+    # Live checks (installer.live): the answers tried against the world.
+    "images",
+    "database",
+    "ldap",
+    "tls",
+    "proxy",
+    "deepwiki",
+    "supabase",
 ]
 
 TARGETS: tuple[Target, ...] = get_args(Target)

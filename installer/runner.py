@@ -88,7 +88,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, get_args
 
 from installer.credentials import Redactor
 from installer.errors import (
@@ -100,7 +100,7 @@ from installer.errors import (
     StepFailed,
 )
 from installer.events import Event, EventType
-from installer.statedir import StateDir, StateWriteError, atomic_write_json, read_json
+from installer.statedir import StateDir, StateError, atomic_write_json, read_json
 
 JOURNAL_FORMAT = 1
 _DONE = ("done", "skipped")
@@ -260,54 +260,183 @@ def new_run_id() -> str:
 # -- the journal ------------------------------------------------------------------------
 
 
-class Journal:
-    """``state/journal.json``: the run's status and each step's status and data."""
+StepStatus = Literal[
+    "pending", "running", "done", "skipped", "failed", "rolled_back", "rollback_failed"
+]
+RunStatus = Literal[
+    "running", "interrupted", "rolling_back", "finished", "failed", "rollback_failed"
+]
+_STEP_STATUSES: tuple[str, ...] = get_args(StepStatus)
+_RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
-    def __init__(self, path: Path, document: dict[str, Any]) -> None:
-        self.path = path
-        self.document = document
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass
+class StepRecord:
+    """One step in the journal: its status, the data it remembered, and when it ran.
+
+    ``changed`` is set once the step starts changing something (so a failure rolls it
+    back); ``data`` is what the step stored with :meth:`StepContext.remember`.
+    """
+
+    name: str
+    status: StepStatus = "pending"
+    data: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    attempts: int = 0
+    changed: bool = False
+    finished_at: str | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Keys this installer does not know (a newer one wrote them): kept as they are."""
+
+    _KNOWN = ("status", "data", "started_at", "attempts", "changed", "finished_at", "error")
+
+    @classmethod
+    def from_json(cls, name: str, raw: Any) -> StepRecord:
+        if not isinstance(raw, dict):
+            return cls(name)
+        status = raw.get("status")
+        data = raw.get("data")
+        attempts = raw.get("attempts")
+        return cls(
+            name=name,
+            status=status if status in _STEP_STATUSES else "pending",
+            data=data if isinstance(data, dict) else {},
+            started_at=_text(raw.get("started_at")),
+            attempts=attempts if isinstance(attempts, int) else 0,
+            changed=raw.get("changed") is True,
+            finished_at=_text(raw.get("finished_at")),
+            error=_text(raw.get("error")),
+            extra={k: v for k, v in raw.items() if k not in cls._KNOWN},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The journal's JSON for this step (the keys the earlier, untyped journal wrote)."""
+        out: dict[str, Any] = {"status": self.status, "data": self.data}
+        if self.started_at is not None:
+            out["started_at"] = self.started_at
+        if self.attempts:
+            out["attempts"] = self.attempts
+        if self.changed:
+            out["changed"] = True
+        if self.finished_at is not None:
+            out["finished_at"] = self.finished_at
+        if self.error is not None:
+            out["error"] = self.error
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class Journal:
+    """``state/journal.json``: the run's status and each step's status and data.
+
+    On disk (format 1)::
+
+        {"format": 1, "run_id": "20260101T000000Z-ab12cd", "identity": "<plan digest>",
+         "status": "running", "pid": 4242, "started_at": "...", "updated_at": "...",
+         "steps": {"configuration": {"status": "done", "data": {...}, "changed": true, ...}},
+         "resumed_at": "...", "finished_at": "..."}
+    """
+
+    path: Path
+    run_id: str
+    identity: str
+    status: RunStatus = "running"
+    pid: int | None = None
+    started_at: str | None = None
+    updated_at: str | None = None
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    resumed_at: str | None = None
+    finished_at: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _KNOWN = (
+        "format",
+        "run_id",
+        "identity",
+        "status",
+        "pid",
+        "started_at",
+        "updated_at",
+        "steps",
+        "resumed_at",
+        "finished_at",
+    )
 
     @classmethod
     def load(cls, path: Path) -> Journal | None:
+        """The journal at ``path`` (as written by this or an earlier installer), or None."""
         data = read_json(path)
         if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT:
             return None
-        if not isinstance(data.get("steps"), dict):
+        steps = data.get("steps")
+        if not isinstance(steps, dict):
             return None
-        return cls(path, data)
+        pid = data.get("pid")
+        status = data.get("status")
+        return cls(
+            path=path,
+            run_id=_text(data.get("run_id")) or "",
+            identity=_text(data.get("identity")) or "",
+            # A status this installer does not know is a run it cannot resume.
+            status=status if status in _RUN_STATUSES else "failed",
+            pid=pid if isinstance(pid, int) else None,
+            started_at=_text(data.get("started_at")),
+            updated_at=_text(data.get("updated_at")),
+            steps={str(n): StepRecord.from_json(str(n), raw) for n, raw in steps.items()},
+            resumed_at=_text(data.get("resumed_at")),
+            finished_at=_text(data.get("finished_at")),
+            extra={k: v for k, v in data.items() if k not in cls._KNOWN},
+        )
 
     @classmethod
     def new(cls, path: Path, run_id: str, identity: str, steps: Sequence[str]) -> Journal:
-        document: dict[str, Any] = {
-            "format": JOURNAL_FORMAT,
-            "run_id": run_id,
-            "identity": identity,
-            "status": "running",
-            "pid": os.getpid(),
-            "started_at": _now(),
-            "updated_at": _now(),
-            "steps": {name: {"status": "pending", "data": {}} for name in steps},
-        }
-        return cls(path, document)
-
-    @property
-    def status(self) -> str:
-        return str(self.document.get("status", ""))
+        return cls(
+            path=path,
+            run_id=run_id,
+            identity=identity,
+            status="running",
+            pid=os.getpid(),
+            started_at=_now(),
+            updated_at=_now(),
+            steps={name: StepRecord(name) for name in steps},
+        )
 
     @property
     def unfinished(self) -> bool:
         """The run it records was killed or interrupted (or died rolling back)."""
         return self.status in ("running", "interrupted", "rolling_back")
 
-    def step(self, name: str) -> dict[str, Any]:
-        steps: dict[str, dict[str, Any]] = self.document["steps"]
-        record = steps.setdefault(name, {"status": "pending", "data": {}})
-        record.setdefault("data", {})
-        return record
+    def step(self, name: str) -> StepRecord:
+        """The record of step ``name`` (a pending one is added when the journal has none)."""
+        return self.steps.setdefault(name, StepRecord(name))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": JOURNAL_FORMAT,
+            "run_id": self.run_id,
+            "identity": self.identity,
+            "status": self.status,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "steps": {name: record.to_json() for name, record in self.steps.items()},
+        }
+        if self.resumed_at is not None:
+            out["resumed_at"] = self.resumed_at
+        if self.finished_at is not None:
+            out["finished_at"] = self.finished_at
+        out.update(self.extra)
+        return out
 
     def save(self) -> None:
-        self.document["updated_at"] = _now()
-        atomic_write_json(self.path, self.document, 0o600)
+        self.updated_at = _now()
+        atomic_write_json(self.path, self.to_json(), 0o600)
 
 
 # -- the lock ---------------------------------------------------------------------------
@@ -351,14 +480,14 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as e:
-                raise StateWriteError(self.path, e) from e
+                raise StateError(self.path, e) from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 holder = _read_fd(fd)
                 os.close(fd)
                 if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise StateWriteError(self.path, e) from e
+                    raise StateError(self.path, e) from e
                 pid = holder.get("pid")
                 since = holder.get("started_at")
                 who = f"PID {pid}" if pid else "another process"
@@ -391,7 +520,7 @@ class RunLock:
             os.fsync(fd)
         except OSError as e:
             os.close(fd)
-            raise StateWriteError(self.path, e) from e
+            raise StateError(self.path, e) from e
         self._fd = fd
         return stale
 
@@ -464,7 +593,7 @@ class RunLog:
 class StepContext:
     """What a step sees of the run: its persisted data, cancellation, the log, redaction."""
 
-    def __init__(self, runner: Runner, step: Step, record: dict[str, Any]) -> None:
+    def __init__(self, runner: Runner, step: Step, record: StepRecord) -> None:
         self._runner = runner
         self.step = step
         self._record = record
@@ -472,8 +601,7 @@ class StepContext:
     @property
     def data(self) -> dict[str, Any]:
         """This step's data in the journal (JSON values); it survives a killed run."""
-        data: dict[str, Any] = self._record["data"]
-        return data
+        return self._record.data
 
     def remember(self, key: str, value: Any) -> None:
         """Store ``key`` in this step's journal data and write the journal now."""
@@ -603,7 +731,7 @@ class Runner:
         previous = Journal.load(state.journal)
         if previous is not None and previous.unfinished:
             self.resumed = True
-            self.run_id = str(previous.document.get("run_id") or self.run_id)
+            self.run_id = previous.run_id or self.run_id
         self._log = RunLog(state.run_log(self.run_id), self.redactor)
         self._log.write(
             f"codequal-installer run {self.run_id} (pid {os.getpid()})"
@@ -620,11 +748,11 @@ class Runner:
         same_plan = False
         if self.resumed and previous is not None:
             journal = previous
-            same_plan = journal.document.get("identity") == self.plan.identity
-            journal.document["status"] = "running"
-            journal.document["pid"] = os.getpid()
-            journal.document["identity"] = self.plan.identity
-            journal.document["resumed_at"] = _now()
+            same_plan = journal.identity == self.plan.identity
+            journal.status = "running"
+            journal.pid = os.getpid()
+            journal.identity = self.plan.identity
+            journal.resumed_at = _now()
             for step in steps:
                 journal.step(step.name)
         else:
@@ -645,11 +773,7 @@ class Runner:
         message = self.plan.description or "install"
         if self.resumed:
             resume_at = next(
-                (
-                    s.name
-                    for s in steps
-                    if journal.step(s.name)["status"] not in ("done", "skipped")
-                ),
+                (s.name for s in steps if journal.step(s.name).status not in _DONE),
                 None,
             )
             message += f" (resuming the interrupted run at {resume_at or 'the end'})"
@@ -669,8 +793,8 @@ class Runner:
                 current = step
                 self.cancel.raise_if_cancelled()
                 record = journal.step(step.name)
-                if self.resumed and same_plan and record["status"] in ("done", "skipped"):
-                    if record.get("changed"):
+                if self.resumed and same_plan and record.status in _DONE:
+                    if record.changed:
                         self._changed.append(step.name)
                     yield self._event(
                         "step.skipped",
@@ -700,31 +824,31 @@ class Runner:
             return
         yield from self._finish_ok()
 
-    def _run_step(self, index: int, step: Step, record: dict[str, Any]) -> Iterator[Event]:
+    def _run_step(self, index: int, step: Step, record: StepRecord) -> Iterator[Event]:
         base = {"index": index, "title": step.title}
         started = time.monotonic()
         yield self._event("step.started", step.title, step=step.name, data=base)
-        record["status"] = "running"
-        record["started_at"] = _now()
-        record["attempts"] = int(record.get("attempts", 0)) + 1
-        record.pop("error", None)
+        record.status = "running"
+        record.started_at = _now()
+        record.attempts += 1
+        record.error = None
         self._save_journal()
         ctx = StepContext(self, step, record)
         reason = None if step.read_only else step.check(ctx)
         if reason is not None:
-            record["status"] = "skipped"
-            record["finished_at"] = _now()
+            record.status = "skipped"
+            record.finished_at = _now()
             self._save_journal()
             yield self._event("step.skipped", reason, step=step.name, data=base)
             return
         if not step.read_only:
-            record["changed"] = True  # from here on a failure must roll this step back
+            record.changed = True  # from here on a failure must roll this step back
             self._save_journal()
         for update in step.apply(ctx):
             yield self._update_event(step, update)
             self.cancel.raise_if_cancelled()
-        record["status"] = "done"
-        record["finished_at"] = _now()
+        record.status = "done"
+        record.finished_at = _now()
         self._save_journal()
         if not step.read_only:
             self._changed.append(step.name)
@@ -754,8 +878,8 @@ class Runner:
 
     def _finish_ok(self) -> Iterator[Event]:
         assert self._journal is not None and self._log is not None  # noqa: S101
-        self._journal.document["status"] = "finished"
-        self._journal.document["finished_at"] = _now()
+        self._journal.status = "finished"
+        self._journal.finished_at = _now()
         result_file: Path | None = None
         try:
             self._journal.save()
@@ -834,7 +958,7 @@ class Runner:
 
     def _mark_interrupted(self) -> None:
         if self._journal is not None and self._journal.status == "running":
-            self._journal.document["status"] = "interrupted"
+            self._journal.status = "interrupted"
             with contextlib.suppress(InstallerError):
                 self._journal.save()
 
@@ -858,9 +982,9 @@ class Runner:
             details["problems"] = list(problems)
         if step is not None and journal is not None:
             record = journal.step(step.name)
-            record["status"] = "failed"
-            record["error"] = self.redactor(error.message)
-            record["finished_at"] = _now()
+            record.status = "failed"
+            record.error = self.redactor(error.message)
+            record.finished_at = _now()
             with contextlib.suppress(InstallerError):
                 journal.save()
             yield self._event("step.failed", error.message, step=step.name, data=details)
@@ -873,11 +997,11 @@ class Runner:
                 s
                 for s in reversed(list(self.plan.steps))
                 if not s.read_only
-                and journal.step(s.name).get("changed")
-                and journal.step(s.name)["status"] in ("done", "failed", "running")
+                and journal.step(s.name).changed
+                and journal.step(s.name).status in ("done", "failed", "running")
             ]
             if to_undo:
-                journal.document["status"] = "rolling_back"
+                journal.status = "rolling_back"
                 with contextlib.suppress(InstallerError):
                     journal.save()
                 yield self._event(
@@ -896,7 +1020,7 @@ class Runner:
                         self._log.write(traceback.format_exc())
                     if isinstance(e, EngineUnavailable) and isinstance(error, EngineUnavailable):
                         left_for_rerun.append(undo.name)  # not a second failure: one cause
-                        record["status"] = "pending"  # to be done again by the next run
+                        record.status = "pending"  # to be done again by the next run
                         yield self._event(
                             "step.output",
                             f"not rolled back: {undo.name} needs the engine that stopped "
@@ -909,7 +1033,7 @@ class Runner:
                         e.message if isinstance(e, InstallerError) else f"{type(e).__name__}: {e}"
                     )
                     rollback_failed.append(undo.name)
-                    record["status"] = "rollback_failed"
+                    record.status = "rollback_failed"
                     yield self._event(
                         "step.output",
                         f"rollback of {undo.name} failed: {reason}",
@@ -917,20 +1041,20 @@ class Runner:
                         data={"phase": "rollback"},
                     )
                     continue
-                record["status"] = "rolled_back"
+                record.status = "rolled_back"
                 rolled_back.append(undo.name)
                 with contextlib.suppress(InstallerError):
                     journal.save()
                 yield self._event("step.rolled_back", f"{undo.title}: rolled back", step=undo.name)
         if journal is not None:
-            journal.document["status"] = (
+            journal.status = (
                 "rollback_failed"
                 if rollback_failed
                 else "interrupted"  # resumable: the engine's steps wait for the next run
                 if left_for_rerun
                 else "failed"
             )
-            journal.document["finished_at"] = _now()
+            journal.finished_at = _now()
             with contextlib.suppress(InstallerError):
                 journal.save()
         message = error.message

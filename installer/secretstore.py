@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from installer.credentials import LoadedSecrets, Secrets
-from installer.errors import InstallerError
-from installer.statedir import replace_file
+from installer.statedir import StateError, replace_file
 
 SecretOrigin = Literal["secrets file", "environment", "generated"]
 
@@ -35,10 +34,6 @@ CERT_INFO_FILE = "self-signed.json"
 _RENEW_BEFORE_SECONDS = 30 * 24 * 3600
 _VALID_DAYS = 825
 _PASSWORD_BYTES = 24
-
-
-class StateError(InstallerError):
-    """The state directory cannot be read or written."""
 
 
 @dataclass(frozen=True)
@@ -87,14 +82,19 @@ class SecretStore:
                 data = {}
             except (OSError, ValueError) as e:
                 raise StateError(
-                    f"cannot read {self._secrets_path}",
+                    self._secrets_path,
+                    e if isinstance(e, OSError) else None,
+                    message=f"cannot read {self._secrets_path}",
                     hint="restore it from a backup; deleting it would change every generated "
                     "password",
                 ) from e
             if not isinstance(data, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in data.items()
             ):
-                raise StateError(f"{self._secrets_path} is not a generated-secrets file")
+                raise StateError(
+                    self._secrets_path,
+                    message=f"{self._secrets_path} is not a generated-secrets file",
+                )
             self._generated = dict(data)
         return self._generated
 
@@ -110,7 +110,7 @@ class SecretStore:
                     (json.dumps(stored, indent=2, sort_keys=True) + "\n").encode(),
                 )
             except OSError as e:
-                raise StateError(f"cannot write {self._secrets_path}: {e.strerror}") from e
+                raise StateError(self._secrets_path, e) from e
         return stored[key]
 
     def resolve(
@@ -162,14 +162,18 @@ class SecretStore:
                 info_path, json.dumps({"domain": domain, "not_after": not_after}).encode()
             )
         except OSError as e:
-            raise StateError(f"cannot write the certificate to {tls}: {e.strerror}") from e
+            raise StateError(
+                tls, e, message=f"cannot write the certificate to {tls}: {e.strerror}"
+            ) from e
         return cert, key
 
     def _ensure_dir(self) -> None:
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as e:
-            raise StateError(f"cannot create the state directory {self.state_dir}") from e
+            raise StateError(
+                self.state_dir, e, message=f"cannot create the state directory {self.state_dir}"
+            ) from e
 
 
 def generate_self_signed(domain: str) -> tuple[bytes, bytes, float]:

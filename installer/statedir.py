@@ -32,20 +32,37 @@ from installer.errors import InstallerError
 STATE_DIRNAME = "state"
 
 
-class StateWriteError(InstallerError):
-    """A file in the installation (or its state directory) could not be written."""
+class StateError(InstallerError):
+    """The installation's state, or a file the installer writes, cannot be read or written.
 
-    def __init__(self, path: Path, error: OSError) -> None:
-        reason = error.strerror or type(error).__name__
-        if error.errno == errno.ENOSPC:
+    ``path`` is the file or directory concerned. Given the ``OSError``, the message says
+    what the system said (``cannot write PATH: No space left on device``) and the hint
+    what to do for a full disk or a missing permission; ``message`` and ``hint`` override.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        error: OSError | None = None,
+        *,
+        message: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        code = error.errno if error is not None else None
+        if hint is None and code == errno.ENOSPC:
             hint = f"free some space on the file system that holds {path.parent}, then run again"
-        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        elif hint is None and code in (errno.EACCES, errno.EPERM, errno.EROFS):
             hint = f"make {path.parent} writable for this user (or run as root), then run again"
-        else:
-            hint = None
-        super().__init__(f"cannot write {path}: {reason}", hint=hint)
+        if message is None:
+            reason = (error.strerror or type(error).__name__) if error is not None else "failed"
+            message = f"cannot write {path}: {reason}"
+        super().__init__(message, hint=hint)
         self.path = path
-        self.errno = error.errno
+        self.errno = code
+
+
+StateWriteError = StateError
+"""The earlier name of :class:`StateError` (for code written against it)."""
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -83,11 +100,11 @@ def replace_file(path: Path, content: bytes, mode: int = 0o644) -> None:
 
 
 def atomic_write(path: Path, content: bytes, mode: int = 0o644) -> None:
-    """:func:`replace_file`, with a failure reported as :class:`StateWriteError`."""
+    """:func:`replace_file`, with a failure reported as :class:`StateError`."""
     try:
         replace_file(path, content, mode)
     except OSError as e:
-        raise StateWriteError(Path(path), e) from e
+        raise StateError(Path(path), e) from e
 
 
 def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:
@@ -148,7 +165,7 @@ class StateDir:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(self.path, 0o700)
         except OSError as e:
-            raise StateWriteError(self.path, e) from e
+            raise StateError(self.path, e) from e
 
     def __repr__(self) -> str:
         return f"StateDir({str(self.path)!r})"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from installer.errors import InstallerError
+from installer.runner import Journal
 from installer.statedir import StateDir, read_json
 
 
@@ -86,15 +87,14 @@ def installation_status(install_dir: Path, engine: Any = None) -> InstallationSt
     record = read_json(state.result)
     installed = isinstance(record, dict) and record.get("status") == "installed"
     status = InstallationStatus(install_dir, installed, record if installed else {})  # type: ignore[arg-type]
-    journal = read_json(state.journal)
-    if isinstance(journal, dict):
-        steps = journal.get("steps") or {}
-        stuck = [n for n, s in steps.items() if s.get("status") in ("running", "failed")]
+    journal = Journal.load(state.journal)
+    if journal is not None:
+        stuck = [n for n, s in journal.steps.items() if s.status in ("running", "failed")]
         status.last_run = {
-            "run_id": journal.get("run_id"),
-            "status": journal.get("status"),
+            "run_id": journal.run_id,
+            "status": journal.status,
             "step": stuck[0] if stuck else None,
-            "updated_at": journal.get("updated_at"),
+            "updated_at": journal.updated_at,
         }
     from installer.history import lifecycle_summary
 

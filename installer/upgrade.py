@@ -85,7 +85,10 @@ class PreUpgradeBackup:
         return backup_package() is not None
 
     def directory(self) -> Path:
-        return Path(str(_backup("section").backup_directory(self.answers)))
+        section: Any = getattr(self.answers, "backup", None)
+        if section is None:  # answers of an installer without the backup section
+            return Path(self.answers.install_dir) / "backups"
+        return Path(str(section.directory_for(self.answers.install_dir)))
 
     def last_backup(self) -> Any | None:
         """The newest archive of ``backup list`` (an ``ArchiveEntry``), or None."""

@@ -77,7 +77,9 @@ def problems_from_error(
                 line, col = document.position(full)
                 problems.append(Problem(document.source, line, col, format_path(full), message))
             continue
-        if loc and loc[-1] == "[key]":
+        if len(loc) > 1 and loc[-1] == "[key]" and kind != "extra_forbidden":
+            # a map's key refused by its type (pydantic appends "[key]"); a key literally
+            # named "[key]" where none is allowed is an unknown key like any other
             loc = loc[:-1]
             line, col = document.position(loc, of_key=True)
             message = f"{loc[-1]!r} is not a known name here; {item['msg']}"

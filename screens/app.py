@@ -42,6 +42,7 @@ STEP_TITLES: dict[str, str] = {
     "install": "Install",
     "done": "Done",
     "failure": "Install failed",
+    "backups": "Backups",
 }
 ANSWERS_FILE_NAME = "codequal-answers.yaml"
 SECRETS_FILE_NAME = "codequal-secrets.yaml"
@@ -169,8 +170,8 @@ class InstallerApp(App[str]):
         Secrets typed into the form go to a separate file, mode 0600, next to it, so that
         ``apply --answers ... --secrets ...`` can finish or repeat the install.
         """
+        from installer.credentials import write_secrets_file
         from installer.examples import dump_answers
-        from installer.secretstore import write_private
 
         validation = self.state.validate()
         if validation.answers is None:
@@ -186,9 +187,11 @@ class InstallerApp(App[str]):
         supplied = {k: v for k, v in self.state.secrets.items() if v}
         if supplied:
             secrets_path = path.with_name(SECRETS_FILE_NAME)
-            lines = ["# Secrets for the answer file next to this one (mode 0600)."]
-            lines += [f"{key}: {_yaml_quoted(value)}" for key, value in sorted(supplied.items())]
-            write_private(secrets_path, ("\n".join(lines) + "\n").encode("utf-8"))
+            write_secrets_file(
+                secrets_path,
+                supplied,
+                comment="Secrets for the answer file next to this one (mode 0600).",
+            )
             self.state.saved_secrets = str(secrets_path)
         return path
 
@@ -219,12 +222,6 @@ def _environment_secrets() -> set[str]:
     from installer.credentials import secrets_from_environment
 
     return set(secrets_from_environment(os.environ))
-
-
-def _yaml_quoted(value: str) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def _write_atomic(path: Path, content: bytes) -> None:

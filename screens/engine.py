@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from screens.backend import CheckRow, Detection, PlanFile, PlanView, PrerequisiteView
@@ -22,12 +19,8 @@ if TYPE_CHECKING:
     from installer.checks.detect import Environment
     from installer.credentials import LoadedSecrets, Secrets
     from installer.events import Event
-    from installer.resources import Capacity
+    from installer.render import RenderPreview
     from installer.runner import CancelToken
-
-# Files of an existing installation's state that rendering reuses (generated passwords,
-# the self-signed certificate), so the review's diff is against what Install would write.
-_REUSED_STATE = ("generated-secrets.json", "tls")
 
 
 def report_view(report: PrerequisiteReport) -> PrerequisiteView:
@@ -48,49 +41,14 @@ def report_view(report: PrerequisiteReport) -> PrerequisiteView:
     return PrerequisiteView(report.target, rows)
 
 
-def _review_root(answers: AnswerFile) -> Path:
-    """Where an existing installation's files are, for the diff: ``install_dir``, or the
-    local state of the cluster's installation."""
-    if answers.is_compose:
-        return Path(answers.install_dir)
-    from installer.targets.kubernetes.session import default_root
-
-    return default_root(answers)
-
-
 def plan_view(
-    answers: AnswerFile,
-    secrets: Secrets | LoadedSecrets,
-    steps: Sequence[tuple[str, str]],
-    *,
-    capacity: Capacity | None = None,
-    existing: Path | None = None,
+    answers: AnswerFile, rendering: RenderPreview, steps: Sequence[tuple[str, str]]
 ) -> PlanView:
-    """Render the plan without touching the installation, and compare it with what is there.
-
-    Rendering keeps generated passwords and the certificate in ``<root>/state``; the review
-    must change nothing, so it renders into a scratch root seeded with a copy of the
-    existing state, then compares the result with the installation in ``existing``.
-    """
-    from installer.release import release_for
-    from installer.render import compare_plan, render_plan
-
-    release = release_for(answers)
-    with tempfile.TemporaryDirectory(prefix="codequal-review-") as scratch:
-        scratch_root = Path(scratch)
-        if existing is not None:
-            for name in _REUSED_STATE:
-                source = existing / "state" / name
-                target = scratch_root / "state" / name
-                if source.is_dir():
-                    shutil.copytree(source, target)
-                elif source.is_file():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(source, target)
-        plan = render_plan(answers, secrets, release, scratch_root, capacity)
-    changes = {c.path: c for c in compare_plan(plan, existing)} if existing is not None else {}
+    """The review's view of a preview: each file with its contents (never a secret file's)
+    and its diff against the installation, the steps, and where each secret comes from."""
+    changes = {c.path: c for c in rendering.changes}
     files = []
-    for item in plan.files:
+    for item in rendering.rendered.files:
         change = changes.get(item.path)
         files.append(
             PlanFile(
@@ -103,9 +61,8 @@ def plan_view(
                 diff=change.diff if change is not None else "",
             )
         )
-    for change in changes.values():
-        if change.kind == "removed":
-            files.append(PlanFile(change.path, 0, 0, True, "removed", "", change.diff))
+    for change in rendering.removed:
+        files.append(PlanFile(change.path, 0, 0, True, "removed", "", change.diff))
     if answers.is_compose:
         root = answers.install_dir
     else:
@@ -114,7 +71,7 @@ def plan_view(
         root=root,
         files=files,
         steps=list(steps),
-        secrets=[(s.key, s.shown_as) for s in plan.secrets],
+        secrets=[(s.key, s.shown_as) for s in rendering.rendered.secrets],
     )
 
 
@@ -176,8 +133,10 @@ class EngineBackend:
 
     def prerequisites(self, answers: AnswerFile) -> PrerequisiteView:
         from installer.checks import run_prerequisites
+        from installer.live.result import LiveInput
 
-        return report_view(run_prerequisites(answers))
+        # The answers so far, tried against the world too (secrets: CODEQUAL_* only yet).
+        return report_view(run_prerequisites(answers, live=LiveInput.for_answers(answers)))
 
     def kube_contexts(self) -> list[str]:
         from installer.engine.kubernetes import list_contexts
@@ -186,14 +145,14 @@ class EngineBackend:
         return [c.name for c in sorted(contexts, key=lambda c: not c.current)]
 
     def plan(self, answers: AnswerFile, secrets: Secrets) -> PlanView:
-        from installer.render.cli import machine_capacity
+        """The target's own preview (``apply --dry-run``'s), rendered once, as a view."""
         from installer.targets import target_for
 
-        loaded = loaded_secrets(secrets)
-        preview = target_for(answers, loaded).preview()
+        preview = target_for(answers, loaded_secrets(secrets)).preview()
+        if preview.rendering is None:  # pragma: no cover - both targets keep their rendering
+            raise RuntimeError(f"the {answers.target} target gave a preview without files")
         steps = [(step.name, step.title) for step in preview.steps]
-        capacity = machine_capacity() if answers.resources.profile == "auto" else None
-        view = plan_view(answers, loaded, steps, capacity=capacity, existing=_review_root(answers))
+        view = plan_view(answers, preview.rendering, steps)
         return dataclasses.replace(view, root=preview.location)
 
     def install(

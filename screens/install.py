@@ -144,11 +144,14 @@ class InstallScreen(StepScreen):
         self.query_one(InstallLog).border_title = "log"
         self.wizard.state.run_log.clear()
         self.set_interval(1.0, self._tick)
-        # Everything alive now (the app, the engine's modules) lives until the end: keep it
-        # out of the garbage collector's full passes, which otherwise stall the screen for
-        # tens of milliseconds while a fast run allocates events.
+        # What is alive now (the app, the engine's modules) outlives the run: keep it out of
+        # the collector's full passes while the run allocates events, which otherwise stall
+        # the screen for tens of milliseconds; on_unmount gives it back.
         gc.freeze()
         self._run()
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()
 
     # -- the worker --------------------------------------------------------------------
 

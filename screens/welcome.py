@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Footer, Header, Static
 
 from installer import __version__
 from screens.step import StepScreen
+
+if TYPE_CHECKING:
+    from installer.backup.actions import Installation
 
 INTRO = f"""\
 [b]CodeQual installer {__version__}[/b]
@@ -49,7 +54,15 @@ class WelcomeScreen(StepScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "start", "Start", show=False),
         Binding("ctrl+s", "start", "Start"),
+        Binding("b", "backups", "Backups"),
     ]
+
+    class InstallationFound(Message):
+        def __init__(self, installation: Installation) -> None:
+            super().__init__()
+            self.installation = installation
+
+    installation: Installation | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -72,10 +85,46 @@ class WelcomeScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#start", Button).focus()
+        self.call_after_refresh(self._find_installation)
+
+    @work(thread=True, exclusive=True, group="installation")
+    def _find_installation(self) -> None:
+        # After the first frame (not to slow it): an installation in install_dir offers
+        # its Backups.
+        from screens.backups import find_installation
+
+        installation = find_installation(self.wizard.state)
+        if installation is not None:
+            self.post_message(self.InstallationFound(installation))
+
+    def on_welcome_screen_installation_found(self, message: InstallationFound) -> None:
+        from screens.backups import installation_line
+
+        message.stop()
+        self.installation = message.installation
+        line = (
+            f"\n{installation_line(message.installation)} [b]Backups[/b] (b) manages its archives."
+        )
+        self.query_one("#welcome-body").mount(Static(line, id="installation"), after="#intro")
+        backups = Button("Backups", id="backups", compact=True)
+        self.query_one(".nav").mount(backups, before="#start")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "backups":
+            return self.installation is not None
+        return super().check_action(action, parameters)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.action_start()
+        if event.button.id == "backups":
+            self.action_backups()
+        else:
+            self.action_start()
+
+    def action_backups(self) -> None:
+        if self.installation is not None:
+            self.wizard.go("backups")
 
     def action_start(self) -> None:
         self.wizard.advance(self.STEP)

@@ -237,13 +237,15 @@ def install_workdir_parent() -> Path:
 def docker_root_dir(docker_client: Any = None) -> Path | None:
     """The Engine's data root, when it is a directory on this machine (else None)."""
     import docker
+    import requests
 
-    from installer.bundle.create import docker_client_for_bundles
+    from installer.engine.docker import docker_client as engine_docker_client
+    from installer.errors import InstallerError
 
     try:
-        client = docker_client or docker_client_for_bundles()
+        client = docker_client or engine_docker_client()
         root = client.info().get("DockerRootDir")
-    except (docker.errors.DockerException, OSError):
+    except (InstallerError, docker.errors.DockerException, requests.RequestException, OSError):
         return None
     return Path(root) if root and Path(root).is_dir() else None
 

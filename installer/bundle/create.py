@@ -1,8 +1,9 @@
 """``bundle create``: one file with everything an install without network needs.
 
-The release's images stream from one ``docker save`` call, read straight from the Engine's
-socket, into the bundle (never held in memory; written to disk first only for the members
-behind a forward link of a shared layer, see :class:`_Relinker`). The save starts first:
+The release's images stream from one ``docker save`` call, read straight from the Engine
+(the endpoint and HTTP helper of :mod:`installer.engine`), into the bundle (never held in
+memory; written to disk first only for the members behind a forward link of a shared
+layer, see :class:`_Relinker`). The save starts first:
 Docker exports the images to its own disk before it sends a byte, and the wheelhouse is
 packed and goes with the launcher into the bootstrap frame meanwhile; templates, release
 manifest and example answers come from files. Everything is hashed on the way through, and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.client
 import os
 import platform
 import posixpath
@@ -48,7 +50,8 @@ from installer.bundle.parts import PARTS_SUFFIX, PartsWriter, part_name
 from installer.bundle.progress import ProgressCallback, ProgressMeter
 from installer.bundle.tarstream import CHUNK, ChunkReader, MemberData, Prefetcher, iter_tar
 from installer.bundle.writer import BootstrapMember, BundleStreamWriter
-from installer.errors import InstallerError, PrerequisiteError, UsageError
+from installer.engine.endpoint import DockerEndpoint, command_environment
+from installer.errors import ImageSaveError, InstallerError, PrerequisiteError, UsageError
 from installer.release import ReleaseManifest
 
 SAVE_TIMEOUT_SECONDS = 3600
@@ -266,21 +269,22 @@ def create_bundle(
 ) -> CreatedBundle:
     """Write the bundle for ``release`` to ``out`` (or its parts beside it)."""
     from installer.bundle import signing
+    from installer.engine.docker import docker_client as engine_docker_client
     from installer.examples import example_text
 
     references = image_references(release, answers)
     # Docker exports the images to its own disk before it sends the first byte (seconds
-    # for large images): the save is asked for first, over the Engine's socket without
+    # for large images): the save is asked for first, straight from the Engine without
     # the Docker SDK, and everything else up to the first byte is done meanwhile.
     save = contextlib.ExitStack()
     try:
-        stream = _start_early_save(save, references) if docker_client is None else None
-        client = docker_client or docker_client_for_bundles()
+        stream = _start_early_save(save, references)
+        client = docker_client or engine_docker_client(timeout=SAVE_TIMEOUT_SECONDS)
         _check_images_present(client, references)  # a clearer message than the save's
         if isinstance(stream, InstallerError):
             raise stream
         if stream is None:
-            stream = _start_save(save, client, references, use_cli=docker_client is None)
+            stream = _start_cli_save(save, references)
         private_key = signing.load_private_key(sign_key) if sign_key is not None else None
         wheels = wheel_inputs(wheelhouse)
         bootstrap = [FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755), *wheels.unpacked]
@@ -465,15 +469,10 @@ def _add_input_file(
     sizes[item.name] = size
 
 
-def docker_client_for_bundles() -> Any:
-    """A Docker SDK client with a timeout long enough for saving and loading large images."""
-    from installer.engine.docker import DockerEngine
-
-    return DockerEngine(timeout=SAVE_TIMEOUT_SECONDS).client
-
-
 def _check_images_present(client: Any, references: list[str]) -> None:
     import docker
+
+    from installer.engine.docker import docker_unavailable, sdk_errors
 
     missing = []
     for reference in references:
@@ -481,8 +480,10 @@ def _check_images_present(client: Any, references: list[str]) -> None:
             client.images.get(reference)
         except docker.errors.ImageNotFound:
             missing.append(reference)
-        except docker.errors.DockerException as e:
+        except docker.errors.APIError as e:
             raise PrerequisiteError(f"cannot look up image {reference}: {e}") from e
+        except sdk_errors() as e:
+            raise docker_unavailable(f"cannot look up image {reference}", e) from e
     if missing:
         raise PrerequisiteError(
             f"not in the local Docker Engine: {', '.join(missing)}",
@@ -496,85 +497,67 @@ def _check_saved_references(images: list[Any], references: list[str]) -> None:
     saved = {normalize_reference(ref) for image in images for ref in image.references}
     lost = [ref for ref in references if normalize_reference(ref) not in saved]
     if lost:
-        raise InstallerError(f"docker save did not write {', '.join(lost)}")
+        raise ImageSaveError(f"docker save did not write {', '.join(lost)}")
 
 
-class _SocketBody:
-    """The body of the Engine's HTTP/1.0 answer, read straight from the socket in full
-    chunks. The Engine answers only when the first byte of the save is ready (seconds
-    later for large images), so the status line is read with the first chunk, by the
-    thread that reads the stream, and a refusal is raised there."""
+class _SaveBody:
+    """The body of the Engine's answer to the save request, read in full blocks.
 
-    def __init__(self, connection: Any, references: list[str]) -> None:
+    The Engine answers only when the first byte of the save is ready (seconds later for
+    large images), so the answer's head is read with the first block, by the thread that
+    reads the stream, and a refusal is raised there.
+    """
+
+    def __init__(self, connection: http.client.HTTPConnection, references: list[str]) -> None:
         self._connection = connection
         self._references = references
-        self._start: bytes | None = None  # body bytes that came with the answer's head
-
-    def _read_head(self) -> bytes:
-        import json
-
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = self._connection.recv(65536)
-            if not data or len(head) > 1 << 20:
-                raise InstallerError("docker save failed: the Engine sent no answer")
-            head += data
-        header, _, start = head.partition(b"\r\n\r\n")
-        status = header.split(b"\r\n", 1)[0].split()
-        if len(status) >= 2 and status[1] == b"200":
-            return start
-        body = start
-        while len(body) < 1 << 16 and (data := self._connection.recv(65536)):
-            body += data
-        try:
-            message = str(json.loads(body)["message"])
-        except (ValueError, KeyError, TypeError):
-            message = body.decode("utf-8", "replace").strip()
-        raise InstallerError(
-            f"docker save of {', '.join(self._references)} failed: {message[-2000:]}"
-        )
+        self._response: http.client.HTTPResponse | None = None
 
     def read(self, size: int) -> bytes:
-        if self._start is None:
-            self._start = self._read_head()
-        if self._start:
-            start, self._start = self._start, b""
-            return start
-        import socket
+        if self._response is None:
+            try:
+                response = self._connection.getresponse()
+            except http.client.HTTPException as e:
+                raise ImageSaveError("docker save failed: the Engine sent no answer") from e
+            if response.status != 200:
+                from installer.engine.sockethttp import error_message
 
-        # MSG_WAITALL: one call fills the whole chunk (fewer, larger chunks downstream).
-        data: bytes = self._connection.recv(size, socket.MSG_WAITALL)
-        return data
+                message = error_message(response.read(1 << 16))
+                raise ImageSaveError(
+                    f"docker save of {', '.join(self._references)} failed: {message[-2000:]}"
+                )
+            self._response = response
+        return self._response.read(size)
 
 
 @contextlib.contextmanager
-def _socket_save_stream(socket_path: str, references: list[str]) -> Iterator[_SocketBody]:
-    """``GET /images/get`` of all images over the Engine's socket, as HTTP/1.0; returns
-    once the request is sent (the answer comes with the first read).
+def _engine_save_stream(endpoint: DockerEndpoint, references: list[str]) -> Iterator[_SaveBody]:
+    """``GET /images/get`` of all images from the Engine at ``endpoint``; returns once the
+    request is sent (the answer comes with the first read).
 
-    HTTP/1.0 makes the Engine send the tar as it is (no chunked encoding) and close the
-    connection at its end, so it is read in large blocks with nothing in between: the
-    ``docker`` command would copy every byte once more, at a CPU-second or more per GiB.
-    A save that fails midway appends Docker's error message, which the tar reader rejects;
-    a stream that just stops lacks the end-of-archive marker, which the reader requires.
+    Read in large blocks with nothing in between: the ``docker`` command would copy every
+    byte once more, at a CPU-second or more per GiB. A save that fails midway appends
+    Docker's error message, which the tar reader rejects; a stream that just stops lacks
+    the end-of-archive marker, which the reader requires.
     """
-    import socket
     from urllib.parse import urlencode
 
+    from installer.engine.sockethttp import engine_connection
+
     query = urlencode([("names", reference) for reference in references])
-    # No API version in the path: the Engine answers with its own (the endpoint is stable).
-    request = f"GET /images/get?{query} HTTP/1.0\r\nHost: docker\r\n\r\n"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.connect(socket_path)
-        connection.sendall(request.encode("ascii"))
-        yield _SocketBody(connection, references)
+    connection = engine_connection(endpoint, SAVE_TIMEOUT_SECONDS)
+    try:
+        # No API version in the path: the Engine answers with its own (the endpoint is stable).
+        connection.request("GET", f"/images/get?{query}")
+        yield _SaveBody(connection, references)
+    finally:
+        connection.close()
 
 
 @contextlib.contextmanager
 def _cli_save_stream(docker_cli: str, references: list[str]) -> Iterator[BinaryIO]:
-    """``docker save`` of all images through a pipe, for an Engine not on a Unix socket
-    (the CLI reads the Engine's answer faster than the SDK's HTTP client can); its stderr
-    becomes the error message."""
+    """``docker save`` of all images through a pipe, for an Engine the installer does not
+    speak HTTP to (ssh://); its stderr becomes the error message."""
     import fcntl
     import subprocess
     import tempfile
@@ -585,6 +568,7 @@ def _cli_save_stream(docker_cli: str, references: list[str]) -> Iterator[BinaryI
             stdout=subprocess.PIPE,
             stderr=errors,
             bufsize=CHUNK,
+            env=command_environment(),
         )
         assert process.stdout is not None  # noqa: S101
         with contextlib.suppress(OSError):  # fewer, larger reads; the limit may be lower
@@ -593,7 +577,7 @@ def _cli_save_stream(docker_cli: str, references: list[str]) -> Iterator[BinaryI
         def failure(code: int) -> InstallerError:
             errors.seek(0)
             message = errors.read().decode("utf-8", "replace").strip()
-            return InstallerError(f"docker save failed (exit {code}): {message[-2000:]}")
+            return ImageSaveError(f"docker save failed (exit {code}): {message[-2000:]}")
 
         try:
             yield process.stdout  # type: ignore[misc]
@@ -612,25 +596,6 @@ def _cli_save_stream(docker_cli: str, references: list[str]) -> Iterator[BinaryI
         code = process.wait()
         if code != 0:
             raise failure(code)
-
-
-@contextlib.contextmanager
-def _save_stream(client: Any, references: list[str]) -> Iterator[BinaryIO]:
-    """One ``GET /images/get?names=...`` for all images: Docker writes shared layers once."""
-    import docker
-
-    api = client.api
-    try:
-        # The SDK's get_image() takes one name; the endpoint itself takes many.
-        response = api._get(api._url("/images/get"), params={"names": references}, stream=True)
-        api._raise_for_status(response)
-    except docker.errors.DockerException as e:
-        raise InstallerError(f"docker save failed: {e}") from e
-    response.raw.decode_content = False
-    try:
-        yield response.raw
-    finally:
-        response.close()
 
 
 def needs_staging(client: Any, references: list[str]) -> bool:
@@ -663,13 +628,13 @@ def needs_staging(client: Any, references: list[str]) -> bool:
 def _check_save_member(info: tarfile.TarInfo) -> str:
     name = posixpath.normpath(info.name)
     if name.startswith(("/", "../")) or name in ("..", "."):
-        raise InstallerError(f"docker save wrote an unsafe path {info.name!r}")
+        raise ImageSaveError(f"docker save wrote an unsafe path {info.name!r}")
     if info.issym():
         target = posixpath.normpath(posixpath.join(posixpath.dirname(name), info.linkname))
         if target.startswith("../") or target == ".." or posixpath.isabs(info.linkname):
-            raise InstallerError(f"docker save wrote a link leaving the archive: {name}")
+            raise ImageSaveError(f"docker save wrote a link leaving the archive: {name}")
     elif not info.isreg():
-        raise InstallerError(f"docker save wrote an unexpected member {name!r}")
+        raise ImageSaveError(f"docker save wrote an unexpected member {name!r}")
     return name
 
 
@@ -683,7 +648,7 @@ def _sorted_manifest(data: bytes) -> bytes:
             if entry.get("RepoTags"):
                 entry["RepoTags"] = sorted(entry["RepoTags"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise InstallerError(f"docker save wrote a malformed manifest.json: {e}") from e
+        raise ImageSaveError(f"docker save wrote a malformed manifest.json: {e}") from e
     return json.dumps(entries, separators=(",", ":")).encode("utf-8")
 
 
@@ -729,8 +694,8 @@ class _ImageSink:
         self.symlinks[member] = target
 
 
-def _save_failed(e: Exception) -> InstallerError:
-    return InstallerError(
+def _save_failed(e: Exception) -> ImageSaveError:
+    return ImageSaveError(
         f"reading the docker save stream failed: {e}",
         hint="check the Docker Engine's log and its free disk space (it stages saves on disk)",
     )
@@ -740,59 +705,39 @@ class _SaveStream(Protocol):
     def read(self, size: int, /) -> bytes: ...
 
 
-def _engine_socket() -> str | None:
-    """The Engine's Unix socket as the Docker SDK finds it: DOCKER_HOST, or the default."""
-    host = os.environ.get("DOCKER_HOST", "").strip()
-    if not host:
-        return "/var/run/docker.sock"
-    if host.startswith("unix://") and len(host) > len("unix://"):
-        return host.removeprefix("unix://")
-    return None  # TCP, SSH or another scheme: the docker command or the SDK reads the save
-
-
 def _start_early_save(
     stack: contextlib.ExitStack[bool | None], references: list[str]
 ) -> _SaveStream | InstallerError | None:
-    """The save over the Engine's Unix socket, asked for before the Docker SDK is loaded;
-    None when the Engine is elsewhere, the error when the socket cannot be reached."""
-    socket_path = _engine_socket()
-    if socket_path is None:
+    """The save straight from the Engine, asked for before the Docker SDK is loaded; None
+    when the Engine is reached over a scheme the installer does not speak (the docker
+    command reads the save then), the error when the Engine cannot be reached."""
+    from installer.engine.endpoint import docker_endpoint
+
+    endpoint = docker_endpoint()
+    if not endpoint.url.startswith(("unix://", "tcp://")):
         return None
     try:
-        stream: _SaveStream = stack.enter_context(_socket_save_stream(socket_path, references))
+        stream: _SaveStream = stack.enter_context(_engine_save_stream(endpoint, references))
     except OSError as e:  # raised after the images are checked: that message is clearer
         return _save_failed(e)
     return stream
 
 
-def _start_save(
-    stack: contextlib.ExitStack[bool | None],
-    client: Any,
-    references: list[str],
-    *,
-    use_cli: bool,
-) -> _SaveStream:
-    """Start one ``docker save`` of all ``references``; its stream stays open in ``stack``.
-
-    ``use_cli``: for an Engine that is not on a Unix socket (that one is read directly, see
-    :func:`_start_early_save`), read the save through the ``docker`` command (same
-    DOCKER_HOST) when it is installed, rather than through ``client``'s HTTP library.
-    """
+def _start_cli_save(stack: contextlib.ExitStack[bool | None], references: list[str]) -> _SaveStream:
+    """Start one ``docker save`` of all ``references`` through the docker command (for an
+    Engine reached over ssh://); its stream stays open in ``stack``."""
     import shutil
 
-    import requests
-
-    docker_cli = shutil.which("docker") if use_cli else None
-    opened: contextlib.AbstractContextManager[_SaveStream]
-    if docker_cli is not None:
-        opened = _cli_save_stream(docker_cli, references)
-    else:
-        opened = _save_stream(client, references)
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        raise PrerequisiteError(
+            "the Docker Engine is reached over ssh, and the docker command is not installed",
+            hint="install the docker CLI, or point DOCKER_HOST at a unix:// or tcp:// endpoint",
+        )
     try:
-        stream = cast(_SaveStream, stack.enter_context(opened))
-    except (requests.RequestException, OSError) as e:
+        return cast(_SaveStream, stack.enter_context(_cli_save_stream(docker_cli, references)))
+    except OSError as e:
         raise _save_failed(e) from e
-    return stream
 
 
 def _add_saved_images(
@@ -810,8 +755,6 @@ def _add_saved_images(
     Straight from the stream when Docker's output is deterministic; through a staging
     directory (then every link points at the first path, in sorted order) when it is not.
     """
-    import requests
-
     sink = _ImageSink(writer, sums, sizes, symlinks, ProgressMeter("save", progress))
     try:
         # Reading the pipe in its own thread overlaps Docker with hashing and zstd.
@@ -829,11 +772,11 @@ def _add_saved_images(
                         relinker.file(name, info.size, data, info.mode)
         finally:
             prefetched.close()
-    except (tarfile.TarError, EOFError, requests.RequestException, OSError) as e:
+    except (tarfile.TarError, EOFError, http.client.HTTPException, OSError) as e:
         raise _save_failed(e) from e
     sink.meter.finish()
     if sink.manifest_json is None:
-        raise InstallerError("docker save wrote no manifest.json")
+        raise ImageSaveError("docker save wrote no manifest.json")
     return sink.manifest_json
 
 
@@ -869,7 +812,7 @@ class _Relinker:
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
         if exc[0] is None and self._waiting:
-            raise InstallerError(
+            raise ImageSaveError(
                 f"docker save wrote a dangling link {self._waiting[0][1]}: its data never came"
             )
 
@@ -927,7 +870,7 @@ class _Relinker:
             entry = ["slot", name, None, 0, 0]  # forward: its data is written under name
             self._slots[target] = entry
         else:
-            raise InstallerError(f"docker save wrote a link {name} to {linkname}, not to data")
+            raise ImageSaveError(f"docker save wrote a link {name} to {linkname}, not to data")
         self._waiting.append(entry)
         self._drain()
 

@@ -93,11 +93,12 @@ def load_images_into_docker(
     bundle. Each loaded image's ID is checked against the metadata.
     """
     import docker
-    import requests
 
-    from installer.bundle.create import docker_client_for_bundles
+    from installer.bundle.create import SAVE_TIMEOUT_SECONDS
+    from installer.engine.docker import docker_client as engine_docker_client
+    from installer.engine.docker import docker_unavailable, sdk_errors
 
-    client = docker_client or docker_client_for_bundles()
+    client = docker_client or engine_docker_client(timeout=SAVE_TIMEOUT_SECONDS)
     meter = ProgressMeter("load", progress, index.metadata.images_size)
     if extracted_root is not None:
         stream = tar_from_directory(extracted_root / IMAGES_DIR, meter)
@@ -116,8 +117,10 @@ def load_images_into_docker(
                 loaded.append(text.removeprefix("Loaded image ID: "))
     except BundleIntegrityError:
         raise
-    except (docker.errors.DockerException, requests.RequestException) as e:
+    except docker.errors.APIError as e:
         raise ImageLoadError(f"docker load failed: {e}") from e
+    except sdk_errors() as e:  # the Engine went away during the load
+        raise docker_unavailable("docker load stopped", e) from e
     finally:
         close = getattr(stream, "close", None)
         if close is not None:

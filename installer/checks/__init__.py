@@ -5,9 +5,7 @@
 - :mod:`installer.checks.detect`: what kind of environment this is;
 - :mod:`installer.checks.prerequisites`: :func:`run_prerequisites`, the install's first step.
 
-The names below are imported on first use, so that the console script can send
-``check``'s slow Docker request (:func:`installer.checks.docker_probe.start_early`, from
-:mod:`installer.entry`) before the rest of this package is imported.
+The names below are imported on first use.
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from installer.checks.docker_probe import docker_endpoint
 from installer.checks.measurements import (
     CgroupInfo,
     ComposeInfo,
@@ -53,7 +52,15 @@ from installer.checks.requirements import (
     evaluate_os,
     evaluate_ports,
 )
-from installer.names import COMPOSE_TARGETS, KUBERNETES_TARGETS, TARGETS, CheckName, Target
+from installer.live.result import LiveResult
+from installer.names import (
+    CHECK_NAMES,
+    COMPOSE_TARGETS,
+    KUBERNETES_TARGETS,
+    TARGETS,
+    CheckName,
+    Target,
+)
 
 # A public name every pulling install needs; failing to resolve it means no pulls.
 PUBLIC_REGISTRY = "registry-1.docker.io"
@@ -65,7 +72,10 @@ _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 def _docker_not_answering(readings: Readings, error: str) -> DockerInfo:
-    endpoint, from_env = docker_endpoint(os.environ)
+    from installer.engine.endpoint import docker_endpoint
+
+    resolved = docker_endpoint(os.environ)
+    endpoint, from_env = resolved.url, resolved.chosen_by_operator
     if error == "timeout":
         return DockerInfo(
             endpoint,
@@ -252,9 +262,61 @@ def _no_domain(readings: Readings) -> str | None:
     return "no domain to look up: give the answer file (--answers)"
 
 
+# --------------------------------------------------------------------------- live checks
+# The answers tried against the world (installer.live): each live check is a slow
+# measurement of its own, started with the other slow ones, and is asked only when the
+# caller hands run_prerequisites the answers' LiveInput (check --answers, apply, the wizard).
+
+
+def _live_measure(name: CheckName) -> Measure[LiveResult]:
+    def take(readings: Readings) -> LiveResult:
+        from installer.live.run import LIVE_CHECKS, run_one
+
+        if readings.live is None:  # _no_live keeps the check from asking
+            return LiveResult(name, "skipped", None, None, reason="no answers to check")
+        return run_one(name, LIVE_CHECKS[name], readings.live)
+
+    def stand_in(readings: Readings, error: str) -> LiveResult:
+        from installer.live.run import timed_out
+
+        if error == "timeout":
+            return timed_out(name, readings.live, readings.limits.live)
+        return LiveResult(name, "fail", f"could not check: {error}", None)
+
+    return Measure[LiveResult](f"live-{name}", take, budget=lambda t: t.live, stand_in=stand_in)
+
+
+def _no_live(readings: Readings) -> str | None:
+    if readings.live is None:
+        return "checks the answers: give the answer file (--answers)"
+    return None
+
+
+def _live_check(name: CheckName, targets: frozenset[Target]) -> Check:
+    measure = _live_measure(name)
+
+    def evaluate(readings: Readings) -> CheckResult:
+        return CheckResult(**readings.get(measure).to_dict())
+
+    return Check(name, targets, (measure,), evaluate, _no_live)
+
+
 HOST = COMPOSE_TARGETS
 CLUSTER = KUBERNETES_TARGETS
 EVERY = frozenset(TARGETS)
+LIVE_CHECK_NAMES: tuple[CheckName, ...] = (
+    "images",
+    "database",
+    "ldap",
+    "tls",
+    "proxy",
+    "deepwiki",
+    "supabase",
+)
+# The checks of the machine (or cluster) itself: a report without the answers' live checks.
+MACHINE_CHECK_NAMES: tuple[CheckName, ...] = tuple(
+    name for name in CHECK_NAMES if name not in LIVE_CHECK_NAMES
+)
 
 CHECKS: tuple[Check, ...] = (
     Check("cpu", HOST, (CPU,), lambda r: evaluate_cpu(r.get(CPU), r.req)),
@@ -283,6 +345,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "install_dir", HOST, (WRITE_ACCESS,), lambda r: evaluate_install_dir(r.get(WRITE_ACCESS))
     ),
+    *(_live_check(name, CLUSTER if name == "ldap" else EVERY) for name in LIVE_CHECK_NAMES),
 )
 
 

@@ -16,16 +16,19 @@ from installer.errors import UsageError
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.checks.report import PrerequisiteReport
+    from installer.live.result import LiveInput
 
 
 def run_check(
-    target: str | None, answers_path: str | None, skip: Sequence[str], as_json: bool
+    target: str | None,
+    answers_path: str | None,
+    skip: Sequence[str],
+    as_json: bool,
+    secrets_path: str | None = None,
 ) -> None:
-    """Run the checks, print the report, and raise (exit 3) when a check failed.
-
-    The Docker Engine's answer may already be on its way: see :mod:`installer.entry`.
-    """
+    """Run the checks, print the report, and raise (exit 3) when a check failed."""
     subject: AnswerFile | str
+    live: LiveInput | None
     if answers_path is not None:
         from installer.validation import load_answers
 
@@ -36,9 +39,18 @@ def run_check(
                 hint="drop --target, or change target: in the answer file",
             )
         subject = answers
+        # The answers are tried against the world too (installer.live): their secrets
+        # from --secrets, else the CODEQUAL_* environment.
+        from installer.live.result import LiveInput
+        from installer.validation import load_secrets
+
+        live = LiveInput.for_answers(answers, load_secrets(secrets_path))
     else:
+        if secrets_path is not None:
+            raise UsageError("--secrets needs --answers (the secrets of which answers?)")
         subject = target or "development"
-    report = run_prerequisites(subject, skip=skip)
+        live = None
+    report = run_prerequisites(subject, skip=skip, live=live)
     if as_json:
         click.echo(report.to_json())
     else:

@@ -45,9 +45,10 @@ _DMI_SIGNATURES: tuple[tuple[str, str, str], ...] = (
 )
 _DMI_FILES = ("sys_vendor", "product_name", "product_version", "bios_vendor", "chassis_asset_tag")
 
-# Container runtime: (name, executables, sockets relative to root).
+# Container runtime: (name, executables, sockets relative to root). Docker's socket is the
+# one the endpoint resolver names (installer.engine.endpoint), not a list of its own.
 _RUNTIMES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("docker", ("dockerd", "docker"), ("var/run/docker.sock", "run/docker.sock")),
+    ("docker", ("dockerd", "docker"), ()),
     ("podman", ("podman",), ("run/podman/podman.sock",)),
     ("containerd", ("containerd",), ("run/containerd/containerd.sock",)),
     ("cri-o", ("crio",), ("var/run/crio/crio.sock", "run/crio/crio.sock")),
@@ -75,9 +76,13 @@ def container_runtimes(
     root: Root, environ: Mapping[str, str], docker: DockerInfo | None = None
 ) -> tuple[str, ...]:
     """Container runtimes installed here: an executable on PATH or a socket in place."""
+    from installer.engine.endpoint import docker_endpoint
+
     path = environ.get("PATH", os.defpath)
+    docker_socket = docker_endpoint(environ).socket_path
     found = []
-    for name, executables, sockets in _RUNTIMES:
+    for name, executables, listed in _RUNTIMES:
+        sockets = (docker_socket.lstrip("/"),) if name == "docker" and docker_socket else listed
         present = any(which(exe, path) for exe in executables) or any(
             os.path.exists(os.path.join(root, s)) for s in sockets
         )

@@ -14,7 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from installer.checks.catalog import CPU, DOCKER, KUBERNETES, MEMORY, REGISTRY, checks_for
+from installer.checks.catalog import (
+    CPU,
+    DOCKER,
+    KUBERNETES,
+    MACHINE_CHECK_NAMES,
+    MEMORY,
+    REGISTRY,
+    checks_for,
+)
 from installer.checks.probes import HostProbe, KubernetesInfo, Probe
 from installer.checks.readings import Readings, Timeouts
 from installer.checks.report import CheckResult, PrerequisiteReport
@@ -26,6 +34,7 @@ from installer.resources import Capacity
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.checks.measurements import Environment
+    from installer.live.result import LiveInput
 
 __all__ = ["Timeouts", "run_prerequisites"]
 
@@ -64,6 +73,7 @@ def run_prerequisites(
     probe: Probe | None = None,
     timeouts: Timeouts | None = None,
     skip_reason: str = "skipped by --skip",
+    live: LiveInput | None = None,
 ) -> PrerequisiteReport:
     """Check this machine (or cluster) against what ``subject`` needs.
 
@@ -71,6 +81,10 @@ def run_prerequisites(
     ``skip`` names checks not to run, on top of the answer file's ``checks.skip``; they
     appear in the report as ``skipped`` with the reason. Checks the target does not use
     appear as ``skipped`` too, saying so. Never raises for a condition of the machine.
+
+    With ``live`` (the answers, their secrets and release: :mod:`installer.live`) the live
+    checks try the answers against the world too, concurrently with the slow probes;
+    without it they are left out of the report.
     """
     if isinstance(subject, str):
         req = Requirements.for_target(subject)
@@ -79,11 +93,14 @@ def run_prerequisites(
         req = Requirements.from_answers(subject)
         answer_skips = subject.checks.skip
     reasons = _skip_reasons(answer_skips, skip, skip_reason)
-    readings = Readings(probe if probe is not None else HostProbe(), req, timeouts or Timeouts())
+    readings = Readings(
+        probe if probe is not None else HostProbe(), req, timeouts or Timeouts(), live
+    )
     used = checks_for(req.target)
+    names = CHECK_NAMES if live is not None else MACHINE_CHECK_NAMES
 
     results: dict[str, CheckResult] = {}
-    for name in CHECK_NAMES:
+    for name in names:
         check = used.get(name)
         if check is None:
             results[name] = CheckResult(
@@ -93,7 +110,7 @@ def run_prerequisites(
             results[name] = CheckResult(name, "skipped", None, None, reason=reasons[name])
         elif check.skip_reason is not None and (why := check.skip_reason(readings)) is not None:
             results[name] = CheckResult(name, "skipped", None, None, reason=why)
-    running = [check for name, check in used.items() if name not in results]
+    running = [check for name, check in used.items() if name in names and name not in results]
     # Slow probes first, so they overlap with everything else.
     readings.start([measure for check in running for measure in check.needs])
     readings.start([REGISTRY])
@@ -113,7 +130,7 @@ def run_prerequisites(
     return PrerequisiteReport(
         target=req.target,
         profile=req.profile.name,
-        results=tuple(results[name] for name in CHECK_NAMES),
+        results=tuple(results[name] for name in names),
         environment=environment,
         capacity=_capacity(readings),
     )

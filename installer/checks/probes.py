@@ -26,11 +26,8 @@ from installer.checks.docker_probe import (
     DOCKER_TIMEOUT,
     DockerInfo,
     EngineProtocolError,
-    docker_endpoint,
-    engine_get,
     probe_docker,
     query_docker,
-    take_early,
     which,
 )
 from installer.checks.measurements import (
@@ -70,8 +67,6 @@ __all__ = [  # the measurements and the Docker names are re-exported: the probes
     "OsInfo",
     "Resolution",
     "WriteAccess",
-    "docker_endpoint",
-    "engine_get",
     "query_docker",
     "which",
 ]
@@ -398,10 +393,6 @@ class HostProbe:
         return cgroup_from_fs(self.root)
 
     def docker(self, timeout: float) -> DockerInfo:
-        if self.environ is os.environ:  # the request ``check`` sent first, if it did
-            early = take_early(timeout)
-            if early is not None:
-                return early
         return probe_docker(self.environ, timeout)
 
     def compose(self, timeout: float) -> ComposeInfo:

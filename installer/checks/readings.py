@@ -25,6 +25,7 @@ from installer.checks.docker_probe import DOCKER_TIMEOUT
 if TYPE_CHECKING:
     from installer.checks.probes import Probe
     from installer.checks.requirements import Requirements
+    from installer.live.result import LiveInput
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ class Timeouts:
     registry: float = 1.5
     grace: float = 0.5
     kubernetes_import: float = 2.0
+    live: float = 9.0  # each live check (installer.live), all of them at once
 
     @property
     def kubernetes_total(self) -> float:
@@ -105,10 +107,13 @@ class _Background(Generic[T]):
 class Readings:
     """The measurements of one run of the checks, each taken at most once."""
 
-    def __init__(self, probe: Probe, req: Requirements, limits: Timeouts) -> None:
+    def __init__(
+        self, probe: Probe, req: Requirements, limits: Timeouts, live: LiveInput | None = None
+    ) -> None:
         self.probe = probe
         self.req = req
         self.limits = limits
+        self.live = live  # the answers' live checks are asked only when given
         self._jobs: dict[str, _Background[Any]] = {}
         self._values: dict[str, Any] = {}
         self._errors: dict[str, Exception] = {}

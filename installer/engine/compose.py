@@ -6,6 +6,11 @@ is an ordinary Compose project: ``docker compose ps|logs|restart|down`` in the i
 directory work on it as on anything else. Output is streamed line by line (``--progress
 plain``) for the run's live log. Images are never pulled by Compose (``--pull never``):
 the container-deployment step does that itself, with progress.
+
+The commands reach the Engine :func:`installer.engine.endpoint.docker_endpoint` resolves.
+A command that fails because that Engine stopped answering raises
+:class:`~installer.engine.docker.DockerUnavailable` (exit 3: start Docker, run the same
+command again), not :class:`~installer.engine.process.CommandFailed`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from installer.engine.process import TAIL_LINES, CommandFailed, run_command, stream_command
+from installer.engine.endpoint import command_environment, docker_endpoint
+from installer.engine.process import TAIL_LINES, CommandFailed, stream_command
 
 if TYPE_CHECKING:
     from installer.runner import CancelToken
@@ -62,7 +68,8 @@ class ComposeProject:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Iterator[str]:
-        """Run ``docker compose ARGS`` with the output streamed; :class:`CommandFailed` on error."""
+        """Run ``docker compose ARGS`` with the output streamed; :class:`CommandFailed` on
+        error, :class:`~installer.engine.docker.DockerUnavailable` when the Engine is gone."""
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         try:
             yield from stream_command(
@@ -71,15 +78,20 @@ class ComposeProject:
                 cwd=self.directory,
                 stdin=stdin,
                 timeout=timeout,
-                env=env,
+                env=command_environment(env),
                 tail=tail,
             )
         except CommandFailed as e:
+            if e.returncode is not None and not _engine_answers():
+                from installer.engine.docker import docker_unavailable
+
+                cause = e.tail[-1] if e.tail else e.message
+                raise docker_unavailable(f"docker compose {args[0]} stopped", cause) from e
             e.hint = e.hint or explain_failure(e.tail)
             raise
 
     def output(self, *args: str, cancel: CancelToken | None = None) -> list[str]:
-        return run_command(self.argv(*args), cancel=cancel, cwd=self.directory)
+        return list(self.stream(*args, cancel=cancel))
 
     # -- the lifecycle ------------------------------------------------------------------
 
@@ -123,6 +135,12 @@ class ComposeProject:
             if len(parts) == 2:
                 hashes[parts[0]] = parts[1]
         return hashes
+
+
+def _engine_answers() -> bool:
+    from installer.engine.sockethttp import engine_answers
+
+    return engine_answers(docker_endpoint())
 
 
 def explain_failure(lines: Sequence[str]) -> str | None:

@@ -1,20 +1,24 @@
 """The Docker Engine through the Docker SDK: images, containers, health, logs, exec.
 
-``docker`` (the SDK) is imported on first use only. Every SDK error is translated into an
-:class:`~installer.errors.InstallerError` subclass with ``raise ... from e``: the operator
-reads a sentence (:class:`DockerUnavailable` when the daemon cannot be reached), the
-cause stays in the run's log.
+:func:`docker_client` is the one way to an SDK client: it reaches the Engine
+:func:`installer.engine.endpoint.docker_endpoint` resolves (the same one ``check`` asks and
+the ``docker compose`` commands use). ``docker`` (the SDK) is imported on first use only.
+Every SDK error is translated into an :class:`~installer.errors.InstallerError` subclass
+with ``raise ... from e``: the operator reads a sentence, the cause stays in the run's log.
+Every way the Engine can be out of reach (refused, gone mid-request, timed out, the SDK's
+HTTP library failing underneath it) is :class:`DockerUnavailable`, exit 3: start Docker
+and run the same command again.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from installer.errors import InstallerError
+from installer.engine.endpoint import DockerEndpoint, docker_endpoint
+from installer.errors import EngineUnavailable, InstallerError, first_line
 from installer.runner import Progress
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -23,8 +27,70 @@ ONEOFF_LABEL = "com.docker.compose.oneoff"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 
 
-class DockerUnavailable(InstallerError):
-    """The Docker Engine cannot be reached."""
+START_DOCKER = (
+    "start Docker (sudo systemctl start docker) and run the same command again; "
+    "or point DOCKER_HOST at the Engine to use"
+)
+
+
+class DockerUnavailable(EngineUnavailable):
+    """The Docker Engine cannot be reached (exit 3): start it and run the command again."""
+
+
+def docker_unavailable(
+    what: str, error: BaseException | str, endpoint: DockerEndpoint | None = None
+) -> DockerUnavailable:
+    """``what`` failed because the Engine is out of reach, in the operator's words;
+    ``error`` is the cause (its first line is kept for the log reader)."""
+    where = (endpoint or docker_endpoint()).describe()
+    cause = error if isinstance(error, str) else _socket_cause(error) or first_line(error)
+    return DockerUnavailable(f"{what}: {where} is not answering ({cause})", hint=START_DOCKER)
+
+
+_SOCKET_CAUSES = (
+    (FileNotFoundError, "no socket at that path"),
+    (ConnectionRefusedError, "connection refused"),
+    (PermissionError, "permission denied on the socket"),
+    (ConnectionResetError, "the connection was reset"),
+    (TimeoutError, "no answer in time"),
+)
+
+
+def _socket_cause(error: BaseException, depth: int = 0) -> str | None:
+    """The socket error under an SDK error, in words (requests and urllib3 wrap it in
+    their own errors, as arguments or as the cause)."""
+    for kind, words in _SOCKET_CAUSES:
+        if isinstance(error, kind):
+            return words
+    if depth > 5:
+        return None
+    inner = [a for a in error.args if isinstance(a, BaseException)]
+    inner += [e for e in (error.__cause__, error.__context__) if e is not None]
+    for candidate in inner:
+        found = _socket_cause(candidate, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def docker_client(timeout: float = 60) -> Any:
+    """A Docker SDK client for the Engine the installer uses, checked with a ping.
+
+    ``timeout``: seconds a single request may take (saving and loading large images take
+    long). :class:`DockerUnavailable` when the Engine does not answer.
+    """
+    import docker
+
+    endpoint = docker_endpoint()
+    client = None
+    try:
+        client = docker.from_env(timeout=timeout, environment=endpoint.environment())
+        client.ping()
+    except sdk_errors() as e:
+        if client is not None:
+            client.close()
+        raise docker_unavailable("cannot reach the Docker Engine", e, endpoint) from e
+    return client
 
 
 class DockerError(InstallerError):
@@ -54,33 +120,17 @@ class ContainerInfo:
         return self.state == "running" and self.health in (None, "healthy")
 
 
-def docker_host_description(environ: Mapping[str, str] | None = None) -> str:
-    env = os.environ if environ is None else environ
-    return env.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
 class DockerEngine:
     """A lazily connected Docker SDK client with the calls the install steps use."""
 
-    def __init__(self, timeout: int = 60) -> None:
+    def __init__(self, timeout: float = 60) -> None:
         self._timeout = timeout
         self._client: Any = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            import docker
-
-            try:
-                client = docker.from_env(timeout=self._timeout)
-                client.ping()
-            except docker.errors.DockerException as e:
-                raise DockerUnavailable(
-                    f"cannot reach the Docker Engine at {docker_host_description()}: "
-                    f"{_first_line(e)}",
-                    hint="start it (systemctl start docker) or point DOCKER_HOST at it",
-                ) from e
-            self._client = client
+            self._client = docker_client(self._timeout)
         return self._client
 
     def close(self) -> None:
@@ -98,12 +148,11 @@ class DockerEngine:
             return str(self.client.images.get(reference).id)
         except docker.errors.ImageNotFound:
             return None
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot look up image {reference}", e) from e
 
     def pull(self, reference: str, auth: dict[str, str] | None = None) -> Iterator[Progress]:
         """Pull ``reference``, yielding byte progress summed over its layers."""
-        import docker
 
         repository, tag = split_tag(reference)
         layers: dict[str, tuple[int, int]] = {}
@@ -114,11 +163,7 @@ class DockerEngine:
             last = 0.0
             for chunk in stream:
                 if "error" in chunk:
-                    raise DockerError(
-                        f"cannot pull {reference}: {chunk['error']}",
-                        hint="check the image name, the registry (registry.mirror) and its "
-                        "credentials, or install from an offline bundle (--bundle)",
-                    )
+                    raise pull_failed(reference, str(chunk["error"]))
                 detail = chunk.get("progressDetail") or {}
                 layer = chunk.get("id")
                 if layer and detail.get("total"):
@@ -131,7 +176,11 @@ class DockerEngine:
                 if total and current - last >= max(total / 50, 1):
                     last = current
                     yield Progress(current, total, "bytes", f"pulling {reference}")
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
+            import docker
+
+            if isinstance(e, docker.errors.APIError):  # the Engine answered: the pull failed
+                raise pull_failed(reference, str(e.explanation or e)) from e
             raise self._error(f"cannot pull {reference}", e) from e
 
     # -- containers ---------------------------------------------------------------------
@@ -140,7 +189,6 @@ class DockerEngine:
         self, project: str, *, oneoff: bool | None = False
     ) -> list[ContainerInfo]:
         """Every container of Compose project ``project`` (``oneoff``: run containers)."""
-        import docker
 
         filters = {"label": [f"{PROJECT_LABEL}={project}"]}
         try:
@@ -149,7 +197,7 @@ class DockerEngine:
             infos = [
                 _summary_info(s) for s in self.client.api.containers(all=True, filters=filters)
             ]
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot list the containers of project {project}", e) from e
         if oneoff is not None:
             infos = [i for i in infos if i.oneoff == oneoff]
@@ -163,16 +211,15 @@ class DockerEngine:
             return _info(self.client.api.inspect_container(container_id))
         except docker.errors.NotFound:
             return None
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot inspect container {container_id[:12]}", e) from e
 
     def logs(self, container_id: str, tail: int = 20) -> list[str]:
         """The last ``tail`` lines a container wrote (stdout and stderr)."""
-        import docker
 
         try:
             raw = self.client.api.logs(container_id, stdout=True, stderr=True, tail=tail)
-        except docker.errors.DockerException:
+        except sdk_errors():
             return []
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return [line.rstrip() for line in text.splitlines() if line.strip()][-tail:]
@@ -184,7 +231,7 @@ class DockerEngine:
             self.client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
             return
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot remove container {container_id[:12]}", e) from e
 
     def exec(
@@ -200,7 +247,6 @@ class DockerEngine:
         ``environment`` values (a password) reach the process without being on its command
         line, which ``docker inspect`` and ``ps`` would show.
         """
-        import docker
 
         try:
             result = self.client.api.exec_create(
@@ -208,7 +254,7 @@ class DockerEngine:
             )
             output = self.client.api.exec_start(result["Id"])
             code = self.client.api.exec_inspect(result["Id"]).get("ExitCode")
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot run a command in container {container_id[:12]}", e) from e
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
         return (int(code) if code is not None else -1), text
@@ -221,19 +267,39 @@ class DockerEngine:
             return True
         except docker.errors.NotFound:
             return False
-        except docker.errors.DockerException as e:
+        except sdk_errors() as e:
             raise self._error(f"cannot look up volume {name}", e) from e
 
     def _error(self, what: str, error: Exception) -> InstallerError:
         import docker
 
-        if isinstance(error, (docker.errors.APIError,)):
-            return DockerError(f"{what}: {_first_line(error)}")
-        return DockerUnavailable(
-            f"{what}: the Docker Engine at {docker_host_description()} stopped answering "
-            f"({_first_line(error)})",
-            hint="check that dockerd is running (systemctl status docker)",
-        )
+        if isinstance(error, docker.errors.APIError):
+            return DockerError(f"{what}: {first_line(error)}")
+        return docker_unavailable(what, error)
+
+
+def pull_failed(reference: str, daemon_error: str) -> DockerError:
+    """A pull the Engine refused, in the words of the live images check (DNS, TCP, TLS,
+    proxy, 401, 404) rather than the daemon's Go text."""
+    from installer.engine.pull_errors import describe_pull_failure
+
+    message, _cause, hint = describe_pull_failure(reference, daemon_error)
+    return DockerError(
+        message,
+        hint=hint
+        or "check the image name, the registry (registry.mirror) and its credentials, or "
+        "install from an offline bundle (--bundle)",
+    )
+
+
+def sdk_errors() -> tuple[type[Exception], ...]:
+    """What an SDK call raises when it fails: its own errors, and those of the HTTP library
+    beneath it (a daemon gone mid-request surfaces as a requests or urllib3 error)."""
+    import docker
+    import requests
+    import urllib3
+
+    return (docker.errors.DockerException, requests.RequestException, urllib3.exceptions.HTTPError)
 
 
 def split_tag(reference: str) -> tuple[str, str | None]:
@@ -309,8 +375,3 @@ def _info(attrs: dict[str, Any]) -> ContainerInfo:
         health_output=health_output,
         published_ports=sorted(set(ports)),
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]

@@ -7,6 +7,7 @@ render nothing never pay for it.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import re
 import sys
@@ -24,6 +25,7 @@ from installer.render.escape import (
 if TYPE_CHECKING:
     from jinja2 import Environment
     from jinja2.bccache import BytecodeCache
+    from ruamel.yaml import YAML
 
 TEMPLATES_PACKAGE = "templates"
 _environment: Environment | None = None
@@ -57,58 +59,81 @@ def yaml_block(text: str, indent: int) -> str:
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_./-]*")
-
-
 # Plain words that YAML 1.1 (Kubernetes, Compose) reads as booleans or null.
 _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n"})
+_WRAPPER_KEY = "_"
+_yaml_emitter: YAML | None = None
 
 
-def _key(key: object) -> str:
-    text = str(key)
-    if _PLAIN_KEY.fullmatch(text) and text.lower() not in _YAML_WORDS:
-        return text
-    return yaml_string(text)
+class _PlainKey(str):
+    """A mapping key written plain: a word no YAML 1.1 or 1.2 reader takes for anything else."""
+
+    __slots__ = ()
 
 
-def _scalar(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return yaml_string(value)
+def _plain_data(value: Any) -> Any:
+    """``value`` with the mapping keys that may stay plain marked (the rest are quoted)."""
+    if isinstance(value, dict):
+        return {
+            (
+                _PlainKey(key)
+                if _PLAIN_KEY.fullmatch(str(key)) and str(key).lower() not in _YAML_WORDS
+                else str(key)
+            ): _plain_data(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [_plain_data(item) for item in value]
+    return value
+
+
+def _emitter() -> YAML:
+    """ruamel.yaml set up for manifest fragments: block style, every string double-quoted,
+    sequences indented under their key, no line folding."""
+    global _yaml_emitter  # noqa: PLW0603 - one configured emitter per process
+    if _yaml_emitter is None:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.representer import SafeRepresenter
+
+        class FragmentRepresenter(SafeRepresenter):
+            def represent_quoted(self, data: str) -> Any:
+                return self.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
+
+            def represent_plain_key(self, data: str) -> Any:
+                return self.represent_scalar("tag:yaml.org,2002:str", str(data))
+
+        FragmentRepresenter.add_representer(str, FragmentRepresenter.represent_quoted)
+        FragmentRepresenter.add_representer(_PlainKey, FragmentRepresenter.represent_plain_key)
+        emitter = YAML(typ="safe", pure=True)
+        emitter.Representer = FragmentRepresenter
+        emitter.default_flow_style = False
+        emitter.allow_unicode = True
+        emitter.width = 2**30  # a long string stays on its line
+        emitter.indent(mapping=2, sequence=4, offset=2)
+        emitter.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+        _yaml_emitter = emitter
+    return _yaml_emitter
 
 
 def to_yaml(value: Any, indent: int = 0) -> str:
     """Block-style YAML for plain data (dicts, lists, scalars), every string quoted.
 
     For the data-shaped parts of manifests (rules, selectors, environment lists), which
-    read better built in Python than spelled out in template loops. The result starts on
-    a new line and is indented by ``indent``; empty collections are written in flow form.
+    read better built in Python than spelled out in template loops: the template writes
+    ``key:{{ value | toyaml(indent) }}``. The result is what follows ``key:``: a new line
+    and the block indented by ``indent``, or a space and a scalar (empty collections in
+    flow form). ruamel.yaml emits it, as the value of a one-key document.
     """
+    buffer = io.StringIO()
+    _emitter().dump({_PlainKey(_WRAPPER_KEY): _plain_data(value)}, buffer)
+    text = buffer.getvalue()
+    prefix = _WRAPPER_KEY + ":"
+    if not text.startswith(prefix):  # pragma: no cover - ruamel writes the key first
+        raise ValueError(f"unexpected YAML for {type(value).__name__}: {text[:40]!r}")
+    head, *rest = text[len(prefix) :].rstrip("\n").split("\n")
     pad = " " * indent
-    if isinstance(value, dict):
-        if not value:
-            return " {}"
-        lines = []
-        for key, item in value.items():
-            lines.append(f"{pad}{_key(key)}:{to_yaml(item, indent + 2)}")
-        return "\n" + "\n".join(lines)
-    if isinstance(value, list):
-        if not value:
-            return " []"
-        lines = []
-        for item in value:
-            if isinstance(item, dict) and item:
-                inner = to_yaml(item, indent + 2).lstrip("\n")
-                lines.append(f"{pad}- {inner[indent + 2 :]}")
-            elif isinstance(item, list) and item:
-                lines.append(f"{pad}-{to_yaml(item, indent + 2)}")
-            else:
-                lines.append(f"{pad}-{to_yaml(item, indent + 2)}")
-        return "\n" + "\n".join(lines)
-    return " " + _scalar(value)
+    # The emitter indents the value by 2 under the wrapper key: re-indent by ``indent``.
+    return "\n".join([head, *(pad + line[2:] for line in rest)])
 
 
 def _cpus(value: float) -> str:

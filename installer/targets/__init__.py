@@ -20,67 +20,18 @@ Front ends use only this module and :mod:`installer.runner`::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from installer.errors import UsageError
+from installer.targets.preview import PlannedFile, PlannedStep, PlanPreview
+
+__all__ = ["InstallTarget", "PlanPreview", "PlannedFile", "PlannedStep", "target_for"]
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.credentials import LoadedSecrets, Redactor
     from installer.runner import InstallPlan
-
-
-@dataclass(frozen=True)
-class PlannedFile:
-    """One file a run would write: where, how big, and how it differs from what is there."""
-
-    path: str
-    size: int
-    mode: int
-    change: str  # new | changed | unchanged | removed
-    holds_secrets: bool = False
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    name: str
-    title: str
-    description: str
-
-
-@dataclass
-class PlanPreview:
-    """What a run would do, computed without changing anything."""
-
-    target: str
-    release: str
-    location: str  # install_dir, or the cluster context and namespace
-    files: list[PlannedFile]
-    steps: list[PlannedStep]
-    facts: dict[str, Any] = field(default_factory=dict)  # project name, images, URLs...
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "release": self.release,
-            "location": self.location,
-            "files": [
-                {
-                    "path": f.path,
-                    "size": f.size,
-                    "mode": f"{f.mode:04o}",
-                    "change": f.change,
-                    "holds_secrets": f.holds_secrets,
-                }
-                for f in self.files
-            ],
-            "steps": [
-                {"name": s.name, "title": s.title, "description": s.description} for s in self.steps
-            ],
-            **self.facts,
-        }
 
 
 class InstallTarget(Protocol):

@@ -115,13 +115,18 @@ def test_docker_stopped_fails_the_prerequisites_with_exit_3(install: Install) ->
     assert _rendered_files(install.install_dir) == []
     _nothing_half_written(install.install_dir)
 
-    # with the docker check skipped, the first step that needs Docker fails cleanly
+    # with the docker check skipped, the first step that needs Docker fails cleanly: exit 3,
+    # naming the Engine and the step, and saying what to do
     answers = install.answers(
         "production", checks={"skip": ["cpu", "memory", "disk", "docker_disk", "docker", "dns"]}
     )
     run = install.apply(answers, env=env)
-    assert run.exit_code == 1, run.describe()
+    assert run.exit_code == 3, run.describe()
     assert "cannot reach the Docker Engine" in run.last["message"]
+    assert f"the Docker Engine at unix://{dead}" in run.last["message"]
+    assert run.last["message"].startswith(f"step {run.last['data']['step']}: ")
+    assert "run the same command again" in run.last["data"]["hint"]
+    assert "unexpected error" not in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
     assert _rendered_files(install.install_dir) == []  # the configuration was rolled back
     _nothing_half_written(install.install_dir)

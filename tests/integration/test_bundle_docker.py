@@ -250,14 +250,16 @@ def _save_members(stream: Any) -> list[tuple[str, str, str]]:
 def test_the_engine_socket_gives_the_save_the_docker_command_gives(
     images: dict[str, str], docker_engine: Any
 ) -> None:
-    """``bundle create`` reads the save from the Engine's socket (HTTP/1.0, no chunked
-    encoding): member for member, the bytes the docker command writes."""
-    from installer.bundle.create import _cli_save_stream, _engine_socket, _socket_save_stream
+    """``bundle create`` reads the save straight from the Engine the resolver names (HTTP
+    over its socket, chunked encoding and all): member for member, the bytes the docker
+    command writes."""
+    from installer.bundle.create import _cli_save_stream, _engine_save_stream
+    from installer.engine.endpoint import docker_endpoint
 
-    socket_path = _engine_socket()
-    assert socket_path is not None
+    endpoint = docker_endpoint()
+    assert endpoint.socket_path is not None
     references = [APP, TOOL]  # no shared base: Docker's output is the same every time
-    with _socket_save_stream(socket_path, references) as stream:
+    with _engine_save_stream(endpoint, references) as stream:
         from_socket = _save_members(stream)
     docker = shutil.which("docker")
     assert docker is not None
@@ -270,13 +272,12 @@ def test_the_engine_socket_gives_the_save_the_docker_command_gives(
 def test_a_save_the_engine_refuses_names_the_images_and_docker_s_reason(
     images: dict[str, str], docker_engine: Any
 ) -> None:
-    from installer.bundle.create import _engine_socket, _socket_save_stream
-    from installer.errors import InstallerError
+    from installer.bundle.create import _engine_save_stream
+    from installer.engine.endpoint import docker_endpoint
+    from installer.errors import ImageSaveError
 
-    socket_path = _engine_socket()
-    assert socket_path is not None
     with (
-        pytest.raises(InstallerError, match=r"docker save of cqbundle-test/none:1 failed: \w+"),
-        _socket_save_stream(socket_path, ["cqbundle-test/none:1"]) as stream,
+        pytest.raises(ImageSaveError, match=r"docker save of cqbundle-test/none:1 failed: \w+"),
+        _engine_save_stream(docker_endpoint(), ["cqbundle-test/none:1"]) as stream,
     ):
         stream.read(1 << 20)  # the answer comes with the first read

@@ -477,6 +477,9 @@ def _build_service(client: Any, image: ServiceImage, base: str, inputs: str, log
             pull=False,
             rm=True,
             forcerm=True,
+            # No build step needs the network (nothing is downloaded); without one a build
+            # does not depend on the Engine's default bridge.
+            network_mode="none",
         )
     except docker.errors.BuildError as e:
         lines = [str(chunk.get("stream", chunk.get("error", ""))).rstrip() for chunk in e.build_log]

@@ -107,10 +107,15 @@ class FixedBackend:
         return list(self.contexts)
 
     def plan(self, answers: AnswerFile, secrets: Secrets) -> PlanView:
+        from installer.release import release_for
+        from installer.render import preview
         from installer.resources import GIB, Capacity
         from screens.engine import plan_view
 
-        return plan_view(answers, secrets, STEPS, capacity=Capacity(4.0, 8 * GIB))
+        capacity = Capacity(4.0, 8 * GIB)
+        return plan_view(
+            answers, preview(answers, secrets, release_for(answers), None, capacity), STEPS
+        )
 
     def install(
         self, answers: AnswerFile, secrets: Secrets, *, cancel: CancelToken

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,15 @@ RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 def _colour(monkeypatch: pytest.MonkeyPatch) -> None:
     # The snapshots are in colour whatever the environment of the test run says.
     monkeypatch.delenv("NO_COLOR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_installation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The welcome step offers Backups when install_dir holds an installation: whatever this
+    # machine has installed, the snapshots see none unless a test says otherwise.
+    from installer.backup import actions
+
+    monkeypatch.setattr(actions, "installed_at", lambda install_dir: None)
 
 
 def no_cursor_blink(pilot: Pilot[Any]) -> None:
@@ -214,6 +224,210 @@ class TestEnd:
             await pilot.pause()
 
         assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+INSTALL_DIR = f"{SAVE_DIR}/install"
+RECIPIENT = "age1a9v6cf0z9xwxvp5utczw704l3t6mej9t9cqrh2jg698amxllralq5nh6pw"  # public only
+
+
+def backups_draft() -> dict[str, Any]:
+    return {**production_draft(), "install_dir": INSTALL_DIR, "backup": {"recipients": [RECIPIENT]}}
+
+
+@pytest.fixture
+def fixed_backups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installation and its archives, as fixed data (paths never written)."""
+    from installer.backup import actions
+    from installer.backup.catalog import ArchiveEntry
+
+    installation = actions.Installation(
+        install_dir=INSTALL_DIR,
+        target="production",
+        release="0.1.0",
+        project="codequal-install-2a0f4c",
+        database="postgres",
+    )
+    backups = Path(INSTALL_DIR) / "backups"
+
+    def entry(stamp: str, size: int, verified: str | None) -> ArchiveEntry:
+        created = f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:00Z"
+        record = None
+        if verified is not None:
+            record = {"mode": verified, "verified_at": created.replace("T1", "T2")}
+        return ArchiveEntry(
+            path=backups / f"{installation.project}-{stamp}-0.1.0.cqbackup",
+            size=size,
+            install=installation.project,
+            created=created,
+            release="0.1.0",
+            verified=record,
+        )
+
+    entries = [
+        entry("20261204T170000Z", 512_345_678, None),
+        entry("20261203T170000Z", 498_765_432, "full"),
+        entry("20261202T170000Z", 497_000_000, "quick"),
+    ]
+    monkeypatch.setattr(
+        actions, "installed_at", lambda d: installation if str(d) == INSTALL_DIR else None
+    )
+    monkeypatch.setattr(actions, "list_backups", lambda directory: list(entries))
+    monkeypatch.setattr(
+        actions,
+        "create_preview",
+        lambda answers, **_: actions.CreatePreview(
+            install_dir=INSTALL_DIR,
+            directory=backups,
+            name_pattern=f"{installation.project}-<UTC time>-0.1.0.cqbackup",
+            recipients=[RECIPIENT],
+            contents=[
+                ("manifest.json", "versions, answers (no secrets), hashes"),
+                ("database/postgres.pgdump", "pg_dump -Fc of codequal"),
+                ("volumes/codequal_data.tar.zst", "named volume codequal_data"),
+                ("volumes/deepwiki_cache.tar.zst", "named volume deepwiki_cache"),
+                ("config.tar.zst", f"the rendered configuration in {INSTALL_DIR}"),
+                ("state.tar.zst", "generated secrets, TLS material, journal, result, history"),
+            ],
+            pauses=(
+                "codequal, deepwiki, nginx are paused while the volumes are copied (the "
+                "database is not; it is dumped from a snapshot taken during the pause); the "
+                "pause is measured"
+            ),
+        ),
+    )
+    monkeypatch.setattr(
+        actions,
+        "restore_preview",
+        lambda archive, identity, answers, secrets: actions.RestorePreview(
+            archive=archive,
+            release="0.1.0",
+            target_release="0.1.0",
+            created="2026-12-03T17:00:00Z",
+            archive_target="production",
+            install_dir=INSTALL_DIR,
+            existing=installation,
+            replaces=[
+                f"the files in {INSTALL_DIR}: rendered again from these answers, with the "
+                "archive's generated secrets and TLS material",
+                "named volumes codequal_data, deepwiki_cache: emptied, then filled from the "
+                "archive",
+                "the PostgreSQL database codequal: dropped and created afresh from the dump "
+                "(4 tables, 120345 rows)",
+                "the application services: stopped during the restore, then started again",
+            ],
+            safety_directory=backups,
+            safety_recipients=[RECIPIENT],
+            refusals=[],
+        ),
+    )
+    # The identity file the reviews ask for is "there" (its path is shown, never read).
+    monkeypatch.setattr("screens.backups._identity_problem", lambda text: None)
+
+
+def backups_app() -> InstallerApp:
+    return app_at("welcome", WizardState(draft=backups_draft()))
+
+
+async def open_backups(pilot: Pilot[Any]) -> None:
+    await wait_for_screen(pilot, "welcome")
+    await wait_until(pilot, lambda: bool(pilot.app.screen.query("#backups")))
+    await pilot.press("b")
+    await settle("backups", lambda a: getattr(a.screen, "listing", None) is not None)(pilot)
+
+
+async def open_review(pilot: Pilot[Any], key: str, kind: str) -> None:
+    await open_backups(pilot)
+    await pilot.press(key)
+    await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == kind)
+    await pilot.pause()
+    no_cursor_blink(pilot)
+    await pilot.pause()
+
+
+IDENTITY = "/root/codequal-backup.key"
+
+
+async def read_restore_preview(pilot: Pilot[Any]) -> None:
+    await open_review(pilot, "r", "RestoreReview")
+    pilot.app.screen.query_one(Input).value = IDENTITY
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: getattr(pilot.app.screen, "preview", None) is not None)
+    await pilot.pause()
+
+
+@pytest.mark.usefixtures("fixed_backups")
+@pytest.mark.parametrize("size", SIZES)
+class TestBackups:
+    def test_welcome_offers_backups(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await settle("welcome")(pilot)
+            await wait_until(pilot, lambda: bool(pilot.app.screen.query("#backups")))
+            await pilot.pause()
+
+        assert snap_compare(backups_app(), terminal_size=size, run_before=run_before)
+
+    def test_list(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        assert snap_compare(backups_app(), terminal_size=size, run_before=open_backups)
+
+    def test_create_review(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_review(pilot, "c", "CreateReview")
+
+        assert snap_compare(backups_app(), terminal_size=size, run_before=run_before)
+
+    def test_verify_review(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_review(pilot, "v", "VerifyReview")
+
+        assert snap_compare(backups_app(), terminal_size=size, run_before=run_before)
+
+    def test_restore_review(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        assert snap_compare(backups_app(), terminal_size=size, run_before=read_restore_preview)
+
+    def test_restore_confirmation(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await read_restore_preview(pilot)
+            await pilot.click("#confirm")
+            await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmDialog")
+            await pilot.pause()
+
+        assert snap_compare(backups_app(), terminal_size=size, run_before=run_before)
+
+    def test_failed_verify(
+        self, snap_compare: Any, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from installer.backup import actions
+        from installer.events import Event
+
+        def verify(archive: Path, identity: Path, *, cancel: Any) -> Any:
+            yield Event("run.started", f"verify {archive.name} (restore into a sandbox)")
+            yield Event("step.started", "Decrypt and check every member", step="hashes")
+            yield Event("step.output", "decrypting with the identity", step="hashes")
+            yield Event(
+                "step.failed",
+                "volumes/codequal_data.tar.zst: 1 byte differs from the manifest's SHA-256",
+                step="hashes",
+            )
+            yield Event(
+                "run.failed",
+                "volumes/codequal_data.tar.zst: 1 byte differs from the manifest's SHA-256",
+                exit_code=4,
+                data={"member": "volumes/codequal_data.tar.zst", "hint": "take a new backup"},
+            )
+
+        monkeypatch.setattr(actions, "verify_events", verify)
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_backups(pilot)
+            await pilot.press("v")
+            await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == "VerifyReview")
+            pilot.app.screen.query_one(Input).value = IDENTITY
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: getattr(pilot.app.screen, "verdict", None) is not None)
+            await wait_until(pilot, lambda: not pilot.app.screen.running)  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        assert snap_compare(backups_app(), terminal_size=size, run_before=run_before)
 
 
 def test_fixed_rows_cover_every_status() -> None:

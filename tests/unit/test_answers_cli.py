@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,14 +163,14 @@ def test_unreadable_file_is_reported_without_a_traceback(
     # Root can read any file, so the kernel's EACCES is produced at the open() call itself.
     path = tmp_path / "a.yaml"
     path.write_text("version: 1\n")
-    real_open = Path.open
+    real_open = os.open
 
-    def deny(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        if self == path:
+    def deny(name: str, *args: Any, **kwargs: Any) -> int:
+        if Path(name) == path:
             raise PermissionError(13, "Permission denied")
-        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_open(name, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", deny)
+    monkeypatch.setattr(os, "open", deny)
     result = run_cli("answers", "validate", str(path))
     assert result.exit_code == 2
     assert "cannot be read (permission denied)" in result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from installer.answers import TARGETS
@@ -81,6 +81,7 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
 
 @SETTINGS
 @given(documents)
+@example({"[key]": None})  # a key that looks like pydantic's own "[key]" location suffix
 def test_arbitrary_yaml_documents_never_crash(document: Any) -> None:
     result, path = _validate_text(yaml.safe_dump(document, allow_unicode=True))
     _assert_clean_outcome(result, path)

@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from installer.answers import CHECK_NAMES, AnswerFile
+from installer.answers import AnswerFile
 from installer.checks import PrerequisiteReport, Timeouts, run_prerequisites
+from installer.checks.catalog import MACHINE_CHECK_NAMES
 from installer.checks.detect import Environment
 from installer.checks.probes import (
     CgroupInfo,
@@ -221,7 +222,7 @@ def test_a_good_machine_passes_every_development_check() -> None:
     report = run("development")
     statuses = {r.name: r.status for r in report.results}
     assert statuses == {
-        **{name: "pass" for name in CHECK_NAMES},
+        **{name: "pass" for name in MACHINE_CHECK_NAMES},
         "kubernetes": "skipped",
     }
     assert not report.failed
@@ -233,8 +234,8 @@ def test_a_good_machine_passes_every_development_check() -> None:
 
 
 def test_every_check_is_reported_in_a_fixed_order() -> None:
-    assert [r.name for r in run("development").results] == list(CHECK_NAMES)
-    assert [r.name for r in run(answers("kubernetes")).results] == list(CHECK_NAMES)
+    assert [r.name for r in run("development").results] == list(MACHINE_CHECK_NAMES)
+    assert [r.name for r in run(answers("kubernetes")).results] == list(MACHINE_CHECK_NAMES)
 
 
 # --------------------------------------------------------------------------- cpu
@@ -935,7 +936,7 @@ def test_report_json_has_every_field_of_every_check() -> None:
     assert data["profile"] == "minimal"
     assert data["failed"] is True
     assert data["summary"] == {"pass": 12, "warn": 0, "fail": 1, "skipped": 1}
-    assert [c["name"] for c in data["checks"]] == list(CHECK_NAMES)
+    assert [c["name"] for c in data["checks"]] == list(MACHINE_CHECK_NAMES)
     for check in data["checks"]:
         assert set(check) == {"name", "status", "measured", "required", "hint", "reason", "details"}
     cpu = data["checks"][0]

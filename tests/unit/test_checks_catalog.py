@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from installer.checks.catalog import CHECKS, checks_for
+from installer.checks.catalog import CHECKS, LIVE_CHECK_NAMES, checks_for
 from installer.names import CHECK_NAMES, TARGETS
 
 
@@ -22,7 +22,14 @@ def test_the_table_is_in_report_order() -> None:
 
 
 def test_which_checks_each_kind_of_target_uses() -> None:
-    assert set(checks_for("kubernetes")) == {"cpu", "memory", "architecture", "dns", "kubernetes"}
+    assert set(checks_for("kubernetes")) == {
+        "cpu",
+        "memory",
+        "architecture",
+        "dns",
+        "kubernetes",
+        *LIVE_CHECK_NAMES,
+    }
     assert set(checks_for("enterprise")) == set(checks_for("kubernetes"))
-    assert set(checks_for("development")) == set(CHECK_NAMES) - {"kubernetes"}
+    assert set(checks_for("development")) == set(CHECK_NAMES) - {"kubernetes", "ldap"}
     assert set(checks_for("production")) == set(checks_for("development"))

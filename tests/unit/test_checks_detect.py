@@ -267,3 +267,19 @@ def test_detect_environment_puts_it_together(tmp_path: Path) -> None:
         "airgapped": False,
         "airgap_evidence": "registry-1.docker.io resolves",
     }
+
+
+def test_docker_s_socket_is_the_one_the_endpoint_resolver_names(tmp_path: Path) -> None:
+    from installer.engine.endpoint import DEFAULT_SOCKET_VARIABLE
+
+    runtime_dir = tmp_path / "run/user/1000"
+    write(tmp_path, "run/user/1000/docker.sock", "")
+    env = {
+        "PATH": "",
+        "DOCKER_CONTEXT": "default",
+        DEFAULT_SOCKET_VARIABLE: str(tmp_path / "none.sock"),
+        "XDG_RUNTIME_DIR": str(runtime_dir),
+    }
+    # The resolver answers with an absolute path; detection reads it under its root.
+    assert container_runtimes("/", env) == ("docker",)
+    assert container_runtimes(tmp_path / "elsewhere", env) == ()

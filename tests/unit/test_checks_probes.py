@@ -7,20 +7,17 @@ import os
 import socket
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from installer.checks import docker_probe
 from installer.checks.probes import (
     HostProbe,
     cached_compose_version,
     cgroup_from_fs,
     compose_cache_file,
     compose_candidates,
-    docker_endpoint,
     parse_os_release,
     parse_proc_net_tcp,
     physical_cores_from_sysfs,
@@ -30,6 +27,7 @@ from installer.checks.probes import (
     read_meminfo,
 )
 from installer.checks.requirements import size, version_tuple
+from installer.engine.endpoint import DEFAULT_SOCKET_VARIABLE
 
 # --------------------------------------------------------------------------- parsers
 
@@ -305,72 +303,6 @@ def test_engine_answers_are_read(short_tmp: Path) -> None:
     assert (info.https_proxy, info.ncpu) == ("http://proxy:3128", 16)
 
 
-class CountingEngine(EngineStandIn):
-    """The stand-in, counting the requests it was sent."""
-
-    def __init__(self, path: Path, replies: dict[str, bytes]) -> None:
-        self.requests = 0
-        super().__init__(path, replies)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            with conn:
-                self.requests += 1
-                conn.recv(65536)
-                conn.sendall(self.replies["/info"])
-
-
-def _wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "the stand-in engine was not asked in time"
-        time.sleep(0.005)
-
-
-def test_the_request_sent_early_is_the_one_the_probe_uses(
-    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = CountingEngine(short_tmp / "d.sock", {"/info": _http(INFO)})
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
-    try:
-        docker_probe.start_early(2.0)
-        _wait_for(lambda: engine.requests == 1)
-        engine.replies = {"/info": _http({**INFO, "Driver": "btrfs"})}
-        info = HostProbe().docker(2.0)
-        assert info.storage_driver == "overlay2"  # the early request's answer
-        assert engine.requests == 1
-        assert HostProbe().docker(2.0).storage_driver == "btrfs"  # taken once only
-    finally:
-        engine.close()
-
-
-def test_an_early_answer_for_another_engine_or_a_stale_one_is_not_used(
-    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = CountingEngine(short_tmp / "d.sock", {"/info": _http(INFO)})
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
-    try:
-        docker_probe.start_early(2.0)
-        _wait_for(lambda: engine.requests == 1)
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/other.sock")
-        moved = HostProbe().docker(2.0)  # the environment changed since: ask the new one
-        assert (moved.reachable, moved.error) == (False, "not_running")
-
-        monkeypatch.setenv("DOCKER_HOST", f"unix://{short_tmp}/d.sock")
-        docker_probe.start_early(2.0)
-        _wait_for(lambda: engine.requests == 2)
-        engine.replies = {"/info": _http({**INFO, "Driver": "btrfs"})}
-        monkeypatch.setattr(docker_probe, "FRESH_FOR", 0.0)  # as if sent long ago
-        assert HostProbe().docker(2.0).storage_driver == "btrfs"  # asked afresh
-        assert docker_probe.take_early(2.0) is None  # nothing is left in flight
-    finally:
-        engine.close()
-
-
 @pytest.mark.parametrize(
     ("replies", "detail"),
     [
@@ -421,11 +353,22 @@ def test_unsupported_endpoints() -> None:
     assert (info.reachable, info.error) == (False, "unsupported")
 
 
-def test_docker_endpoint_follows_docker_host(tmp_path: Path) -> None:
-    assert docker_endpoint({"DOCKER_HOST": "tcp://10.0.0.2:2375"}) == ("tcp://10.0.0.2:2375", True)
-    endpoint, from_env = docker_endpoint({})
-    assert from_env is False
-    assert endpoint == "unix:///var/run/docker.sock" or endpoint.endswith("/docker.sock")
+def test_the_probe_asks_the_engine_the_resolver_names(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No socket at the system path, a rootless daemon's socket in XDG_RUNTIME_DIR: the
+    probe asks that one, as apply and bundle do (installer.engine.endpoint)."""
+    engine = EngineStandIn(short_tmp / "docker.sock", {"/info": _http(INFO)})
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONTEXT", "default")
+    monkeypatch.setenv(DEFAULT_SOCKET_VARIABLE, str(short_tmp / "none.sock"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
+    try:
+        info = HostProbe().docker(2.0)
+    finally:
+        engine.close()
+    assert (info.reachable, info.endpoint) == (True, f"unix://{short_tmp}/docker.sock")
+    assert info.endpoint_from_env is False
 
 
 # --------------------------------------------------------------------------- Compose

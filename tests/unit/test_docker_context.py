@@ -1,4 +1,5 @@
-"""The Docker context the docker CLI would use becomes DOCKER_HOST for the installer, laid
+"""The Docker context the docker CLI would use becomes DOCKER_HOST for the installer (the
+endpoint resolver, :mod:`installer.engine.endpoint`), laid
 out here as the docker CLI writes it (``tests/integration/test_docker_context.py`` makes
 contexts with the real CLI)."""
 
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from installer.docker_context import (
+from installer.engine.endpoint import (
     CONTEXT_VARIABLE,
     ContextError,
-    adopt_docker_context,
+    adopt_docker_endpoint,
     context_environment,
 )
 
@@ -112,7 +113,7 @@ def test_a_context_the_installer_cannot_use_is_reported_and_the_default_used(
         context_environment(env)
 
     warnings = io.StringIO()
-    adopt_docker_context(env, warnings)
+    adopt_docker_endpoint(env, warnings)
     assert warnings.getvalue().startswith("warning: ") and said in warnings.getvalue()
     assert warnings.getvalue().count("\n") == 1
     # The docker commands the installer runs use the default endpoint, as the SDK does.
@@ -124,6 +125,6 @@ def test_adopting_exports_into_the_environment_given(config: Path) -> None:
     _use(config, "desk")
     env = {"DOCKER_CONFIG": str(config)}
     warnings = io.StringIO()
-    adopt_docker_context(env, warnings)
+    adopt_docker_endpoint(env, warnings)
     assert warnings.getvalue() == ""
     assert env["DOCKER_HOST"] == "unix:///run/desk.sock" and env[CONTEXT_VARIABLE] == "desk"

@@ -17,8 +17,8 @@ from installer.engine.compose import ComposeProject, explain_failure
 from installer.engine.process import CommandFailed, command_to_file, stream_command
 from installer.errors import Interrupted
 from installer.runner import CancelToken
-from installer.statedir import StateWriteError, atomic_write, atomic_write_json
-from installer.targets.compose import _seconds
+from installer.statedir import StateError, atomic_write, atomic_write_json
+from installer.targets.compose.polling import duration_seconds as _seconds
 
 
 def test_output_is_streamed_line_by_line_as_it_comes() -> None:
@@ -109,7 +109,7 @@ def test_a_failed_atomic_write_keeps_the_old_file_and_says_why(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full_disk)
-    with pytest.raises(StateWriteError) as failure:
+    with pytest.raises(StateError) as failure:
         atomic_write(path, b"new", 0o600)
     assert failure.value.message == f"cannot write {path}: No space left on device"
     assert failure.value.hint is not None and "free some space" in failure.value.hint

@@ -604,7 +604,7 @@ def test_diff_of_a_secret_file_never_shows_old_or_new_values(
 def test_corrupt_generated_secrets_stop_the_render_with_a_hint(
     pki: dict[str, Path], tmp_path: Path
 ) -> None:
-    from installer.secretstore import StateError
+    from installer.statedir import StateError
 
     (tmp_path / "state").mkdir()
     (tmp_path / "state" / "generated-secrets.json").write_text("{not json")

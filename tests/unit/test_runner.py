@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from installer.credentials import Redactor
-from installer.errors import PrerequisiteError, StepFailed
+from installer.errors import EngineUnavailable, PrerequisiteError, StepFailed
 from installer.events import Event
 from installer.runner import (
     CancelToken,
@@ -232,6 +232,57 @@ def test_a_failed_rollback_is_reported_and_the_others_still_run(tmp_path: Path) 
     assert "rollback of b failed too" in events[-1].message
     assert journal(tmp_path)["status"] == "rollback_failed"
     assert runner.outcome is not None and runner.outcome.status == "rollback_failed"
+
+
+class EngineStep(MemoryStep):
+    """A step whose rollback needs the engine, which is gone."""
+
+    def rollback(self, ctx: StepContext) -> Iterator[StepUpdate]:
+        self.recorder.calls.append(f"rollback:{self._name}")
+        raise EngineUnavailable("the Docker Engine at unix:///d.sock is not answering")
+        yield "never"
+
+
+def test_the_engine_gone_is_one_failure_exit_3_and_the_rerun_resumes(tmp_path: Path) -> None:
+    rec = Recorder()
+    gone = EngineUnavailable("the Docker Engine at unix:///d.sock is not answering", hint="start")
+    steps: list[Step] = [
+        EngineStep("a", rec),
+        MemoryStep("b", rec),
+        MemoryStep("c", rec, fail=gone),
+    ]
+    runner, events = run_all(make_plan(tmp_path, steps))
+    assert [c for c in rec.calls if c.startswith("rollback")] == [
+        "rollback:c",
+        "rollback:b",
+        "rollback:a",
+    ]
+    last = events[-1]
+    assert last.exit_code == 3
+    assert last.message.startswith("step c: the Docker Engine at unix:///d.sock")
+    assert "failed too" not in last.message and "rolled back: c, b" in last.message
+    assert last.data is not None and last.data["left_for_rerun"] == ["a"]
+    assert "rollback_failed" not in last.data
+    assert journal(tmp_path)["status"] == "interrupted"
+    assert runner.outcome is not None and runner.outcome.status == "failed"
+
+    rec2 = Recorder()
+    again = [MemoryStep("a", rec2), MemoryStep("b", rec2), MemoryStep("c", rec2)]
+    _, events = run_all(make_plan(tmp_path, again))
+    assert events[0].data is not None and events[0].data["resumed"] is True
+    assert rec2.calls == ["check:a", "apply:a", "check:b", "apply:b", "check:c", "apply:c"]
+    assert events[-1].exit_code == 0
+
+
+def test_a_rollback_that_loses_the_engine_after_another_failure_is_a_failure(
+    tmp_path: Path,
+) -> None:
+    rec = Recorder()
+    steps: list[Step] = [EngineStep("a", rec), MemoryStep("b", rec, fail=StepFailed("x", step="b"))]
+    _, events = run_all(make_plan(tmp_path, steps))
+    assert events[-1].exit_code == 1
+    assert "rollback of a failed too" in events[-1].message
+    assert journal(tmp_path)["status"] == "rollback_failed"
 
 
 def test_exit_codes_follow_the_error(tmp_path: Path) -> None:
@@ -511,3 +562,79 @@ def test_the_run_record_of_result_json(tmp_path: Path) -> None:
         "finished_at": "t1",
         "log_file": str(tmp_path / "apply.log"),
     }
+
+
+# A journal as the untyped runner (a dict per step) wrote it: killed in step b, which had
+# remembered a backup; step a done and changed; c never reached.
+_UNTYPED_JOURNAL = {
+    "format": 1,
+    "run_id": "20260101T000000Z-abc123",
+    "identity": "plan-1",
+    "status": "running",
+    "pid": 999999,
+    "started_at": "2026-01-01T00:00:00Z",
+    "updated_at": "2026-01-01T00:00:05Z",
+    "steps": {
+        "a": {
+            "status": "done",
+            "data": {"applied": True},
+            "started_at": "2026-01-01T00:00:01Z",
+            "attempts": 1,
+            "changed": True,
+            "finished_at": "2026-01-01T00:00:02Z",
+        },
+        "b": {
+            "status": "running",
+            "data": {"backup": "state/backups/pre.sql"},
+            "started_at": "2026-01-01T00:00:03Z",
+            "attempts": 1,
+            "changed": True,
+        },
+        "c": {"status": "pending", "data": {}},
+    },
+    "resumed_at": "2026-01-01T00:00:00Z",
+}
+
+
+def test_the_typed_journal_reads_and_writes_the_untyped_journals_json(tmp_path: Path) -> None:
+    from installer.runner import Journal
+
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps(_UNTYPED_JOURNAL, indent=2) + "\n")
+    loaded = Journal.load(path)
+    assert loaded is not None and loaded.unfinished
+    assert loaded.step("a").changed and loaded.step("b").data == {"backup": "state/backups/pre.sql"}
+    assert loaded.step("c").status == "pending" and loaded.step("c").attempts == 0
+    # Same keys in the same order: the file reads as it did.
+    assert json.dumps(loaded.to_json()) == json.dumps(_UNTYPED_JOURNAL)
+    loaded.save()
+    again = json.loads(path.read_text())
+    assert {k: v for k, v in again.items() if k != "updated_at"} == {
+        k: v for k, v in _UNTYPED_JOURNAL.items() if k != "updated_at"
+    }
+
+
+def test_a_run_killed_under_the_untyped_journal_resumes_with_its_data(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "journal.json").write_text(json.dumps(_UNTYPED_JOURNAL))
+    seen: list[Any] = []
+
+    def remembers(ctx: StepContext) -> Iterator[StepUpdate]:
+        seen.append(dict(ctx.data))
+        return iter(())
+
+    rec = Recorder()
+    steps: list[Step] = [
+        MemoryStep("a", rec),
+        MemoryStep("b", rec, body=remembers),
+        MemoryStep("c", rec),
+    ]
+    runner, _ = run_all(make_plan(tmp_path, steps))
+    assert runner.resumed and runner.run_id == "20260101T000000Z-abc123"
+    assert rec.calls == ["check:b", "apply:b", "check:c", "apply:c"]
+    assert seen == [{"backup": "state/backups/pre.sql"}]
+    assert runner.outcome is not None and runner.outcome.changed_steps == ["a", "b", "c"]
+    record = journal(tmp_path)
+    assert record["status"] == "finished" and record["steps"]["b"]["attempts"] == 2
+    assert record["steps"]["b"]["data"] == {"backup": "state/backups/pre.sql", "applied": True}

@@ -95,3 +95,54 @@ def test_redactor_hides_longest_first_and_ignores_tiny_values() -> None:
     redact = Redactor(["abcd", "abcdefgh", "xy"])
     assert redact("pw=abcdefgh and abcd, xy") == "pw=*** and ***, xy"
     assert not Redactor([])
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["sk-ant-plain-0001", 'q"uo\\te $HOME #not-a-comment', "emoji-\U0001f600-key", "a: b\n- c"],
+)
+def test_the_written_secrets_file_reads_back_and_is_private(tmp_path: Path, value: str) -> None:
+    import stat
+
+    from installer.credentials import write_secrets_file
+
+    path = tmp_path / "codequal-secrets.yaml"
+    path.write_text("old")
+    path.chmod(0o644)
+    write_secrets_file(path, {"openai_api_key": value, "github_token": "ghp-1234"}, comment="c")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().startswith('# c\ngithub_token: "ghp-1234"\nopenai_api_key: ')
+    loaded = load_secrets(str(path), {})
+    assert loaded.secrets.supplied() == {"openai_api_key": value, "github_token": "ghp-1234"}
+    assert loaded.warnings == []
+
+
+def test_the_secrets_file_writer_takes_only_secret_keys(tmp_path: Path) -> None:
+    from installer.credentials import write_secrets_file
+
+    with pytest.raises(ValueError, match="domain"):
+        write_secrets_file(tmp_path / "s.yaml", {"domain": "x"})
+    assert not (tmp_path / "s.yaml").exists()
+
+
+def test_a_generated_secret_that_cannot_be_stored_is_a_state_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from installer import statedir
+    from installer.secretstore import SecretStore
+    from installer.statedir import StateError
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(statedir.os, "fsync", full_disk)
+    store = SecretStore(tmp_path / "state")
+    with pytest.raises(StateError) as failure:
+        store.generated("database_password")
+    path = tmp_path / "state" / "generated-secrets.json"
+    assert failure.value.message == f"cannot write {path}: No space left on device"
+    assert failure.value.path == path
+    assert failure.value.hint is not None and "free some space" in failure.value.hint

@@ -32,7 +32,8 @@ def _environment(tmp_path: Path, **extra: str) -> dict[str, str]:
     if not build.exists():
         build.write_text(json.dumps({"version": "9.9.9-unit", "healthy": True}))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DATABASE_URL_FILE")}
-    env.update(STANDIN_BUILD_FILE=str(build), **extra)
+    env.update(STANDIN_BUILD_FILE=str(build), STANDIN_ITEMS_DIR=str(tmp_path / "items"))
+    env.update(extra)
     return env
 
 
@@ -219,3 +220,75 @@ def test_every_sqlite_url_form_names_the_same_file(tmp_path: Path, form: str) ->
     result = standin(tmp_path, "migrate", DATABASE_URL=form.format(path=database))
     assert result.returncode == 0, result.stderr
     assert database.is_file()
+
+
+def _migrated(tmp_path: Path, database_url: str) -> None:
+    assert standin(tmp_path, "migrate", DATABASE_URL=database_url).returncode == 0
+
+
+def test_each_posted_item_is_a_row_and_a_file_with_the_body(
+    tmp_path: Path, database_url: str, server: Server
+) -> None:
+    _migrated(tmp_path, database_url)
+    for body in (b"first", "zweite \u00fcbung".encode(), b""):
+        assert server.post("/items", body) == 201
+    status, listed = server.get("/items")
+    assert status == 200
+    for item in listed["items"]:
+        assert (tmp_path / "items" / str(item["id"])).read_bytes() == item["body"].encode()
+    assert sorted(p.name for p in (tmp_path / "items").iterdir()) == ["1", "2", "3"]
+    status, report = server.get("/items/check")
+    assert status == 200
+    assert report["ok"] is True
+    assert (report["rows"], report["files"], report["missing_count"]) == (3, 3, 0)
+
+
+def test_the_check_names_rows_whose_file_is_missing_or_differs(
+    tmp_path: Path, database_url: str, server: Server
+) -> None:
+    _migrated(tmp_path, database_url)
+    for body in (b"a", b"b", b"c"):
+        assert server.post("/items", body) == 201
+    (tmp_path / "items" / "2").unlink()
+    (tmp_path / "items" / "3").write_bytes(b"not c")
+    status, report = server.get("/deepwiki/items/check")
+    assert status == 200
+    assert report["ok"] is False
+    assert (report["missing"], report["mismatched"]) == ([2], [3])
+    assert (report["rows"], report["files"]) == (3, 2)
+
+    command = standin(tmp_path, "items-check", DATABASE_URL=database_url)
+    assert command.returncode == 1
+    assert json.loads(command.stdout)["missing"] == [2]
+
+
+def test_a_row_is_not_kept_when_its_file_cannot_be_written(
+    tmp_path: Path, database_url: str
+) -> None:
+    _migrated(tmp_path, database_url)
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the items directory should be")
+    running = Server(tmp_path, DATABASE_URL=database_url, STANDIN_ITEMS_DIR=str(blocked))
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            running.post("/items", b"lost")
+        assert refused.value.code == 503
+        assert running.get("/items") == (200, {"items": []})
+    finally:
+        running.stop()
+
+
+def test_seed_writes_rows_and_files_that_check_clean(tmp_path: Path, database_url: str) -> None:
+    _migrated(tmp_path, database_url)
+    result = standin(
+        tmp_path, "seed", "--count", "25", "--size", "301", "--batch", "10",
+        DATABASE_URL=database_url,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "items").iterdir(), key=lambda p: int(p.name))
+    assert [p.name for p in files] == [str(i) for i in range(1, 26)]
+    assert {len(p.read_bytes()) for p in files} == {301}
+    assert len({p.read_bytes() for p in files}) == 25
+    check = standin(tmp_path, "items-check", DATABASE_URL=database_url)
+    assert check.returncode == 0, check.stdout
+    assert json.loads(check.stdout)["rows"] == 25

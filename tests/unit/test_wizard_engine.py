@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,8 @@ from installer.answers import AnswerFile
 from installer.checks import run_prerequisites
 from installer.checks.detect import Environment
 from installer.credentials import Secrets
+from installer.release import release_for
+from installer.render import preview
 from installer.resources import GIB, Capacity
 from screens.engine import plan_view, recommend_target, report_view
 from screens.form import is_shown, required_secrets, sections_for
@@ -77,7 +80,8 @@ def test_the_review_renders_without_touching_the_installation(tmp_path: Path) ->
     )
     secrets = Secrets.model_validate({"anthropic_api_key": "sk-ant-review-secret-000"})
     steps = [("prerequisites", "Prerequisite check")]
-    view = plan_view(answers, secrets, steps, capacity=Capacity(4, 8 * GIB), existing=install_dir)
+    rendering = preview(answers, secrets, release_for(answers), install_dir, Capacity(4, 8 * GIB))
+    view = plan_view(answers, rendering, steps)
     assert not install_dir.exists()
     assert {f.change for f in view.files} == {"new"}
     assert view.root == str(install_dir)
@@ -90,7 +94,6 @@ def test_the_review_renders_without_touching_the_installation(tmp_path: Path) ->
 
 
 def test_the_review_diffs_against_an_existing_installation(tmp_path: Path) -> None:
-    from installer.release import release_for
     from installer.render import render_plan, write_plan
 
     install_dir = tmp_path / "install"
@@ -101,7 +104,7 @@ def test_the_review_diffs_against_an_existing_installation(tmp_path: Path) -> No
     after = AnswerFile.model_validate(
         {**base, "monitoring": {"enabled": True, "components": ["prometheus"]}}
     )
-    view = plan_view(after, Secrets(), [], existing=install_dir)
+    view = plan_view(after, preview(after, Secrets(), release_for(after), install_dir), [])
     changes = {f.path: f.change for f in view.files}
     assert changes["docker-compose.yml"] == "changed"
     assert changes["monitoring/loki/loki.yml"] == "removed"
@@ -168,3 +171,34 @@ def test_loaded_secrets_take_the_environment_too(monkeypatch: pytest.MonkeyPatch
     loaded = loaded_secrets(typed)
     assert loaded.secrets.get("openai_api_key") == os.environ["CODEQUAL_OPENAI_API_KEY"]
     assert loaded.origin == {"openai_api_key": "environment", "anthropic_api_key": "secrets file"}
+
+
+def test_the_review_renders_the_plan_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The review shows the target's own preview (``apply --dry-run``'s): one rendering,
+    into a scratch directory, not a second one of its own."""
+    import installer.render.files
+    from screens.engine import EngineBackend
+
+    roots: list[Path] = []
+    real_render_plan = installer.render.files.render_plan
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        roots.append(Path(args[3]))
+        return real_render_plan(*args, **kwargs)
+
+    monkeypatch.setattr(installer.render.files, "render_plan", counting)
+    install_dir = tmp_path / "install"
+    answers = AnswerFile.model_validate(
+        {
+            "version": 1,
+            "target": "development",
+            "install_dir": str(install_dir),
+            "resources": {"profile": "minimal"},
+        }
+    )
+    view = EngineBackend().plan(answers, Secrets())
+    assert len(roots) == 1 and roots[0] != install_dir
+    assert not install_dir.exists()
+    assert view.root == str(install_dir)
+    assert [name for name, _ in view.steps][:2] == ["prerequisites", "configuration"]
+    assert any(f.path == "docker-compose.yml" and f.change == "new" for f in view.files)

@@ -20,8 +20,6 @@ Nothing here imports the ``kubernetes`` package at module level.
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +29,8 @@ if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.release import ReleaseManifest
     from installer.runner import InstallPlan
-    from installer.targets import PlanPreview
     from installer.targets.kubernetes.session import KubeInstall, KubeOptions
-
-_BORROWED_STATE = ("generated-secrets.json", "tls")
+    from installer.targets.preview import PlanPreview
 
 
 class KubernetesTarget:
@@ -93,21 +89,12 @@ class KubernetesTarget:
         """What ``apply`` would do, changing nothing: the manifests are rendered in a scratch
         directory (borrowing the generated secrets), and each object goes through a
         server-side dry run when the cluster answers, in apply order."""
-        from installer.render import compare_plan
-        from installer.targets import PlannedFile, PlannedStep, PlanPreview
+        from installer.render.scratch import compared, scratch_root
         from installer.targets.kubernetes.plan import dry_run_objects, prepare_install, public_urls
         from installer.targets.kubernetes.steps import kubernetes_steps
+        from installer.targets.preview import PlannedFile, PlannedStep, PlanPreview
 
-        state = self.root / "state"
-        with tempfile.TemporaryDirectory(prefix="codequal-preview-") as scratch:
-            root = Path(scratch)
-            for name in _BORROWED_STATE:
-                source = state / name
-                if source.is_file():
-                    (root / "state").mkdir(exist_ok=True)
-                    shutil.copy2(source, root / "state" / name)
-                elif source.is_dir():
-                    shutil.copytree(source, root / "state" / name)
+        with scratch_root(self.root) as root:
             session = prepare_install(
                 self.answers, self.secrets, release=self.release, root=root, options=self.options
             )
@@ -119,7 +106,8 @@ class KubernetesTarget:
                 ]
             finally:
                 session.close()
-        changes = {c.path: c for c in compare_plan(session.rendered, self.root)}
+        rendering = compared(session.rendered, self.root)
+        changes = {c.path: c for c in rendering.changes}
         files = [
             PlannedFile(f.path, len(f.content), f.mode, changes[f.path].kind, f.holds_secrets)
             for f in session.rendered.files
@@ -141,4 +129,5 @@ class KubernetesTarget:
             files=files,
             steps=steps,
             facts=facts,
+            rendering=rendering,
         )

@@ -147,10 +147,17 @@ class PrerequisitesStep(KubeStep):
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
         from installer.checks.prerequisites import run_prerequisites
+        from installer.live.result import LiveInput
         from installer.targets.kubernetes.probe import ClusterProbe
 
         session = self.session
-        report = run_prerequisites(session.answers, probe=ClusterProbe(session))
+        live = LiveInput.for_answers(
+            session.answers,
+            session.secrets,
+            bundle=str(session.bundle) if session.bundle else None,
+            release=session.release,
+        )
+        report = run_prerequisites(session.answers, probe=ClusterProbe(session), live=live)
         for result in report.results:
             if result.status == "skipped" and (result.reason or "").startswith("not used"):
                 continue  # a host check of the Compose targets: noise here

@@ -10,6 +10,12 @@ Standard library only, plus psycopg2 when DATABASE_URL names PostgreSQL.
                                          create/update schema_migrations and the items table
     standin check [URL]                  exit 0 when URL (default: own /health) answers 200
     standin version                      print the build's version
+    standin seed --count N [--size BYTES] [--batch K]
+                                         write N items (rows and files) of BYTES each, straight
+                                         to the database and the items directory (bulk data for
+                                         benchmarks); the bodies are random hex text
+    standin items-check                  print the items check below as JSON; exit 0 when every
+                                         row has its file, 1 when not
 
 It is the image's entrypoint: arguments that start with "-" are taken as options of `serve`
 (ones it does not know, such as a real service's flags, are logged and ignored); any other
@@ -25,7 +31,15 @@ HTTP:
         (503 from the "unhealthy" build, or when STANDIN_HEALTH_REQUIRES names a database state
         that does not hold: "database" or "migrated")
     GET .../items            rows of the items table;  POST .../items  stores the request body
+                             as a row AND as a file, ``<items dir>/<id>`` holding the body's
+                             bytes (written and fsynced before the row is committed, so every
+                             committed row has its file)
+    GET .../items/check      {"rows", "files", "missing", "mismatched", ...}: the rows whose file
+                             is absent or differs from the row's body (first 100 ids of each)
     anything else            200 {"service", "version", "path", "host", "forwarded_proto"}
+
+The items directory: STANDIN_ITEMS_DIR, default /app/data/items (the codequal_data volume in
+the test releases, beside the SQLite database file of a development install).
 
 The build facts (version, healthy or not) come from /usr/local/share/standin/build.json, baked
 into the image, so a container's environment cannot change them. Outside an image (the unit
@@ -36,6 +50,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import sys
@@ -43,12 +58,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 BUILD_FILE = "/usr/local/share/standin/build.json"
+DEFAULT_ITEMS_DIR = "/app/data/items"
+CHECK_LIST_LIMIT = 100
 HEALTH_SUFFIXES = ("/health", "/-/healthy", "/api/health", "/ready")
 DEFAULT_SCHEMA_VERSION = "1"
 
@@ -237,22 +254,136 @@ def migrate(schema_version: str, wait_seconds: float) -> int:
     return 0
 
 
-def _items(db: Database, method: str, body: bytes) -> tuple[int, Any]:
+def items_dir() -> str:
+    return os.environ.get("STANDIN_ITEMS_DIR", "").strip() or DEFAULT_ITEMS_DIR
+
+
+def write_item_file(directory: str, item_id: int, content: bytes, *, sync: bool = True) -> None:
+    """``<directory>/<id>`` holding ``content``, written whole (temp file, fsync, rename);
+    ``sync=False`` skips the fsync (bulk data for benchmarks, where a crash is no matter)."""
+    os.makedirs(directory, exist_ok=True)
+    final = os.path.join(directory, str(item_id))
+    temporary = f"{final}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(temporary, "wb") as f:
+            f.write(content)
+            f.flush()
+            if sync:
+                os.fsync(f.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _insert_item(db: Database, connection: Any, text: str) -> int:
+    """Insert a row and write its file in one transaction: the file before the commit."""
+    cursor = connection.cursor()
+    if db.kind == "postgres":
+        cursor.execute(db.sql("INSERT INTO items (body) VALUES (?) RETURNING id"), (text,))
+        row = cursor.fetchone()
+        new_id = int(row[0])
+    else:
+        cursor.execute(db.sql("INSERT INTO items (body) VALUES (?)"), (text,))
+        new_id = int(cursor.lastrowid)
+    try:
+        write_item_file(items_dir(), new_id, text.encode("utf-8"))
+    except OSError:
+        connection.rollback()
+        raise
+    connection.commit()
+    return new_id
+
+
+def items_check(db: Database) -> dict[str, Any]:
+    """Which rows lack their file, or have a file whose bytes differ from the row's body."""
+    directory = items_dir()
+    missing: list[int] = []
+    mismatched: list[int] = []
+    rows = missing_count = mismatched_count = 0
     with closing(db.connect()) as connection:
         cursor = connection.cursor()
+        cursor.execute("SELECT id, body FROM items ORDER BY id")
+        while True:
+            batch = cursor.fetchmany(500)
+            if not batch:
+                break
+            for item_id, body in batch:
+                rows += 1
+                try:
+                    with open(os.path.join(directory, str(item_id)), "rb") as f:
+                        content = f.read()
+                except FileNotFoundError:
+                    missing_count += 1
+                    if len(missing) < CHECK_LIST_LIMIT:
+                        missing.append(int(item_id))
+                    continue
+                if content != str(body).encode("utf-8"):
+                    mismatched_count += 1
+                    if len(mismatched) < CHECK_LIST_LIMIT:
+                        mismatched.append(int(item_id))
+    try:
+        files = sum(1 for name in os.listdir(directory) if name.isdigit())
+    except FileNotFoundError:
+        files = 0
+    return {
+        "rows": rows,
+        "files": files,
+        "items_dir": directory,
+        "missing_count": missing_count,
+        "missing": missing,
+        "mismatched_count": mismatched_count,
+        "mismatched": mismatched,
+        "ok": missing_count == 0 and mismatched_count == 0,
+    }
+
+
+def _items(db: Database, method: str, body: bytes) -> tuple[int, Any]:
+    with closing(db.connect()) as connection:
         if method == "POST":
             text = body.decode("utf-8", "replace")
-            if db.kind == "postgres":
-                cursor.execute(db.sql("INSERT INTO items (body) VALUES (?) RETURNING id"), (text,))
-                row = cursor.fetchone()
-                new_id = row[0] if row else None
-            else:
-                cursor.execute(db.sql("INSERT INTO items (body) VALUES (?)"), (text,))
-                new_id = cursor.lastrowid
-            connection.commit()
+            new_id = _insert_item(db, connection, text)
             return 201, {"id": new_id, "body": text}
+        cursor = connection.cursor()
         cursor.execute("SELECT id, body FROM items ORDER BY id")
         return 200, {"items": [{"id": r[0], "body": r[1]} for r in cursor.fetchall()]}
+
+
+def seed(count: int, size: int, batch: int) -> int:
+    """Bulk items for benchmarks: ``count`` rows and files of ``size`` bytes of hex text."""
+    try:
+        db = database_from_env()
+    except DatabaseError as e:
+        print(f"standin seed: {e}", file=sys.stderr)
+        return 2
+    if db is None:
+        print("standin seed: DATABASE_URL is not set", file=sys.stderr)
+        return 2
+    directory = items_dir()
+    os.makedirs(directory, exist_ok=True)
+    written = 0
+    with closing(db.connect(timeout=30)) as connection:
+        cursor = connection.cursor()
+        while written < count:
+            n = min(batch, count - written)
+            bodies = [secrets.token_hex((size + 1) // 2)[:size] for _ in range(n)]
+            ids: list[int] = []
+            for text in bodies:
+                if db.kind == "postgres":
+                    cursor.execute(
+                        db.sql("INSERT INTO items (body) VALUES (?) RETURNING id"), (text,)
+                    )
+                    ids.append(int(cursor.fetchone()[0]))
+                else:
+                    cursor.execute(db.sql("INSERT INTO items (body) VALUES (?)"), (text,))
+                    ids.append(int(cursor.lastrowid))
+            for item_id, text in zip(ids, bodies, strict=True):
+                write_item_file(directory, item_id, text.encode("utf-8"), sync=False)
+            connection.commit()
+            written += n
+            print(f"standin seed: {written}/{count}", flush=True)
+    return 0
 
 
 class StandinHandler(BaseHTTPRequestHandler):
@@ -298,6 +429,8 @@ class StandinHandler(BaseHTTPRequestHandler):
         trimmed = path.rstrip("/") or "/"
         if trimmed.endswith(HEALTH_SUFFIXES):
             self._health()
+        elif trimmed.endswith("/items/check"):
+            self._items_request("CHECK")
         elif trimmed.endswith("/items"):
             self._items_request("GET")
         else:
@@ -333,9 +466,14 @@ class StandinHandler(BaseHTTPRequestHandler):
             self._send(503, {"error": "no database configured"})
             return
         try:
-            status, payload = _items(db, method, body)
+            if method == "CHECK":
+                status, payload = 200, items_check(db)
+            else:
+                status, payload = _items(db, method, body)
         except db.driver_errors() as e:  # no table before `migrate`, the database is down...
             status, payload = 503, {"error": f"{type(e).__name__}: {e}"}
+        except OSError as e:  # the items directory cannot be written: the row was rolled back
+            status, payload = 503, {"error": f"items directory: {e.strerror or e}"}
         self._send(status, payload)
 
 
@@ -384,7 +522,39 @@ def check(url: str | None) -> int:
         return 1
 
 
-COMMANDS = ("serve", "migrate", "check", "version")
+COMMANDS = ("serve", "migrate", "check", "version", "seed", "items-check")
+
+
+def _items_check_command() -> int:
+    try:
+        db = database_from_env()
+        if db is None:
+            print("standin items-check: DATABASE_URL is not set", file=sys.stderr)
+            return 2
+        report = items_check(db)
+    except DatabaseError as e:
+        print(f"standin items-check: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report), flush=True)
+    return 0 if report["ok"] else 1
+
+
+def _seed_command(rest: list[str]) -> int:
+    count, size, batch = 0, 1024, 200
+    while rest:
+        option = rest.pop(0)
+        if option in ("--count", "--size", "--batch") and rest:
+            value = int(rest.pop(0))
+            if option == "--count":
+                count = value
+            elif option == "--size":
+                size = value
+            else:
+                batch = max(1, value)
+        else:
+            print(f"standin seed: unknown option {option}", file=sys.stderr)
+            return 2
+    return seed(count, size, batch)
 
 
 def main(argv: list[str]) -> int:
@@ -415,6 +585,10 @@ def main(argv: list[str]) -> int:
     if command == "version":
         print(load_build().version)
         return 0
+    if command == "seed":
+        return _seed_command(rest)
+    if command == "items-check":
+        return _items_check_command()
     return 2  # unreachable: every command in COMMANDS is handled above
 
 
