@@ -172,6 +172,10 @@ def secret_values(answers: AnswerFile, loaded: LoadedSecrets, state: StateDir) -
     for path in keys:
         for index, line in enumerate(_pem_lines(path)):
             values[f"TLS private key {path.name} #{index}"] = line
+    with contextlib.suppress(OSError):  # upgrade's own age identity (installer.upgrade)
+        for line in (state.path / "rollback-identity.key").read_text().splitlines():
+            if line.startswith("AGE-SECRET-KEY-"):
+                values["rollback identity"] = line.strip()
     return {k: v for k, v in values.items() if v and len(v) >= 4}
 
 

@@ -235,3 +235,17 @@ def test_the_command_exits_5_and_writes_nothing_when_a_value_is_missed(
     assert "openai_api_key (raw)" in err
     assert SUPPLIED["openai_api_key"] not in err
     assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_the_upgrade_rollback_identity_is_a_known_value(
+    installation: dict[str, Any], tmp_path: Path
+) -> None:
+    key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+    state = installation["install_dir"] / "state"
+    (state / "rollback-identity.key").write_text(f"# created: now\n{key}\n")
+    (state / "logs" / "apply-2.log").write_text(f"oops {key}\n")
+    out = tmp_path / "o" / "s.tar.gz"
+    create_support_bundle(installation["answers"], _loaded(), out, engine=FakeEngine([]))
+    members = _members(out)
+    assert all(key.encode() not in data for data in members.values())
+    assert not any(name.endswith("rollback-identity.key") for name in members)
