@@ -86,16 +86,23 @@ def test_a_required_stop_is_enforced_then_forced_and_recorded(
     assert last["release"] == {"from": "1.0.0-test", "to": "3.0.0-test"}
     assert last["exit_code"] == 0 and last["outcome"] == "finished"
     assert last["forced_path"] == "vendor ticket 4711: 1.5 migrations folded into 3.0"
+    # The verified pre-upgrade backup it relied on, encrypted also to the state's own key.
+    archive = Path(last["backup"])
+    assert archive.name.endswith(".cqbackup") and archive.is_file()
+    verified = json.loads(archive.with_name(archive.name + ".verified.json").read_text())
+    assert verified["purpose"] == "pre-upgrade" and verified["release"] == "1.0.0-test"
+    identity = install.state / "rollback-identity.key"
+    assert (identity.stat().st_mode & 0o777) == 0o600
 
     status = install.run("status", "--install-dir", str(install.install_dir), "--json")
     assert status.exit_code == 0, status.describe()
     shown = json.loads(status.stdout)
     assert shown["release"] == "3.0.0-test" and shown["schema_version"] == "3"
     assert [e["kind"] for e in shown["history"]] == ["install", "upgrade"]
-    assert "last_backup" in shown
+    assert shown["last_backup"]["archive"] == str(archive) and shown["last_backup"]["verified"]
     text = install.run("status", "--install-dir", str(install.install_dir))
     assert "path forced: vendor ticket 4711" in text.stdout
-    assert "last backup:" in text.stdout
+    assert f"last backup: {archive}" in text.stdout.replace("\n", "") or archive.name in text.stdout
 
     # The support bundle of this install, whose logs are made to hold every secret.
     generated_file = install.state / "generated-secrets.json"  # none for SQLite, no monitoring
