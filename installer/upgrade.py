@@ -300,7 +300,8 @@ def _upgrade(
     new_answers = with_release(answers, target_release.version)
     state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
     # The backup is of what runs now: the installed release's answers (its database image).
-    backup = PreUpgradeBackup(answers, loaded, state) if state is not None else None
+    current = with_release(answers, installed)
+    backup = PreUpgradeBackup(current, loaded, state) if state is not None else None
     if backup is not None:
         _say(backup.check_disk(), as_json)
 
