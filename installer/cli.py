@@ -374,6 +374,87 @@ def restore_command(
     )
 
 
+# -- the installation's life after install: upgrade, uninstall, support bundle -------------
+
+
+@cli.command("upgrade")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file.")
+@click.option("--to", "to", required=True, help="Release to upgrade to (its version).")
+@click.option("--bundle", type=click.Path(dir_okay=False), help="Offline bundle of that release.")
+@click.option("--key", type=click.Path(dir_okay=False), help="Public key of the offline bundle.")
+@click.option(
+    "--force-path",
+    "force_path",
+    metavar="REASON",
+    help="Go on although the upgrade skips a required stop; REASON goes into the history.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Upgrade without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line (NDJSON).")
+def upgrade_command(
+    *,
+    answers_path: str,
+    secrets_path: str | None,
+    to: str,
+    bundle: str | None,
+    key: str | None,
+    force_path: str | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Upgrade the installation to release --to, on an allowed path, after a healthy check.
+
+    Exit codes: 0 done, 1 failed and rolled back, 2 refused (path, usage), 3 unhealthy or
+    too little disk, 130 interrupted.
+    """
+    from installer.upgrade import run_upgrade
+
+    sys.exit(
+        run_upgrade(
+            answers_path,
+            secrets_path,
+            to=to,
+            bundle=bundle,
+            key=key,
+            force_path=force_path,
+            yes=yes,
+            as_json=as_json,
+        )
+    )
+
+
+@cli.command("uninstall")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file.")
+@click.option(
+    "--purge", is_flag=True, help="Also remove the data: volumes, claims, backups, state."
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (--purge: do not ask for the domain).")
+@click.option("--json", "as_json", is_flag=True, help="Print the inventory and result as JSON.")
+def uninstall_command(
+    answers_path: str, secrets_path: str | None, purge: bool, yes: bool, as_json: bool
+) -> None:
+    """Show what the installation holds, then remove it (data kept unless --purge)."""
+    from installer.uninstall import run_uninstall
+
+    sys.exit(run_uninstall(answers_path, secrets_path, purge=purge, yes=yes, as_json=as_json))
+
+
+@cli.command("support-bundle")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Archive to write (.tar.gz).")
+def support_bundle_command(answers_path: str, secrets_path: str | None, out: str | None) -> None:
+    """Write one archive to send to the vendor: status, history, logs, configuration.
+
+    Every known secret is removed; the archive is checked again and not written if any
+    remains (exit 5).
+    """
+    from installer.support_bundle import run_support_bundle
+
+    sys.exit(run_support_bundle(answers_path, secrets_path, out))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the command line, turning errors into exit codes."""
     try:

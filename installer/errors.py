@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     PREREQUISITES = 3
     BUNDLE_INTEGRITY = 4
+    REDACTION_FAILED = 5  # support-bundle: a known secret survived redaction; nothing written
     INTERRUPTED = 130
 
 

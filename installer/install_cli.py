@@ -200,6 +200,9 @@ def _apply(
 
     cancel = CancelToken()
     runner = Runner(target.plan(), cancel=cancel)
+    from installer.history import HistoryRecorder
+
+    recorder = HistoryRecorder(runner.plan.state, getattr(target, "release", None))
     if as_json:
         from installer.run_display import JsonRunDisplay
 
@@ -219,6 +222,7 @@ def _apply(
         finally:
             display.close()
     assert runner.outcome is not None  # noqa: S101 - run() always sets it
+    recorder.finished(runner.outcome)
     return runner.outcome.exit_code
 
 
@@ -249,6 +253,10 @@ def run_status(install_dir: str | None, answers_path: str | None, as_json: bool)
     last = status.last_run
     if not status.installed:
         console.print(f"nothing installed in {directory}")
+        if data.get("history"):  # uninstalled: what happened here is still worth showing
+            from installer.history import print_lifecycle
+
+            print_lifecycle(console, data)
         if last.get("status") in ("running", "interrupted", "rolling_back"):
             console.print(
                 f"an apply was interrupted at step {last.get('step')}: "
@@ -277,6 +285,9 @@ def run_status(install_dir: str | None, answers_path: str | None, as_json: bool)
         console.print(table)
     for name, url in data["urls"].items():
         console.print(f"  {name:10} {url}")
+    from installer.history import print_lifecycle
+
+    print_lifecycle(console, data)
     if last.get("status") in ("running", "interrupted", "rolling_back"):
         console.print(
             f"[yellow]an apply was interrupted at step {last.get('step')}: run it again "

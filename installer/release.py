@@ -80,6 +80,29 @@ class Migration(Manifest):
     schema_version: str = Field(description="Schema version this release migrates to.")
 
 
+class UpgradeRules(Manifest):
+    """Which installed releases this release may be installed over (``upgrade``).
+
+    ``from`` is the oldest release it upgrades from (``">=1.0.0"``; clauses joined with
+    commas); ``stops`` are releases an upgrade must pass through when it crosses them.
+    ``installer.upgrade_path`` enforces both.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: str | None = Field(
+        None,
+        alias="from",
+        pattern=r"^\s*(>=|>|<=|<|==)?\s*[0-9][0-9A-Za-z.+-]*(\s*,\s*(>=|>|<=|<|==)?\s*"
+        r"[0-9][0-9A-Za-z.+-]*)*\s*$",
+        description="Installed releases this one upgrades from, e.g. '>=1.0.0'.",
+    )
+    stops: list[str] = Field(
+        default_factory=list,
+        description="Required stops: an upgrade that crosses one must be installed there first.",
+    )
+
+
 class ReleaseManifest(Manifest):
     """A CodeQual release."""
 
@@ -88,6 +111,10 @@ class ReleaseManifest(Manifest):
     services: dict[ServiceName, Service]
     routes: list[Route]
     migration: Migration
+    upgrade: UpgradeRules = Field(
+        default_factory=UpgradeRules,
+        description="Upgrade path rules: the oldest release it upgrades from, required stops.",
+    )
 
     def image_for(self, service: ServiceName, answers: AnswerFile | None = None) -> str:
         """The image reference to run: the answer file's override, else the manifest's."""
@@ -119,6 +146,11 @@ def bundled_release_names() -> list[str]:
         if p.name.endswith(".yaml")
     ]
     return sorted(names, key=_version_key)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """The numeric core of a version (``1.5.0-test`` -> ``(1, 5, 0)``), for ordering."""
+    return _version_key(version)
 
 
 def _version_key(version: str) -> tuple[int, ...]:

@@ -38,6 +38,7 @@ class InstallationStatus:
     services: list[ServiceStatus] = field(default_factory=list)
     docker_error: str | None = None
     last_run: dict[str, Any] = field(default_factory=dict)
+    lifecycle: dict[str, Any] = field(default_factory=dict)  # last backup, history (i15)
 
     @property
     def healthy(self) -> bool:
@@ -74,6 +75,7 @@ class InstallationStatus:
             ],
             "docker_error": self.docker_error,
             "last_run": self.last_run,
+            **self.lifecycle,
         }
 
 
@@ -94,6 +96,9 @@ def installation_status(install_dir: Path, engine: Any = None) -> InstallationSt
             "step": stuck[0] if stuck else None,
             "updated_at": journal.updated_at,
         }
+    from installer.history import lifecycle_summary
+
+    status.lifecycle = lifecycle_summary(state, Path(install_dir) / "backups")
     if not installed:
         return status
     project = str(status.record.get("compose_project") or "")

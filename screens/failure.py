@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,6 +15,7 @@ from installer import __version__
 from screens.step import StepScreen
 
 SUPPORT_FILE_NAME = "codequal-support.txt"
+SUPPORT_BUNDLE_NAME = "codequal-support.tar.gz"
 
 
 class FailureScreen(StepScreen):
@@ -106,6 +108,26 @@ class FailureScreen(StepScreen):
             self.notify(f"cannot write the support file: {e.strerror}", severity="error")
             return
         self.notify(f"Support info saved to {path}")
+        self.save_support_bundle()
+
+    @work(thread=True, exclusive=True, group="support-bundle")
+    def save_support_bundle(self) -> None:
+        """The support bundle (``support-bundle``'s archive) beside the text file."""
+        from installer.credentials import LoadedSecrets
+        from installer.errors import InstallerError
+        from installer.support_bundle import create_support_bundle
+
+        answers = self.wizard.state.validate().answers
+        if answers is None:
+            return
+        out = self.wizard.save_dir / SUPPORT_BUNDLE_NAME
+        loaded = LoadedSecrets(self.wizard.state.secrets_model())
+        try:
+            bundle = create_support_bundle(answers, loaded, out)
+        except (InstallerError, OSError) as e:
+            self.app.call_from_thread(self.notify, f"no support bundle: {e}", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"Support bundle saved to {bundle.out}")
 
     def write_support_info(self) -> Path:
         """Answers (no secrets), the checks, the failure and the run's log, in one file."""

@@ -71,7 +71,11 @@ DATABASE_SERVICE: Final = "postgres"
 SQLITE_DEFAULT = "file:/app/data/codequal.db"
 ZSTD_LEVEL = 3
 # Not in the state member: logs (redacted, per run), the rollback copies, dumps, the lock.
-_STATE_EXCLUDED = frozenset({"logs", "previous", "backups", "apply.lock", PAUSE_RECORD})
+# rollback-identity.key: the key a pre-upgrade backup is also encrypted to (installer.upgrade);
+# an archive holding its own key would be readable by anyone who has the archive.
+_STATE_EXCLUDED = frozenset(
+    {"logs", "previous", "backups", "apply.lock", PAUSE_RECORD, "rollback-identity.key"}
+)
 _PROGRESS_SECONDS = 0.25
 
 STEPS: tuple[tuple[str, str], ...] = (
