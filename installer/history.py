@@ -268,14 +268,10 @@ class HistoryRecorder:
 
 
 def last_backup(backup_directory: Path) -> dict[str, Any] | None:
-    """The newest archive ``backup list`` shows there (None: none, or no backup support)."""
-    import importlib
+    """The newest archive ``backup list`` shows there (None: there is none)."""
+    from installer.backup.catalog import list_archives
 
-    try:
-        catalog: Any = importlib.import_module("installer.backup.catalog")
-    except ImportError:
-        return None
-    entries = catalog.list_archives(backup_directory)
+    entries = list_archives(backup_directory)
     if not entries:
         return None
     entry = entries[0]

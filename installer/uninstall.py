@@ -109,12 +109,7 @@ def compose_project(answers: AnswerFile) -> str:
 
 
 def _backup_directory(answers: AnswerFile) -> Path:
-    from installer.upgrade import PreUpgradeBackup, backup_package
-
-    if backup_package() is not None:
-        state = StateDir.for_install_dir(answers.install_dir)
-        return PreUpgradeBackup(answers, None, state).directory()  # type: ignore[arg-type]
-    return Path(answers.install_dir) / "backups"
+    return Path(str(answers.backup.directory_for(answers.install_dir)))
 
 
 def _labels(obj: Any) -> dict[str, str]:

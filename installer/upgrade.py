@@ -9,10 +9,9 @@ Before anything changes, in this order:
 3. the path is allowed (:mod:`installer.upgrade_path`): skipping a required stop exits 2
    naming the stop and the path to follow, unless ``--force-path REASON``, whose reason
    goes into the history;
-4. free disk is at least twice the last backup, and a pre-upgrade backup is made and
-   verified (:class:`PreUpgradeBackup`, the seam to :mod:`installer.backup`: when that
-   package is not part of this installer, the upgrade says so and relies on the database
-   dump ``apply`` takes before every migration).
+4. free disk is at least twice the last backup, and a pre-upgrade backup is made
+   (:mod:`installer.backup`), also encrypted to a key kept in the state, and its members
+   checked against its manifest (:class:`PreUpgradeBackup`).
 
 Then it runs exactly the plan ``apply`` runs with ``release.version`` set to ``VERSION``
 (its migration, verification and automatic rollback on failure), and appends an
@@ -21,12 +20,10 @@ Then it runs exactly the plan ``apply`` runs with ``release.version`` set to ``V
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
@@ -47,19 +44,6 @@ class UnhealthyInstallation(PrerequisiteError):
     """The installation is not healthy: an upgrade would start from an unknown state."""
 
 
-def backup_package() -> ModuleType | None:
-    """:mod:`installer.backup` when this installer has it (None: archives unavailable)."""
-    try:
-        return importlib.import_module("installer.backup")
-    except ImportError:
-        return None
-
-
-def _backup(module: str) -> Any:
-    """A module of :mod:`installer.backup` (imported by name: it may not be installed)."""
-    return importlib.import_module(f"installer.backup.{module}")
-
-
 @dataclass
 class BackupOutcome:
     archive: Path | None
@@ -68,33 +52,21 @@ class BackupOutcome:
 
 
 class PreUpgradeBackup:
-    """The backup half of an upgrade: free disk, then a verified archive (issue 14's API).
-
-    Every call into :mod:`installer.backup` is here, so the upgrade works the same before
-    and after that package is installed: without it, :meth:`check_disk` has no backup to
-    measure against and :meth:`create` reports that no archive was made.
-    """
+    """The backup half of an upgrade: free disk, then an archive whose members are checked."""
 
     def __init__(self, answers: AnswerFile, secrets: LoadedSecrets, state: StateDir) -> None:
         self.answers = answers
         self.secrets = secrets
         self.state = state
 
-    @property
-    def available(self) -> bool:
-        return backup_package() is not None
-
     def directory(self) -> Path:
-        section: Any = getattr(self.answers, "backup", None)
-        if section is None:  # answers of an installer without the backup section
-            return Path(self.answers.install_dir) / "backups"
-        return Path(str(section.directory_for(self.answers.install_dir)))
+        return Path(str(self.answers.backup.directory_for(self.answers.install_dir)))
 
     def last_backup(self) -> Any | None:
         """The newest archive of ``backup list`` (an ``ArchiveEntry``), or None."""
-        if not self.available:
-            return None
-        entries = _backup("catalog").list_archives(self.directory())
+        from installer.backup.catalog import list_archives
+
+        entries = list_archives(self.directory())
         return entries[0] if entries else None
 
     def check_disk(self) -> str:
@@ -105,21 +77,15 @@ class PreUpgradeBackup:
         return check_free_space(self.directory(), int(last.size))
 
     def create(self, display: Any, cancel: Any) -> BackupOutcome:
-        """Make the pre-upgrade archive and verify it; the archive's path."""
-        if not self.available:
-            return BackupOutcome(
-                None,
-                False,
-                "no archive: backups are not part of this installer; the database is dumped "
-                "before the migration as every apply does (state/backups/)",
-            )
+        """Make the pre-upgrade archive and check it against its manifest; its path."""
+        from installer.backup.archive import verify_hashes
+        from installer.backup.catalog import write_verification
+        from installer.backup.create import BackupCreate
+        from installer.backup.crypto import recipient_of
+
         identity = self.rollback_identity()
-        own = _backup("crypto").recipient_of(identity)
-        section: Any = getattr(self.answers, "backup", None)
-        recipients = [*(section.recipients if section is not None else []), own]
-        job = _backup("create").BackupCreate(
-            self.answers, self.secrets, cancel=cancel, recipients=recipients
-        )
+        recipients = [*self.answers.backup.recipients, recipient_of(identity)]
+        job = BackupCreate(self.answers, self.secrets, cancel=cancel, recipients=recipients)
         for event in job.run():
             display.show(event)
         if job.exit_code != 0 or job.result is None:
@@ -128,18 +94,18 @@ class PreUpgradeBackup:
                 hint="fix what the backup reported, then run the upgrade again",
             )
         archive = Path(job.result.archive)
-        manifest = _backup("archive").verify_hashes(archive, identity)
-        _backup("catalog").write_verification(
-            archive, manifest, "quick", {"purpose": "pre-upgrade"}
-        )
+        manifest = verify_hashes(archive, identity)
+        write_verification(archive, manifest, "quick", {"purpose": "pre-upgrade"})
         return BackupOutcome(archive, True, f"pre-upgrade backup {archive} (verified)")
 
     def rollback_identity(self) -> Path:
         """The state's own age identity (0600), made the first time it is needed."""
         path = self.state.path / ROLLBACK_IDENTITY
         if not path.exists():
+            from installer.backup.crypto import keygen
+
             self.state.ensure()
-            _backup("crypto").keygen(path)
+            keygen(path)
         return path
 
 

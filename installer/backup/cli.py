@@ -276,17 +276,7 @@ def _verify_quick(archive: Path, identity: Path, as_json: bool) -> int:
 
 
 def _verify_full(archive: Path, identity: Path, as_json: bool) -> int:
-    import importlib
-
-    try:
-        # Built beside this module (restore into a sandbox); imported only when asked for.
-        sandbox = importlib.import_module("installer.backup.sandbox")
-    except ImportError as e:
-        raise UsageError(
-            "the full verify (a restore into a sandbox) is not available in this build",
-            hint="use --quick to check the archive's hashes",
-        ) from e
-    verify_in_sandbox = sandbox.verify_in_sandbox
+    from installer.backup.sandbox import verify_in_sandbox
     from installer.install_cli import _signals_cancel
     from installer.runner import CancelToken
 

@@ -117,16 +117,3 @@ def test_free_disk_must_be_twice_the_last_backup(tmp_path: Path) -> None:
         upgrade.check_free_space(tmp_path, 10**18)
     assert "twice the last backup" in caught.value.message
     assert caught.value.exit_code == 3
-
-
-def test_without_backup_support_the_upgrade_says_no_archive_was_made(tmp_path: Path) -> None:
-    from installer.statedir import StateDir
-
-    seam = upgrade.PreUpgradeBackup(None, None, StateDir(tmp_path))  # type: ignore[arg-type]
-    if seam.available:
-        pytest.skip("installer.backup is part of this installer")
-    assert seam.last_backup() is None
-    assert "no earlier backup" in seam.check_disk()
-    outcome = seam.create(display=None, cancel=None)
-    assert outcome.archive is None and not outcome.verified
-    assert "state/backups" in outcome.note
