@@ -115,6 +115,17 @@ class RegistryEndpoint:
     ca_file: Path | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    plain_http: bool = False
+    """Plain HTTP allowed when the host does not speak TLS, certificates still verified when
+    it does (the Docker Engine's rule for a registry on the loopback network)."""
+
+
+def _tls_failed(host: str, error: BaseException) -> RegistryError:
+    return RegistryError(
+        f"TLS verification of {host} failed: {first_line(error)}",
+        hint="set registry.ca_file to the PEM of the CA that signed the mirror's "
+        "certificate (or, for a test mirror, registry.insecure: true)",
+    )
 
 
 class RegistryClient:
@@ -165,22 +176,20 @@ class RegistryClient:
     # -- requests, retries, authentication -----------------------------------------------
 
     def _probe_base(self) -> str:
-        """https, or (``insecure`` only) http when the host does not speak TLS."""
-        schemes = ["https", "http"] if self.endpoint.insecure else ["https"]
+        """https, or (``insecure`` or ``plain_http``) http when the host does not speak TLS."""
+        plain = self.endpoint.insecure or self.endpoint.plain_http
+        schemes = ["https", "http"] if plain else ["https"]
         last: BaseException | None = None
+        tls_failure: requests.exceptions.SSLError | None = None
         for scheme in schemes:
             base = f"{scheme}://{self.host}"
             try:
                 response = self._send("GET", f"{base}/v2/", scope=None, retries=1)
             except requests.exceptions.SSLError as e:
-                last = e
-                if self.endpoint.insecure:
-                    continue
-                raise RegistryError(
-                    f"TLS verification of {self.host} failed: {first_line(e)}",
-                    hint="set registry.ca_file to the PEM of the CA that signed the mirror's "
-                    "certificate (or, for a test mirror, registry.insecure: true)",
-                ) from e
+                last = tls_failure = e
+                if plain:
+                    continue  # plain HTTP next; an untrusted certificate is reported below
+                raise _tls_failed(self.host, e) from e
             except RegistryUnreachable as e:
                 last = e.__cause__ or e
                 continue
@@ -196,6 +205,9 @@ class RegistryClient:
             if response.status_code == 200:
                 return base
             last = RegistryError(f"GET {base}/v2/ answered {response.status_code}")
+        if tls_failure is not None and not self.endpoint.insecure:
+            # it speaks TLS (plain HTTP did not answer) with a certificate not trusted here
+            raise _tls_failed(self.host, tls_failure) from tls_failure
         raise RegistryUnreachable(
             f"cannot reach the registry at {self.host}: "
             f"{_connection_problem(last) if last else 'no answer'}",

@@ -9,13 +9,17 @@ exception chain (DNS, TCP, TLS, proxy), never from its text.
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from installer.engine.images import DOCKER_HUB, DOCKER_HUB_API, ImageReference
 from installer.engine.registry import (
     RegistryClient,
+    RegistryEndpoint,
     RegistryError,
     RegistryMirror,
     RegistryUnreachable,
@@ -48,6 +52,20 @@ class RegistryPing:
         return self.failure is None
 
 
+def endpoint_for(access: RegistryMirror, api_host: str) -> RegistryEndpoint:
+    """How to ask ``api_host``, as the Docker Engine would pull from it: the Engine lets a
+    registry on the loopback network (127.0.0.0/8, ::1) answer in plain HTTP, so the check
+    does too, instead of failing a pull that works. A certificate it does present is still
+    verified (stricter than the Engine, which would skip that for loopback)."""
+    endpoint = access.endpoint(api_host)
+    name = urlsplit(f"//{api_host}").hostname or api_host
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = name == "localhost"
+    return dataclasses.replace(endpoint, plain_http=True) if loopback else endpoint
+
+
 def registry_of(reference: str, access: RegistryMirror) -> str:
     """The registry a reference is pulled from (the mirror, with its path, when it is one)."""
     if access.mirror and reference.startswith(f"{access.mirror}/"):
@@ -63,7 +81,7 @@ def ping(
     api_host = DOCKER_HUB_API if host == DOCKER_HUB else host
     proxy = proxy_for(f"https://{api_host}/v2/", environ)
     try:
-        with RegistryClient(access.endpoint(api_host), timeout=timeout, retries=1):
+        with RegistryClient(endpoint_for(access, api_host), timeout=timeout, retries=1):
             return RegistryPing(registry, None, proxy)
     except UsageError as e:  # registry.ca_file names no file
         return RegistryPing(registry, Unreachable("TLS", e.message), proxy)
@@ -77,7 +95,8 @@ def manifest(reference: str, access: RegistryMirror, *, timeout: float) -> Manif
     """Whether the manifest of ``reference`` is readable: present, missing, unauthorized."""
     name = ImageReference.parse(reference)
     try:
-        with RegistryClient(access.endpoint(name.api_host), timeout=timeout, retries=1) as client:
+        endpoint = endpoint_for(access, name.api_host)
+        with RegistryClient(endpoint, timeout=timeout, retries=1) as client:
             digest = client.manifest_digest(name.path, name.manifest_reference, pull_only=True)
     except UsageError as e:
         return ManifestAnswer("unreachable", failure=Unreachable("TLS", e.message))

@@ -202,3 +202,25 @@ def test_air_gapped_images_come_from_the_bundle_only(tmp_path: Path) -> None:
     assert result.status == "fail"
     assert "not in the offline bundle" in (result.measured or "")
     assert str(missing) in (result.measured or "")
+
+
+@pytest.mark.parametrize(
+    ("host", "plain"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.1.2.3", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("registry.corp.example:5000", False),
+        ("10.0.0.1:5000", False),
+    ],
+)
+def test_a_loopback_registry_may_answer_in_plain_http_as_the_engine_allows(
+    host: str, plain: bool
+) -> None:
+    from installer.engine.registry import RegistryMirror
+    from installer.live.registry_access import endpoint_for
+
+    endpoint = endpoint_for(RegistryMirror(), host)
+    assert endpoint.plain_http is plain
+    assert endpoint.insecure is False  # a certificate presented is still verified
