@@ -77,6 +77,9 @@ def _states(install: Install) -> dict[str, str]:
 
 
 def test_production_backup_of_postgres_and_volumes(install: Install) -> None:
+    from tests.integration.test_backup_restore import Leftovers
+
+    left = Leftovers(install.docker)
     answers = install.answers("production")
     secrets = install.secrets_file(anthropic_api_key=API_KEY, database_password=DB_PASSWORD)
     run = install.apply(answers, secrets=secrets)
@@ -104,10 +107,7 @@ def test_production_backup_of_postgres_and_volumes(install: Install) -> None:
     assert any(e.get("unit") == "bytes" for e in run.of_type("step.progress"))
     # everything is running again, nothing paused, no helper left behind
     assert set(_states(install).values()) == {"running"}
-    helpers = install.docker.containers.list(
-        all=True, filters={"label": "dev.codequal.installer.helper"}
-    )
-    assert helpers == []
+    assert left.new() == []
     assert not (install.state / "backup-paused.json").exists()
     assert not list(archive.parent.glob(".*.partial"))
 

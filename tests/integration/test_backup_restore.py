@@ -168,6 +168,24 @@ def leftovers(docker: Any, label: str) -> list[str]:
     return found
 
 
+class Leftovers:
+    """What carries the sandbox's or the volume helpers' label and was not there when the
+    test began: the Engine is shared, and a run killed elsewhere may have left some."""
+
+    LABELS = ("org.codequal.verify", "dev.codequal.installer.helper")
+
+    def __init__(self, docker: Any) -> None:
+        self.docker = docker
+        self.before = {label: set(leftovers(docker, label)) for label in self.LABELS}
+
+    def new(self) -> list[str]:
+        return sorted(
+            found
+            for label in self.LABELS
+            for found in set(leftovers(self.docker, label)) - self.before[label]
+        )
+
+
 class WriteLoad:
     """About ``rate`` POST /items a second, from two threads, straight to the codequal
     container (nginx limits one client to 20 requests a second, as it should)."""
@@ -253,6 +271,7 @@ def _damaged_copies(archive: Path, root: Path) -> Iterator[tuple[str, Path]]:
 def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     install: Install, tmp_path: Path
 ) -> None:
+    left = Leftovers(install.docker)
     answers = install.answers("production")
     secrets = install.secrets_file(anthropic_api_key=API_KEY)
     run = install.apply(answers, secrets=secrets)
@@ -291,8 +310,7 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     record = json.loads(Path(f"{archive}.verified.json").read_text())
     assert record["mode"] == "full"
     assert record["rows"] >= tables["public.items"]["rows"]
-    assert leftovers(install.docker, "org.codequal.verify") == []
-    assert leftovers(install.docker, "dev.codequal.installer.helper") == []
+    assert left.new() == []
     # ... and damaged copies or the wrong key are exit 4, naming what, writing nothing.
     for what, damaged in _damaged_copies(archive, tmp_path):
         bad = install.run("backup", "verify", str(damaged), "--identity", str(identity), "--json")
@@ -305,7 +323,7 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
     wrong = install.run("backup", "verify", str(archive), "--identity", str(other), "--json")
     assert wrong.exit_code == 4, wrong.describe()
     assert "wrong key" in wrong.last["message"], wrong.last
-    assert leftovers(install.docker, "org.codequal.verify") == []
+    assert left.new() == []
     # SIGTERM while the sandbox runs: it is removed all the same.
     stopped = run_until(
         install,
@@ -314,8 +332,7 @@ def test_production_round_trip_under_load_with_verify_kills_and_refusals(
         send=signal.SIGTERM,
     )
     assert stopped.exit_code == 130, stopped.describe()
-    assert leftovers(install.docker, "org.codequal.verify") == []
-    assert leftovers(install.docker, "dev.codequal.installer.helper") == []
+    assert left.new() == []
     assert not list(Path(tempfile.gettempdir()).glob("codequal-verify-*"))
 
     # Refused before any change: a newer archive than the answers' release, another engine.

@@ -50,9 +50,10 @@ def _log(screen: BackupsScreen) -> str:
 async def test_create_verify_and_restore_from_the_wizard(
     install: Install, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.integration.test_backup_restore import leftovers
+    from tests.integration.test_backup_restore import Leftovers
     from tests.support import TEST_RELEASES_DIR
 
+    left = Leftovers(install.docker)
     identity = tmp_path / "backup.key"
     recipient = keygen(identity)
     answers = install.answers("development", backup={"recipients": [recipient]})
@@ -97,7 +98,7 @@ async def test_create_verify_and_restore_from_the_wizard(
         verdict = await _verdict(pilot, screen)
         assert verdict.type == "run.finished" and verdict.exit_code == 0, _log(screen)
         assert screen.query_one(DataTable).get_row_at(0)[1] == "✓ full"
-        assert leftovers(install.docker, "org.codequal.verify") == []
+        assert left.new() == []
 
         # Restore over the running installation: review, confirmation, safety backup first.
         await pilot.press("r")
