@@ -653,6 +653,8 @@ class RestoreVolumesStep(_DataStep):
                                 root = entry
                             handle = source.extractfile(entry) if entry.isfile() else None
                             tar.addfile(entry, handle)
+                            # A stream: keep no list of every file read and written.
+                            source.members = tar.members = []  # type: ignore[attr-defined]
                 else:
                     root = tarfile.TarInfo(".")
                     root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, uid, gid

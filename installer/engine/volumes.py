@@ -168,6 +168,7 @@ def export_volume(
                     if member.isfile():
                         files += 1
                         size += member.size
+                    tar.members = []  # a stream: keep no list of every file read
             while reader.read(CHUNK):  # the end-of-archive padding, byte for byte
                 pass
         except docker.errors.DockerException as e:
@@ -196,6 +197,7 @@ def _filtered(
                 target.addfile(member, source.extractfile(member))
             else:
                 target.addfile(member)
+            source.members = target.members = []  # streams: keep no list of every file
     return VolumeCopy(files, size, out.total)
 
 
