@@ -99,6 +99,10 @@ class WizardBackend(Protocol):
         """Run every prerequisite check for ``answers`` (its target, its ``checks.skip``)."""
         ...
 
+    def live_checks(self, answers: AnswerFile, secrets: Secrets) -> PrerequisiteView:
+        """The live checks alone (``check --answers``'s), with the secrets typed so far."""
+        ...
+
     def kube_contexts(self) -> list[str]:
         """The kubeconfig contexts, current one first; empty when there is no kubeconfig."""
         ...

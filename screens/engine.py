@@ -138,6 +138,19 @@ class EngineBackend:
         # The answers so far, tried against the world too (secrets: CODEQUAL_* only yet).
         return report_view(run_prerequisites(answers, live=LiveInput.for_answers(answers)))
 
+    def live_checks(self, answers: AnswerFile, secrets: Secrets) -> PrerequisiteView:
+        from installer.checks import run_prerequisites
+        from installer.checks.catalog import LIVE_CHECK_NAMES, MACHINE_CHECK_NAMES
+        from installer.live.result import LiveInput
+
+        # The answers as they will be installed, with the secrets typed into the form (the
+        # prerequisites step had only CODEQUAL_*); the machine's checks are not asked again.
+        live = LiveInput.for_answers(answers, loaded_secrets(secrets))
+        report = run_prerequisites(answers, skip=MACHINE_CHECK_NAMES, live=live)
+        view = report_view(report)
+        rows = [row for row in view.rows if row.name in LIVE_CHECK_NAMES]
+        return PrerequisiteView(view.target, rows)
+
     def kube_contexts(self) -> list[str]:
         from installer.engine.kubernetes import list_contexts
 

@@ -2,6 +2,9 @@
 
 The plan is rendered by the engine in a worker (writing nothing). Files that hold
 secrets are never shown: the review says only where each secret comes from.
+Meanwhile the live checks (``check --answers``'s) try the answers against the world again,
+with the secrets typed into the form; any that does not pass is shown above the files, and
+one that fails keeps Install disabled until it is fixed or skipped by name.
 Install saves the answer file and starts the install.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -25,13 +29,14 @@ from textual.widgets import (
     Tree,
 )
 
-from screens.backend import PlanFile, PlanView
+from screens.backend import CheckRow, PlanFile, PlanView, PrerequisiteView
 
 if TYPE_CHECKING:
     from textual.widgets.tree import TreeNode
 from screens.step import StepScreen
 
 _CHANGE_MARK = {"new": "+", "changed": "~", "unchanged": " ", "removed": "-"}
+_STATUS_LABEL = {"pass": "✓ pass", "warn": "! warn", "fail": "✗ fail", "skipped": "- skipped"}
 
 
 def _tree_label(item: PlanFile) -> str:
@@ -53,12 +58,17 @@ class ReviewScreen(StepScreen):
         "[b]Steps[/b]: what the install does, in order.\n\n"
         "[b]Install[/b] (Ctrl+S) saves your answers as an answer file, then starts. Until "
         "then nothing on this machine has changed.\n"
+        "[b]Live checks[/b]: your answers, with the secrets you typed, tried against the "
+        "registries, database, directory, certificate and URLs (as check --answers does). "
+        "Any that does not pass is listed above the files; one that fails disables Install "
+        "until you fix it (Back) or skip it by name ([b]s[/b]: added to checks.skip).\n"
         "[b]Export[/b] (Ctrl+E, Kubernetes targets): a Helm chart or Kustomize tree of the "
         "same objects, for Argo CD or Flux to apply instead."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "install", "Install"),
         Binding("ctrl+e", "export", "Export"),
+        Binding("s", "skip_live", "Skip failing check"),
     ]
 
     class Planned(Message):
@@ -67,13 +77,26 @@ class ReviewScreen(StepScreen):
             self.plan = plan
             self.error = error
 
+    class LiveChecked(Message):
+        def __init__(self, view: PrerequisiteView | None, error: str | None = None) -> None:
+            super().__init__()
+            self.view = view
+            self.error = error
+
     def __init__(self) -> None:
         super().__init__()
         self.plan: PlanView | None = None
+        # The live checks' verdicts (None while they run); a crash of the checks themselves
+        # is shown, not blocking: the install runs them again before it changes anything.
+        self.live: PrerequisiteView | None = None
+        self.live_error: str | None = None
+        # Install was pressed while the live checks ran: it starts when they pass.
+        self.install_when_checked = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Rendering the plan…", id="plan-summary")
+        yield Static("", id="live-checks")
         yield LoadingIndicator(id="planning")
         with TabbedContent(id="review-tabs"):
             with TabPane("Files", id="tab-files"), Horizontal(id="files-pane"):
@@ -97,7 +120,9 @@ class ReviewScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#review-tabs", TabbedContent).display = False
+        self.query_one("#live-checks", Static).display = False
         self._plan()
+        self._check_live()
 
     @work(thread=True, exclusive=True, group="plan")
     def _plan(self) -> None:
@@ -112,6 +137,61 @@ class ReviewScreen(StepScreen):
             self.post_message(self.Planned(None, str(e) or type(e).__name__))
             return
         self.post_message(self.Planned(plan))
+
+    @work(thread=True, exclusive=True, group="live")
+    def _check_live(self) -> None:
+        state = self.wizard.state
+        answers = state.validate().answers
+        if answers is None:
+            return  # the plan says so
+        try:
+            view = self.wizard.backend.live_checks(answers, state.secrets_model())
+        except Exception as e:  # noqa: BLE001 - shown; the install checks again anyway
+            self.post_message(self.LiveChecked(None, f"{type(e).__name__}: {e}"))
+            return
+        self.post_message(self.LiveChecked(view))
+
+    @property
+    def live_failed(self) -> list[CheckRow]:
+        return self.live.failed if self.live is not None else []
+
+    def on_review_screen_live_checked(self, message: LiveChecked) -> None:
+        self.live, self.live_error = message.view, message.error
+        self._show_live()
+        self._update_install()
+        self.refresh_bindings()
+        if self.install_when_checked:
+            self.install_when_checked = False
+            self.action_install()
+
+    def _show_live(self) -> None:
+        """The live checks that did not pass, in ``check``'s words; nothing when all pass."""
+        box = self.query_one("#live-checks", Static)
+        if self.live is None:
+            box.update(f"[b]The live checks could not run:[/b] {escape(self.live_error or '')}")
+            box.display = self.live_error is not None
+            return
+        shown = [row for row in self.live.rows if row.status in ("fail", "warn")]
+        lines = []
+        for row in shown:
+            lines.append(f"[b]{_STATUS_LABEL[row.status]}[/b] {row.name}: {escape(row.measured)}")
+            if row.hint:
+                lines.append(f"    {escape(row.hint)}")
+        failed = self.live_failed
+        if failed:
+            names = ", ".join(row.name for row in failed)
+            skip = ", ".join(row.skip_name or row.name for row in failed)
+            lines.append(
+                f"[b]Install is disabled:[/b] {names} failed. Fix the answer (Back) and "
+                f"review again, or skip it by name: [b]s[/b] adds {skip} to checks.skip."
+            )
+        box.update("\n".join(lines))
+        box.display = bool(lines)
+
+    def _update_install(self) -> None:
+        """Install: once the plan is made and the live checks answered, none failing."""
+        ready = self.plan is not None and (self.live is not None or self.live_error is not None)
+        self.query_one("#install", Button).disabled = not ready or bool(self.live_failed)
 
     def on_review_screen_planned(self, message: Planned) -> None:
         self.query_one("#planning", LoadingIndicator).display = False
@@ -134,8 +214,7 @@ class ReviewScreen(StepScreen):
         self._fill_changes(plan)
         self._fill_steps(plan)
         self.query_one("#review-tabs", TabbedContent).display = True
-        install = self.query_one("#install", Button)
-        install.disabled = False
+        self._update_install()
         for export in self.query("#export").results(Button):
             export.disabled = False
         self.query_one("#file-tree", Tree).focus()
@@ -219,6 +298,8 @@ class ReviewScreen(StepScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "export":  # hidden where there is nothing to export
             return self._exportable
+        if action == "skip_live":  # shown only while a live check fails
+            return bool(self.live_failed)
         return super().check_action(action, parameters)
 
     def action_export(self) -> None:
@@ -230,9 +311,48 @@ class ReviewScreen(StepScreen):
             return
         self.app.push_screen(ExportDialog(answers, self.wizard.answers_save_path()))
 
+    def action_skip_live(self) -> None:
+        from screens.dialogs import ConfirmDialog
+
+        names = [row.skip_name or row.name for row in self.live_failed]
+        if not names:
+            return
+
+        def answered(skip: bool | None) -> None:
+            if skip:
+                state = self.wizard.state
+                skipped = list(state.get("checks.skip") or [])
+                state.set("checks.skip", [*skipped, *(n for n in names if n not in skipped)])
+                self.live = self.live_error = None
+                self._update_install()
+                self.refresh_bindings()
+                self._check_live()
+
+        listed = ", ".join(names)
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Skip the [b]{listed}[/b] check? The install will not enforce it, and the "
+                "saved answer file lists it under checks.skip.",
+                yes="Skip it",
+                no="Keep it",
+            ),
+            answered,
+        )
+
     def action_install(self) -> None:
         if self.plan is None:
             self.notify("The plan is not ready yet.", severity="warning")
+            return
+        if self.live is None and self.live_error is None:
+            self.install_when_checked = True
+            self.notify("Install starts once the live checks pass (they take at most 10 s).")
+            return
+        if self.live_failed:
+            names = ", ".join(row.name for row in self.live_failed)
+            self.notify(
+                f"{names} failed: fix it, or skip it by name (s adds it to checks.skip).",
+                severity="error",
+            )
             return
         try:
             self.wizard.save_answers()

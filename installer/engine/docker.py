@@ -163,11 +163,7 @@ class DockerEngine:
             last = 0.0
             for chunk in stream:
                 if "error" in chunk:
-                    raise DockerError(
-                        f"cannot pull {reference}: {chunk['error']}",
-                        hint="check the image name, the registry (registry.mirror) and its "
-                        "credentials, or install from an offline bundle (--bundle)",
-                    )
+                    raise pull_failed(reference, str(chunk["error"]))
                 detail = chunk.get("progressDetail") or {}
                 layer = chunk.get("id")
                 if layer and detail.get("total"):
@@ -181,6 +177,10 @@ class DockerEngine:
                     last = current
                     yield Progress(current, total, "bytes", f"pulling {reference}")
         except sdk_errors() as e:
+            import docker
+
+            if isinstance(e, docker.errors.APIError):  # the Engine answered: the pull failed
+                raise pull_failed(reference, str(e.explanation or e)) from e
             raise self._error(f"cannot pull {reference}", e) from e
 
     # -- containers ---------------------------------------------------------------------
@@ -276,6 +276,20 @@ class DockerEngine:
         if isinstance(error, docker.errors.APIError):
             return DockerError(f"{what}: {first_line(error)}")
         return docker_unavailable(what, error)
+
+
+def pull_failed(reference: str, daemon_error: str) -> DockerError:
+    """A pull the Engine refused, in the words of the live images check (DNS, TCP, TLS,
+    proxy, 401, 404) rather than the daemon's Go text."""
+    from installer.engine.pull_errors import describe_pull_failure
+
+    message, _cause, hint = describe_pull_failure(reference, daemon_error)
+    return DockerError(
+        message,
+        hint=hint
+        or "check the image name, the registry (registry.mirror) and its credentials, or "
+        "install from an offline bundle (--bundle)",
+    )
 
 
 def sdk_errors() -> tuple[type[Exception], ...]:

@@ -77,7 +77,8 @@ def install_objects(answers: AnswerFile, release: ReleaseManifest) -> InstallObj
     placeholders = Secrets.model_validate({key: placeholder(key) for key in SECRET_KEYS})
     with tempfile.TemporaryDirectory(prefix="codequal-export-") as scratch:
         root = Path(scratch)
-        rendered = render_plan(answers, placeholders, release, root)
+        # Not this machine's proxy: the export is applied elsewhere, and holds no secret.
+        rendered = render_plan(answers, placeholders, release, root, environ={})
         install = KubeInstall.from_rendered(
             answers, placeholders, release, root, rendered, options=KubeOptions()
         )

@@ -19,16 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from installer.engine.pull_errors import HINT_UNREACHABLE
 from installer.engine.registry import RegistryMirror
 from installer.live.registry_access import RegistryPing, manifest, ping, registry_of
 from installer.live.result import LiveInput, LiveResult, LiveStatus
 
 NAME = "images"
 T = TypeVar("T")
-HINT_UNREACHABLE = (
-    "give the offline bundle (apply --bundle FILE, or airgap.bundle) or a mirror this machine "
-    "reaches (registry.mirror)"
-)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ validated answers, the release manifest, the resource allocation and the resolve
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from installer.answers import AnswerFile
 from installer.credentials import LoadedSecrets, Secrets
@@ -70,6 +72,13 @@ class SecretVariable:
     name: str
     value: str
     keys: tuple[str, ...]
+    # What logs must hide of the value: None hides it whole; a proxy URL hides only its
+    # user and password (the proxy's address is what an operator needs to read).
+    conceal: tuple[str, ...] | None = None
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        return (self.value,) if self.conceal is None else self.conceal
 
 
 @dataclass
@@ -128,6 +137,35 @@ def _service_names(answers: AnswerFile, release: ReleaseManifest) -> list[str]:
     return names
 
 
+# The proxy variables passed from the installer's environment to every service, as set.
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy")
+NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
+# Always exempt from the proxy, besides the installation's own services.
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def proxy_credentials(url: str) -> tuple[str, ...]:
+    """The parts of a proxy URL that are secret: its user:password, and the password."""
+    parts = urlsplit(url if "://" in url else f"//{url}")
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if not at or not userinfo:
+        return ()
+    found = [userinfo]
+    if parts.password:
+        found += [parts.password, unquote(parts.password)]
+    elif parts.username:
+        found.append(unquote(parts.username))
+    return tuple(dict.fromkeys(found))
+
+
+def no_proxy_list(environ: Mapping[str, str], own_hosts: list[str]) -> str:
+    """``NO_PROXY`` (either case) from ``environ``, with ``own_hosts`` and localhost appended."""
+    entries: list[str] = []
+    for variable in NO_PROXY_VARIABLES:
+        entries += [e.strip() for e in environ.get(variable, "").split(",") if e.strip()]
+    return ",".join(dict.fromkeys([*entries, *own_hosts, *LOCAL_HOSTS]))
+
+
 def _needed_generated(answers: AnswerFile) -> list[str]:
     keys = []
     if answers.database.kind == "postgres" and not answers.database.managed:
@@ -175,8 +213,15 @@ def build_context(
     capacity: Capacity | None = None,
     *,
     source_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RenderContext:
-    """Decide everything the templates write, from validated inputs only."""
+    """Decide everything the templates write, from validated inputs only.
+
+    ``environ`` (``os.environ`` by default) gives the proxy every service is started with:
+    ``HTTP_PROXY``/``HTTPS_PROXY`` (either case), as set, kept with the secrets (a proxy
+    URL may hold a password), and ``NO_PROXY`` with the installation's own hosts added.
+    """
+    environ = os.environ if environ is None else environ
     names = _service_names(answers, release)
     supplied = secrets.secrets if isinstance(secrets, LoadedSecrets) else secrets
     missing = [
@@ -284,6 +329,21 @@ def build_context(
     if answers.supabase.url:
         common_env["SUPABASE_URL"] = answers.supabase.url
 
+    # The proxy: every service, as the installer has it; never for traffic between them.
+    proxy_vars: list[str | None] = []
+    for variable in PROXY_VARIABLES:
+        proxy_url = environ.get(variable)
+        if proxy_url:
+            secret_vars[variable] = SecretVariable(
+                variable, proxy_url, (), proxy_credentials(proxy_url)
+            )
+            proxy_vars.append(variable)
+    proxy_env: dict[str, str] = {}
+    if proxy_vars:
+        own = [*names, *(host(n) for n in names if host(n) != n)]
+        exempt = no_proxy_list(environ, own)
+        proxy_env = dict.fromkeys(NO_PROXY_VARIABLES, exempt)
+
     specs: dict[str, ServiceSpec] = {}
     for name in names:
         manifest = release.services[name]  # type: ignore[index]
@@ -351,6 +411,8 @@ def build_context(
                     value("grafana_admin_password"),
                 )
             ]
+        env.update(proxy_env)
+        secret_env += proxy_vars
         specs[name] = ServiceSpec(
             name=name,
             image=mirrored(release.image_for(name, answers), mirror),  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from installer.answers import AnswerFile
@@ -61,6 +62,7 @@ def render_plan(
     capacity: Capacity | None = None,
     *,
     source_dir: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RenderedPlan:
     """Every file of the installation that ``answers`` describe, rendered into memory.
 
@@ -68,13 +70,16 @@ def render_plan(
     (generated secrets and the self-signed certificate, made once). ``capacity`` is the
     measured machine for ``resources.profile: auto``. ``source_dir`` (development only)
     mounts a CodeQual checkout into the API container and runs it with hot reload.
+    ``environ`` (``os.environ`` by default) gives the proxy the services are started with.
     """
     from installer.render.context import build_context
     from installer.render.engine import render
     from installer.secretstore import SecretStore
 
     store = SecretStore(root / STATE_DIR)
-    ctx = build_context(answers, secrets, release, store, capacity, source_dir=source_dir)
+    ctx = build_context(
+        answers, secrets, release, store, capacity, source_dir=source_dir, environ=environ
+    )
     variables = vars(ctx).copy()
     files: list[RenderedFile] = []
 
@@ -118,7 +123,7 @@ def render_plan(
         for key in used
     ]
     redactor = Redactor(r.value for r in ctx.resolved.values())
-    redactor.add(v.value for v in ctx.secret_variables.values())
+    redactor.add(part for v in ctx.secret_variables.values() for part in v.hidden)
     if ctx.tls_pair is not None:
         redactor.add([ctx.tls_pair[1]])
     if ctx.registry_auth is not None:

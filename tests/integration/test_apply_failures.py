@@ -115,11 +115,11 @@ def test_docker_stopped_fails_the_prerequisites_with_exit_3(install: Install) ->
     assert _rendered_files(install.install_dir) == []
     _nothing_half_written(install.install_dir)
 
-    # with the docker check skipped, the first step that needs Docker fails cleanly: exit 3,
-    # naming the Engine and the step, and saying what to do
-    answers = install.answers(
-        "production", checks={"skip": ["cpu", "memory", "disk", "docker_disk", "docker", "dns"]}
-    )
+    # with the docker check skipped (and the images check, which would look for the images
+    # in that Engine), the first step that needs Docker fails cleanly: exit 3, naming the
+    # Engine and the step, and saying what to do
+    skip = ["cpu", "memory", "disk", "docker_disk", "docker", "dns", "images"]
+    answers = install.answers("production", checks={"skip": skip})
     run = install.apply(answers, env=env)
     assert run.exit_code == 3, run.describe()
     assert "cannot reach the Docker Engine" in run.last["message"]

@@ -31,9 +31,18 @@ from installer.answers import AnswerFile
 from installer.credentials import Secrets
 from installer.release import load_release
 from installer.render import RenderedPlan, render_plan, write_plan
-from tests.support.render_matrix import CASES, RenderCase, materialize, write_test_pki
+from tests.support.render_matrix import (
+    CASES,
+    GOLDEN_CASES,
+    RenderCase,
+    case,
+    materialize,
+    write_test_pki,
+)
 
-pytestmark = pytest.mark.integration
+# Rendered as without a proxy, whatever the environment running the tests has (the
+# proxy cases set their own).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("without_proxy")]
 
 RELEASE = load_release("0.1.0")
 KUBERNETES_VERSIONS = ("1.29.0", "1.33.0")
@@ -151,6 +160,31 @@ def test_compose_gives_each_service_its_secrets_from_env(
             == (generated["grafana_admin_password"])
         )
         assert "ANTHROPIC_API_KEY" not in services["grafana"]["environment"]
+
+
+PROXY = "http://user:s3cret-pw@proxy.corp:3128"
+
+
+@pytest.mark.parametrize("name", ["production", "development"])
+def test_compose_passes_the_proxy_to_every_service(
+    name: str, monkeypatch: pytest.MonkeyPatch, pki: dict[str, Path], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", PROXY)
+    monkeypatch.setenv("NO_PROXY", ".corp.example")
+    written(case(GOLDEN_CASES[name]), pki, tmp_path)
+    assert "s3cret-pw" not in (tmp_path / "docker-compose.yml").read_text()
+    # Compose reads the .env beside the file: not the test's environment.
+    monkeypatch.delenv("HTTPS_PROXY")
+    result = compose_config(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "is not set" not in result.stderr, result.stderr
+    services = compose_json(tmp_path)["services"]
+    for service, spec in services.items():
+        env = spec["environment"]
+        assert env["HTTPS_PROXY"] == PROXY, service
+        exempt = env["NO_PROXY"].split(",")
+        assert exempt[0] == ".corp.example" and exempt[-2:] == ["localhost", "127.0.0.1"]
+        assert set(services) - {"migrate"} <= set(exempt), service
 
 
 @pytest.mark.parametrize("render", COMPOSE_CASES, ids=lambda c: c.name)
@@ -284,6 +318,27 @@ def test_kubernetes_validate_strict_accepts_every_manifest(
     result = run([tool("kubernetes-validate"), "--strict", "-k", version, *paths])
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" passed for resource ") == len(paths), result.stdout
+
+
+@pytest.mark.parametrize("name", ["kubernetes", "enterprise"])
+def test_kubernetes_validate_strict_accepts_the_proxy_variables(
+    name: str, monkeypatch: pytest.MonkeyPatch, pki: dict[str, Path], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", PROXY)
+    monkeypatch.setenv("http_proxy", PROXY)
+    plan = written(case(GOLDEN_CASES[name]), pki, tmp_path)
+    paths = [str(tmp_path / o.path) for o in plan.kubernetes_objects if o.kind != "Route"]
+    result = run([tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSIONS[-1], *paths])
+    assert result.returncode == 0, result.stdout + result.stderr
+    docs = [yaml.safe_load(Path(p).read_text()) for p in paths]
+    secret = next(d for d in docs if d["metadata"]["name"] == "codequal-secrets")
+    assert secret["stringData"]["HTTPS_PROXY"] == secret["stringData"]["http_proxy"] == PROXY
+    pods = [d for d in docs if d["kind"] in ("Deployment", "Job")]
+    for pod in pods:
+        container = pod["spec"]["template"]["spec"]["containers"][0]
+        assert {"HTTPS_PROXY", "http_proxy"} <= {e["name"] for e in container["env"]}
+    holding = [p for p in paths if "s3cret-pw" in Path(p).read_text()]
+    assert [Path(p).name for p in holding] == ["02-secret-codequal-secrets.yaml"]
 
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field(

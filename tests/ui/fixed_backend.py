@@ -70,6 +70,16 @@ def fixed_rows(skipped: list[str]) -> list[CheckRow]:
     ]
 
 
+# The live checks (installer.live) as they answer on a machine where every answer works.
+LIVE_PASSING: list[CheckRow] = [
+    CheckRow(
+        "images", "pass", "4 of 4 images available", "every image of the release", "", "images"
+    ),
+    CheckRow("tls", "pass", "self-signed", "a certificate for the domain", "", "tls"),
+    CheckRow("proxy", "pass", "direct", "the same proxy as the Docker Engine", "", "proxy"),
+]
+
+
 @dataclass
 class FixedBackend:
     """Fixed machine facts; the real engine's rendering; a scripted install."""
@@ -92,6 +102,10 @@ class FixedBackend:
     hold_loading: threading.Event | None = None
     runs: int = 0
     installs: list[AnswerFile] = field(default_factory=list)
+    # What the review's live checks answer (all pass: the review looks as without them).
+    live_rows: list[CheckRow] = field(default_factory=lambda: list(LIVE_PASSING))
+    # The secrets each live_checks call was given.
+    live_secrets: list[Secrets] = field(default_factory=list)
 
     def detect(self) -> Detection:
         return Detection(
@@ -102,6 +116,17 @@ class FixedBackend:
 
     def prerequisites(self, answers: AnswerFile) -> PrerequisiteView:
         return PrerequisiteView(answers.target, fixed_rows(list(answers.checks.skip)))
+
+    def live_checks(self, answers: AnswerFile, secrets: Secrets) -> PrerequisiteView:
+        self.live_secrets.append(secrets)
+        skipped = set(answers.checks.skip)
+        rows = [
+            CheckRow(r.name, "skipped", r.measured, r.required, "skipped by checks.skip", r.name)
+            if r.name in skipped
+            else r
+            for r in self.live_rows
+        ]
+        return PrerequisiteView(answers.target, rows)
 
     def kube_contexts(self) -> list[str]:
         return list(self.contexts)
@@ -206,4 +231,12 @@ def result_data(answers: AnswerFile) -> dict[str, Any]:
     }
 
 
-__all__ = ["STEPS", "FixedBackend", "PlanFile", "PlanView", "fixed_rows", "result_data"]
+__all__ = [
+    "LIVE_PASSING",
+    "STEPS",
+    "FixedBackend",
+    "PlanFile",
+    "PlanView",
+    "fixed_rows",
+    "result_data",
+]

@@ -24,6 +24,9 @@ from installer.release import load_release
 from tests.support.render_matrix import CASES, materialize, write_test_pki
 from tests.unit.cli_helpers import run_cli
 
+# Rendered as without a proxy, whatever the environment running the tests has.
+pytestmark = pytest.mark.usefixtures("without_proxy")
+
 RELEASE = load_release("0.1.0")
 K8S_CASES = [c for c in CASES if c.answers["target"] in ("kubernetes", "enterprise")]
 
@@ -194,3 +197,17 @@ def test_the_export_names_no_state_and_holds_no_generated_password(tmp_path: Pat
     assert "${CODEQUAL_DATABASE_PASSWORD}" in files["secrets.example.yaml"][0]
     assert "kind: Secret" not in "".join(t for p, (t, _) in files.items() if "templates/" in p)
     assert files["create-secrets.sh"][1] == 0o755
+
+
+def test_the_export_takes_no_proxy_from_the_machine_that_exports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The proxy of the machine running `plan` is not the cluster's, and a proxy URL may
+    # hold a password: the exported chart is the same with or without one.
+    answers = AnswerFile.model_validate(
+        {"version": 1, "target": "kubernetes", "domain": "codequal.example.com"}
+    )
+    plain = helm_files(answers, RELEASE, "a.yaml")
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:s3cret-pw@proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", ".corp.example")
+    assert helm_files(answers, RELEASE, "a.yaml") == plain

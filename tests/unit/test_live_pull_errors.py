@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from installer.live.pull_errors import describe_pull_failure
+from installer.engine.pull_errors import describe_pull_failure
 
 ISSUE_TEXT = (
     "500 Server Error for http+docker://localhost/v1.41/images/create?tag=11.2.0&fromImage="

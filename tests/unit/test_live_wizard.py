@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from installer.answers import AnswerFile
 from installer.checks import run_prerequisites
 from installer.checks.catalog import LIVE_CHECK_NAMES
@@ -35,3 +37,37 @@ def test_the_prerequisites_step_shows_the_live_checks_with_the_same_verdicts(
     deepwiki = next(row for row in view.rows if row.name == "deepwiki")
     assert deepwiki.status == "fail"
     assert deepwiki.measured.startswith("could not reach https://deepwiki.invalid/ (DNS:")
+
+
+def test_the_review_asks_the_live_checks_with_the_typed_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from installer.credentials import Secrets
+    from installer.live import run
+    from installer.live.result import LiveResult
+
+    seen: list[str | None] = []
+
+    def database(inputs: LiveInput) -> LiveResult:
+        seen.append(inputs.secrets.get("database_password"))
+        return LiveResult("database", "fail", "the server refused the password", "login")
+
+    monkeypatch.setitem(run.LIVE_CHECKS, "database", database)  # type: ignore[index]
+    monkeypatch.setenv("CODEQUAL_DATABASE_PASSWORD", "from-the-environment")
+    answers = AnswerFile.model_validate(
+        {
+            "version": 1,
+            "target": "production",
+            "install_dir": str(tmp_path / "install"),
+            "domain": "localhost",
+            "database": {"managed": True, "host": "127.0.0.1"},
+            "checks": {"skip": ["images", "deepwiki"]},
+        }
+    )
+    view = EngineBackend().live_checks(answers, Secrets(database_password="typed-in-the-form"))
+    assert seen == ["typed-in-the-form"]
+    assert [row.name for row in view.rows] == list(LIVE_CHECK_NAMES)  # no machine check
+    rows = {row.name: row for row in view.rows}
+    assert (rows["database"].status, rows["database"].skip_name) == ("fail", "database")
+    assert rows["database"].measured == "the server refused the password"
+    assert rows["images"].status == "skipped"

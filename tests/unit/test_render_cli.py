@@ -10,6 +10,9 @@ import pytest
 
 from tests.unit.cli_helpers import run_cli
 
+# Rendered as without a proxy, whatever the environment running the tests has.
+pytestmark = pytest.mark.usefixtures("without_proxy")
+
 PRODUCTION = """\
 version: 1
 target: production

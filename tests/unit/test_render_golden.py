@@ -21,6 +21,9 @@ from installer.release import load_release
 from installer.render import RenderedPlan, render_plan
 from tests.support.render_matrix import GOLDEN_CASES, case, materialize, write_test_pki
 
+# Rendered as without a proxy, whatever the environment running the tests has.
+pytestmark = pytest.mark.usefixtures("without_proxy")
+
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("CODEQUAL_UPDATE_GOLDEN") == "1"
 _PEM = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)

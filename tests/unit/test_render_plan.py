@@ -26,6 +26,9 @@ from tests.support.render_matrix import (
     write_test_pki,
 )
 
+# Rendered as without a proxy, whatever the environment running the tests has.
+pytestmark = pytest.mark.usefixtures("without_proxy")
+
 RELEASE = load_release("0.1.0")
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 
-from installer.live.images import HINT_UNREACHABLE
+HINT_UNREACHABLE = (
+    "give the offline bundle (apply --bundle FILE, or airgap.bundle) or a mirror this machine "
+    "reaches (registry.mirror)"
+)
 
 # (phrase in the daemon's text, cause, what the operator is told about the registry)
 _PHRASES: tuple[tuple[str, str, str], ...] = (
