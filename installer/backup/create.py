@@ -518,7 +518,7 @@ class BackupCreate:
         self, project: str, compose: dict[str, Any], services: dict[str, Any]
     ) -> list[_Volume]:
         """Every named volume of the installed Compose file but the database's data."""
-        from installer.engine.volumes import compose_volume
+        from installer.engine.volumes import compose_volume, remove_helpers
 
         declared = list((compose.get("volumes") or {}).keys())
         users: dict[str, list[tuple[str, str]]] = {}
@@ -535,6 +535,8 @@ class BackupCreate:
             if engine_name is None:
                 self._say(f"volume {name}: not created yet, nothing to copy")
                 continue
+            if removed := remove_helpers(self.engine, engine_name):
+                self._say(f"volume {name}: removed {removed} helper container(s) a killed run left")
             image = str((services.get(mounted[0][0]) or {}).get("image")) if mounted else None
             if not image:
                 image = next(str(s.get("image")) for s in services.values() if s.get("image"))
