@@ -85,28 +85,51 @@ class PeakMemory:
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
         self.peak = 0
+        self.at_peak: list[tuple[str, int]] = []  # (process, RSS) when the tree peaked
+        self.largest: dict[str, int] = {}  # process -> its own highest RSS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            total = 0
+            sample: list[tuple[str, int]] = []
             try:
                 for process in [self.root, *self.root.children(recursive=True)]:
                     try:
-                        total += process.memory_info().rss
+                        sample.append((_label(process), process.memory_info().rss))
                     except psutil.Error:
                         continue
             except psutil.Error:
                 break
-            self.peak = max(self.peak, total)
+            total = sum(rss for _, rss in sample)
+            for label, rss in sample:
+                self.largest[label] = max(self.largest.get(label, 0), rss)
+            if total > self.peak:
+                self.peak, self.at_peak = total, sample
             time.sleep(0.1)
+
+    def breakdown(self) -> str:
+        """The processes at the tree's peak, then each kind of process at its own peak."""
+        lines = [f"  at the peak ({self.peak / 1e6:.0f} MB):"]
+        lines += [f"    {rss / 1e6:6.1f} MB  {label}" for label, rss in self.at_peak]
+        lines.append("  each at its own highest:")
+        lines += [f"    {rss / 1e6:6.1f} MB  {label}" for label, rss in self.largest.items()]
+        return "\n".join(lines)
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join(timeout=5)
         return self.peak
+
+
+def _label(process: psutil.Process) -> str:
+    """A short name for a process of the tree: program and its first words."""
+    words = process.cmdline()
+    if words and "setpriv" in words[0] and "--" in words:
+        words = words[words.index("--") + 1 :]
+    shown = [Path(words[0]).name, *words[1:4]] if words else [process.name()]
+    return " ".join(shown)[:60]
 
 
 def _installer_run(args: list[str], cwd: Path) -> tuple[float, int, list[dict[str, Any]]]:
@@ -124,6 +147,7 @@ def _installer_run(args: list[str], cwd: Path) -> tuple[float, int, list[dict[st
     stdout, stderr = process.communicate()
     elapsed = time.perf_counter() - started
     peak = memory.stop()
+    print(f"{' '.join(args[:2])}: {elapsed:.1f}s\n{memory.breakdown()}", flush=True)
     if process.returncode != 0:
         sys.exit(
             f"{' '.join(args)} failed (exit {process.returncode}):\n"

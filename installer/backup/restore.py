@@ -28,6 +28,13 @@ Each restore step is idempotent: a run killed in any step (SIGKILL included) res
 and repeats it whole (a volume is emptied before it is filled; the database is dropped
 before it is created), so the rerun ends with the same data.
 
+The volumes and the PostgreSQL database are independent, so ``restore-volumes`` starts the
+database's work (the ``restore-database`` step's own, in a thread, on its own pass over the
+archive) as it begins, and fills the volumes meanwhile; ``restore-database`` then waits for
+that work, reports it, and is journaled as done only when it succeeded and the tables
+equal the manifest's. A run killed before that repeats it (``restore-database`` alone when
+the volumes were done): the head start lives only in the process that made it.
+
 Before anything is changed the command refuses, exit 2, an archive from a newer release
 than the answers' and an archive whose database engine differs from the answers'
 (SQLite vs PostgreSQL); it refuses, exit 4, an archive that does not decrypt with the
@@ -43,9 +50,11 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import subprocess
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -298,6 +307,9 @@ class RestorePlan:
         self.target = target
         self.source = source
         self.safety_backup = safety_backup
+        self.database_step = RestoreDatabaseStep(self)
+        # The database's work, started by the volume step beside its own (this process only).
+        self.database_job: _DatabaseJob | None = None
 
     def plan(self) -> InstallPlan:
         base = self.target.plan()
@@ -307,7 +319,7 @@ class RestorePlan:
             before={
                 "configuration": [SafetyBackupStep(self), RestoreStateStep(self)],
             },
-            after={"containers": [RestoreVolumesStep(self), RestoreDatabaseStep(self)]},
+            after={"containers": [RestoreVolumesStep(self), self.database_step]},
         )
         inserted.append(RestoreCheckStep(self))
         digest = hashlib.sha256()
@@ -566,8 +578,6 @@ class RestoreVolumesStep(_DataStep):
         return f"application containers removed; each volume made afresh and filled: {names}{extra}"
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
-        from installer.engine import volumes as engine_volumes
-
         volumes = {str(v["name"]): v for v in self.source.volumes}
         sqlite = self.source.engine == "sqlite"
         if sqlite and SQLITE_VOLUME not in volumes:
@@ -576,6 +586,23 @@ class RestoreVolumesStep(_DataStep):
             yield "the archive holds no volumes"
             return
         yield from self.remove_applications(ctx)
+        if not sqlite:
+            job = self.restore.database_job = _DatabaseJob(self.restore.database_step, ctx)
+            yield "restoring the database beside the volumes (reported by restore-database)"
+            try:
+                yield from self._fill(ctx, volumes, sqlite)
+            except BaseException:
+                job.stop()
+                self.restore.database_job = None
+                raise
+        else:
+            yield from self._fill(ctx, volumes, sqlite)
+
+    def _fill(
+        self, ctx: StepContext, volumes: dict[str, dict[str, Any]], sqlite: bool
+    ) -> Iterator[StepUpdate]:
+        from installer.engine import volumes as engine_volumes
+
         engine = self.target.engine
         project = self.target.project.name
         total = sum(int(v.get("bytes") or 0) for v in volumes.values()) or None
@@ -653,6 +680,8 @@ class RestoreVolumesStep(_DataStep):
                                 root = entry
                             handle = source.extractfile(entry) if entry.isfile() else None
                             tar.addfile(entry, handle)
+                            # A stream: keep no list of every file read and written.
+                            source.members = tar.members = []  # type: ignore[attr-defined]
                 else:
                     root = tarfile.TarInfo(".")
                     root.type, root.mode, root.uid, root.gid = tarfile.DIRTYPE, 0o755, uid, gid
@@ -741,6 +770,16 @@ class RestoreDatabaseStep(_DataStep):
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
         yield from self.remove_applications(ctx)
+        job, self.restore.database_job = self.restore.database_job, None
+        if job is not None:  # started by restore-volumes in this run
+            yield from job.updates()
+        else:
+            yield from self.load(ctx)
+        _record_schema(self.target, self.source.manifest.get("schema_version"))
+
+    def load(self, ctx: StepContext) -> Generator[StepUpdate, None, None]:
+        """The database's data, then compared with the manifest (touches no volume: may
+        run beside the volume step)."""
         if self.source.engine != "sqlite":
             yield from self._postgres(ctx)
         stats = live_table_stats(self.target)
@@ -752,7 +791,6 @@ class RestoreDatabaseStep(_DataStep):
                 hint="the archive or the restore is at fault; nothing was started on this data",
             )
         yield f"{len(stats)} tables: row counts and checksums equal the manifest's"
-        _record_schema(self.target, self.source.manifest.get("schema_version"))
 
     # -- PostgreSQL ---------------------------------------------------------------------
 
@@ -894,6 +932,47 @@ class RestoreDatabaseStep(_DataStep):
                 )
             yield "waiting for PostgreSQL to accept connections"
             ctx.sleep(1)
+
+
+class _DatabaseJob:
+    """:meth:`RestoreDatabaseStep.load` in a thread; its updates kept for that step."""
+
+    def __init__(self, step: RestoreDatabaseStep, ctx: StepContext) -> None:
+        self._work = step.load(ctx)
+        self._updates: queue.Queue[StepUpdate] = queue.Queue()
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="restore-database", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for update in self._work:
+                self._updates.put(update)
+                if self._stopping.is_set():
+                    break
+        except BaseException as e:  # noqa: BLE001 - re-raised by the step that waits
+            self._error = e
+        finally:
+            self._work.close()  # a stopped pg_restore is killed (its transaction undone)
+
+    def updates(self) -> Iterator[StepUpdate]:
+        """The updates as they come, until the work ends; its failure raised here."""
+        while self._thread.is_alive() or not self._updates.empty():
+            try:
+                yield self._updates.get(timeout=0.5)
+            except queue.Empty:
+                continue
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Stop the work at its next update, and wait for it."""
+        self._stopping.set()
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+            with contextlib.suppress(queue.Empty):
+                self._updates.get_nowait()
 
 
 def postgres_container(target: ComposeTarget) -> ContainerInfo | None:

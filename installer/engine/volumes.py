@@ -168,6 +168,7 @@ def export_volume(
                     if member.isfile():
                         files += 1
                         size += member.size
+                    tar.members = []  # a stream: keep no list of every file read
             while reader.read(CHUNK):  # the end-of-archive padding, byte for byte
                 pass
         except docker.errors.DockerException as e:
@@ -196,6 +197,7 @@ def _filtered(
                 target.addfile(member, source.extractfile(member))
             else:
                 target.addfile(member)
+            source.members = target.members = []  # streams: keep no list of every file
     return VolumeCopy(files, size, out.total)
 
 
@@ -281,10 +283,33 @@ def unpause_container(engine: DockerEngine, container_id: str) -> bool:
     return True
 
 
-def remove_volume(engine: DockerEngine, volume: str) -> bool:
-    """Remove ``volume`` (False when there was none); it must not be in use."""
+def remove_helpers(engine: DockerEngine, volume: str) -> int:
+    """Remove the helper containers a killed copy left on ``volume``; how many.
+
+    A helper is removed when its copy ends, but a SIGKILL leaves it (created, never
+    started, holding the volume: it could not be removed). Only containers carrying the
+    helper label are touched; call it under the installation's lock.
+    """
     import docker
 
+    api = engine.client.api
+    try:
+        found = api.containers(all=True, filters={"label": HELPER_LABEL, "volume": volume})
+        for container in found:
+            api.remove_container(container["Id"], force=True)
+    except docker.errors.NotFound:
+        return 0
+    except docker.errors.DockerException as e:
+        raise engine._error(f"cannot remove the helper containers of volume {volume}", e) from e
+    return len(found)
+
+
+def remove_volume(engine: DockerEngine, volume: str) -> bool:
+    """Remove ``volume`` (False when there was none), and first any helper a killed copy
+    left on it; nothing else may use it."""
+    import docker
+
+    remove_helpers(engine, volume)
     try:
         engine.client.api.remove_volume(volume)
     except docker.errors.NotFound:
