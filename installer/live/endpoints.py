@@ -1,8 +1,10 @@
 """deepwiki and supabase: the external URLs the answers name answer over TLS.
 
 Any HTTP answer counts (a 401 without a key is still the service answering); what fails
-is not getting one: the name, the connection, the certificate. A plain ``http://`` URL
-answers without TLS: a warning, since the keys would then travel in clear.
+is not getting one: the name, the connection, the certificate (on the Kubernetes targets a
+name or connection this machine does not reach only warns: the pods connect, not it). A
+plain ``http://`` URL answers without TLS: a warning, since the keys would then travel in
+clear.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ def check_url(name: str, url: str, inputs: LiveInput, *, key: str) -> LiveResult
     via = f" through {answer.proxy}" if answer.proxy else ""
     details = {"url": url, "status": answer.status, "proxy": answer.proxy}
     if answer.failure is not None:
+        # On the Kubernetes targets the pods connect, from the cluster's network: a URL
+        # this machine cannot reach may well answer there; a bad certificate fails anyway.
+        from_here = answer.failure.kind in ("DNS", "TCP") and not inputs.answers.is_compose
         return LiveResult(
             name,
-            "fail",
+            "warn" if from_here else "fail",
             f"could not reach {url}{via} ({answer.failure})",
             required,
-            hint=f"check {key}, and that this machine reaches it (firewall, proxy)",
+            hint=(
+                f"this machine cannot reach {key}; the cluster's pods connect, check they can"
+                if from_here
+                else f"check {key}, and that this machine reaches it (firewall, proxy)"
+            ),
             details={**details, "cause": answer.failure.kind},
         )
     if url.startswith("http://"):

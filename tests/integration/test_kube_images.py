@@ -100,12 +100,16 @@ def test_a_missing_mirror_image_stops_the_install_before_anything_is_applied(
 
         first = install(mirrored, config, tmp_path / "root")
 
-        assert first.exit_code == ExitCode.INSTALL_FAILED, first.text()
+        # The live images check finds it among the prerequisites, before anything changes.
+        assert first.exit_code == ExitCode.PREREQUISITES, first.text()
         failed = next(e for e in first.events if e.type == "step.failed")
-        assert failed.step == "images"
-        assert f"{registry.address}/codequal-test/postgres:1" in failed.message
-        assert "standin" not in failed.message
-        assert "--bundle" in failed.data["hint"]
+        assert failed.step == "prerequisites" and "images" in failed.message
+        verdict = next(
+            e.message for e in first.of("prerequisites") if e.message.startswith("images:")
+        )
+        assert f"404: {registry.address}/codequal-test/postgres:1 is not in" in verdict
+        assert "standin" not in verdict
+        assert "bundle" in verdict
         assert api.writes() == []
 
         push_image(registry, "codequal-test/postgres", "1")

@@ -224,3 +224,33 @@ def test_a_loopback_registry_may_answer_in_plain_http_as_the_engine_allows(
     endpoint = endpoint_for(RegistryMirror(), host)
     assert endpoint.plain_http is plain
     assert endpoint.insecure is False  # a certificate presented is still verified
+
+
+@pytest.mark.parametrize(
+    ("target", "stderr", "status"),
+    [
+        ("production", 'could not translate host name "pg.corp" to address', "fail"),
+        ("kubernetes", 'could not translate host name "pg.corp" to address', "warn"),
+        ("kubernetes", "connection to server failed: Connection refused", "warn"),
+        ("kubernetes", 'password authentication failed for user "codequal"', "fail"),
+    ],
+)
+def test_a_database_this_machine_cannot_reach_only_warns_where_the_pods_connect(
+    monkeypatch: pytest.MonkeyPatch, target: str, stderr: str, status: str
+) -> None:
+    from installer.live import database
+
+    monkeypatch.setattr(
+        database, "run_psql", lambda _inputs, _query: database.PsqlRun(2, "", stderr, "psql")
+    )
+    extra: dict[str, object] = {"domain": "codequal.corp.example"}
+    if target == "kubernetes":
+        extra["kubernetes"] = {"namespace": "cq"}
+    inputs = _inputs(
+        target=target,
+        database={"kind": "postgres", "managed": True, "host": "pg.corp"},
+        **extra,
+    )
+    result = database.check_database(inputs)
+    assert result.status == status, result
+    assert "could not connect as codequal@pg.corp:5432/codequal" in (result.measured or "")
