@@ -67,3 +67,18 @@ def install(tmp_path: Path, docker_engine: Any, test_images: BuildReport) -> Ite
             installation.assert_no_secret_leaked()
         finally:
             installation.teardown()
+
+
+@pytest.fixture
+def unlocked_install(tmp_path: Path, docker_engine: Any, test_images: BuildReport) -> Iterator[Any]:
+    """``install`` without the host-ports lock, for installs that publish their ports in a
+    second daemon's own network namespace (tests/integration/second_dockerd.py), not on the
+    host's."""
+    from tests.integration.apply_support import Install
+
+    installation = Install(tmp_path, tmp_path / "install", docker_engine)
+    try:
+        yield installation
+        installation.assert_no_secret_leaked()
+    finally:
+        installation.teardown()

@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class SecondDockerd:
@@ -43,6 +44,12 @@ class SecondDockerd:
         """``argv`` run in this daemon's network namespace (nsenter, not ``ip netns exec``,
         which mounts a sysfs of its own and so hides the cgroup mounts dockerd needs)."""
         return ["nsenter", f"--net=/run/netns/{self.namespace}", "--", *argv]
+
+    def run_inside(self, install: Any) -> None:
+        """Make ``install`` run the installer in this daemon's network namespace, where what
+        the install's containers publish on 127.0.0.1 is."""
+        command = install.command
+        install.command = lambda *args: self.in_namespace(command(*args))
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,22 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def install(tmp_path: Path, docker_engine: Any, test_images: Any) -> Iterator[Install]:
-    """conftest's ``install`` without the host-ports lock: the installs here publish their
-    ports in the second daemon's own network namespace, not on the host's."""
-    installation = Install(tmp_path, tmp_path / "install", docker_engine)
-    try:
-        yield installation
-        installation.assert_no_secret_leaked()
-    finally:
-        installation.teardown()
-
-
-def _run_in_its_namespace(install: Install, daemon: SecondDockerd) -> None:
-    """The installer runs in the second daemon's network namespace, where what the
-    install's containers publish on 127.0.0.1 is (see tests/integration/second_dockerd.py)."""
-    command = install.command
-    install.command = lambda *args: daemon.in_namespace(command(*args))  # type: ignore[method-assign]
+def install(unlocked_install: Install) -> Install:
+    """Installs here publish their ports in the second daemon's own network namespace."""
+    return unlocked_install
 
 
 RELEASE = "1.0.0-test"
@@ -89,7 +74,7 @@ def test_the_engine_stopped_in_the_database_step_exits_3_and_the_rerun_finishes(
     socket_dir = Path(tempfile.mkdtemp(prefix="cqeng-", dir="/tmp"))
     with second_dockerd(tmp_path / "dockerd", socket_dir / "docker.sock") as daemon:
         daemon.copy_images(IMAGES)
-        _run_in_its_namespace(install, daemon)
+        daemon.run_inside(install)
         install.env.update(
             DOCKER_HOST=daemon.host, CODEQUAL_RELEASES_DIR=str(_slow_release(tmp_path / "rel"))
         )

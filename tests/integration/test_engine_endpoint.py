@@ -8,37 +8,22 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from installer.engine.endpoint import DEFAULT_SOCKET_VARIABLE
 from tests.integration.apply_support import Install
-from tests.integration.second_dockerd import SecondDockerd, second_dockerd
+from tests.integration.second_dockerd import second_dockerd
 from tests.support import TEST_RELEASES_DIR
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def install(tmp_path: Path, docker_engine: Any, test_images: Any) -> Iterator[Install]:
-    """conftest's ``install`` without the host-ports lock: the installs here publish their
-    ports in the second daemon's own network namespace, not on the host's."""
-    installation = Install(tmp_path, tmp_path / "install", docker_engine)
-    try:
-        yield installation
-        installation.assert_no_secret_leaked()
-    finally:
-        installation.teardown()
-
-
-def _run_in_its_namespace(install: Install, daemon: SecondDockerd) -> None:
-    """The installer runs in the second daemon's network namespace, where what the
-    install's containers publish on 127.0.0.1 is (see tests/integration/second_dockerd.py)."""
-    command = install.command
-    install.command = lambda *args: daemon.in_namespace(command(*args))  # type: ignore[method-assign]
+def install(unlocked_install: Install) -> Install:
+    """Installs here publish their ports in the second daemon's own network namespace."""
+    return unlocked_install
 
 
 def test_check_apply_and_bundle_create_reach_the_rootless_engine_or_fail_alike(
@@ -48,7 +33,7 @@ def test_check_apply_and_bundle_create_reach_the_rootless_engine_or_fail_alike(
     socket = runtime_dir / "docker.sock"
     with second_dockerd(tmp_path / "dockerd", socket) as daemon:
         daemon.copy_images(["codequal-test/standin:1"])
-        _run_in_its_namespace(install, daemon)
+        daemon.run_inside(install)
         config = tmp_path / "docker-config"
         config.mkdir()
         env = install.environment(
