@@ -556,6 +556,33 @@ class _Review(ModalScreen[Any]):
         self.dismiss(None)
 
 
+class _FormReview(_Review):
+    """A review with a field to fill: confirmed (Enter or the button) only when ``_check``
+    passes, dismissed with ``_result``."""
+
+    def _check(self) -> bool:
+        raise NotImplementedError
+
+    def _result(self) -> Any:
+        raise NotImplementedError
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._check()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self._check():
+            self.dismiss(self._result())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "confirm" and self._check():
+            self.dismiss(self._result())
+        elif event.button.id == "cancel":
+            self.dismiss(None)
+
+
 def _identity_problem(text: str) -> str | None:
     if not text.strip():
         return "the identity file (the age private key the archive was encrypted to)"
@@ -565,7 +592,7 @@ def _identity_problem(text: str) -> str | None:
     return None
 
 
-class CreateReview(_Review):
+class CreateReview(_FormReview):
     """What ``backup create`` will write and where; asks for a recipient when none is set."""
 
     def __init__(self, preview: CreatePreview) -> None:
@@ -616,21 +643,8 @@ class CreateReview(_Review):
         self.query_one("#confirm", Button).disabled = not ok
         return ok
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self._check()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if self._check():
-            self.dismiss(self._recipients())
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "confirm" and self._check():
-            self.dismiss(self._recipients())
-        elif event.button.id == "cancel":
-            self.dismiss(None)
+    def _result(self) -> list[str]:
+        return self._recipients()
 
 
 def create_review_text(preview: CreatePreview) -> str:
@@ -649,7 +663,7 @@ def create_review_text(preview: CreatePreview) -> str:
     return "\n".join(lines)
 
 
-class VerifyReview(_Review):
+class VerifyReview(_FormReview):
     """The full verification of one archive: asks for the identity file."""
 
     def __init__(self, entry: ArchiveEntry, identity: str = "") -> None:
@@ -684,21 +698,8 @@ class VerifyReview(_Review):
     def _identity(self) -> Path:
         return Path(self.query_one(Input).value.strip()).expanduser()
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self._check()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if self._check():
-            self.dismiss(self._identity())
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "confirm" and self._check():
-            self.dismiss(self._identity())
-        elif event.button.id == "cancel":
-            self.dismiss(None)
+    def _result(self) -> Path:
+        return self._identity()
 
 
 def verify_review_text(entry: ArchiveEntry) -> str:
