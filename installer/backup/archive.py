@@ -1,6 +1,6 @@
 """The backup archive: one age-encrypted tar stream whose first member is the manifest.
 
-Layout (see ``/work/coord/backup-interface.md`` and the README's "Backups"):
+Layout (see the README's "Backups and restore"):
 
 ================================  ========================================================
 ``manifest.json``                 always first: versions, target, answers (no secrets),
