@@ -521,11 +521,14 @@ def test_on_a_network_that_drops_every_packet_the_set_still_answers_within_ten_s
     assert run["seconds"] < 10, run
     by_name = {r["name"]: r for r in run["results"]}
     assert "did not answer within 4 s" in by_name["images"]["measured"]
-    for name in ("deepwiki", "supabase", "ldap"):
-        assert by_name[name]["status"] == "fail", by_name[name]
+    # On a Kubernetes target the pods connect to DeepWiki, Supabase and the database, from
+    # the cluster's network: not reaching them from here warns; the directory fails.
+    for name, status in (("deepwiki", "warn"), ("supabase", "warn"), ("ldap", "fail")):
+        assert by_name[name]["status"] == status, by_name[name]
         assert "did not answer" in by_name[name]["measured"], by_name[name]
     # psql runs in a container, on the host's network (not this namespace): refused there.
-    assert by_name["database"]["status"] == "fail", by_name["database"]
+    assert by_name["database"]["status"] == "warn", by_name["database"]
+    assert "refused the connection" in by_name["database"]["measured"], by_name["database"]
 
 
 # --- the live checks in check --answers and apply (acceptance 1) ---------------------------
