@@ -197,6 +197,9 @@ def port_3000_held() -> Iterator[subprocess.Popen[str]]:
     holder = (
         "import socket, sys, time\n"
         "s = socket.socket()\n"
+        # as any server does: connections an earlier test made to 127.0.0.1:3000 may still be
+        # in TIME_WAIT, which holds the port for a plain bind (never an active listener)
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         "try:\n"
         "    s.bind(('127.0.0.1', 3000))\n"
         "except OSError as e:\n"
