@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from installer.alerting import ALERTING_SECRET_KEYS, Alerting, alerting_problems
 from installer.backup.section import Backup
 
 # The names are defined in installer.names; "X as X" re-exports them with the model.
@@ -32,7 +33,16 @@ from installer.names import Target as Target  # noqa: PLC0414
 Provider = Literal["anthropic", "openai", "deepseek", "gemini"]
 MonitoringComponent = Literal["prometheus", "grafana", "loki"]
 ServiceName = Literal[
-    "codequal", "deepwiki", "nginx", "postgres", "prometheus", "grafana", "loki", "promtail"
+    "codequal",
+    "deepwiki",
+    "nginx",
+    "postgres",
+    "prometheus",
+    "grafana",
+    "loki",
+    "promtail",
+    "alertmanager",
+    "blackbox",
 ]
 _ALL_COMPONENTS: tuple[MonitoringComponent, ...] = ("prometheus", "grafana", "loki")
 _DEFAULT_PROVIDERS: tuple[Provider, ...] = ("anthropic", "openai")
@@ -512,6 +522,7 @@ SECRET_KEYS: tuple[str, ...] = (
     "ldap_bind_password",
     "registry_password",
     "grafana_admin_password",
+    *ALERTING_SECRET_KEYS,
 )
 
 
@@ -572,6 +583,9 @@ class AnswerFile(BaseModel):
     release: Release = Field(default_factory=Release, description="Release and image overrides.")
     checks: Checks = Field(default_factory=Checks, description="Prerequisite check overrides.")
     backup: Backup = Field(default_factory=Backup, description="Backup archives (Compose targets).")
+    alerting: Alerting = Field(
+        default_factory=Alerting, description="Alert routing (Alertmanager) and uptime probing."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -673,6 +687,9 @@ class AnswerFile(BaseModel):
             problems.append(
                 (("release", "images", "deepwiki"), "not used: deepwiki.mode is external")
             )
+        problems += alerting_problems(
+            self.alerting, self.monitoring.enabled, self.monitoring.components
+        )
         return problems
 
     @property
