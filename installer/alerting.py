@@ -421,3 +421,11 @@ def blackbox_config(view: AlertingView) -> dict[str, object]:
         if view.probe_ca_file:
             http["tls_config"] = {"ca_file": view.probe_ca_file}
     return {"modules": {"public_url": {"prober": "http", "timeout": "10s", "http": http}}}
+
+
+def summary_urls(alerting: Alerting) -> dict[str, str]:
+    """What the install's summary (``result.json``, ``status``) lists for alerting: the
+    outside uptime monitor the operator named, so whoever reads the summary knows of it."""
+    if alerting.external_monitor_url:
+        return {"uptime_monitor": alerting.external_monitor_url}
+    return {}

@@ -158,4 +158,8 @@ def _secret_keys_used(ctx: object) -> list[str]:
     keys = {key for variable in ctx.secret_variables.values() for key in variable.keys}
     if ctx.registry_auth is not None:
         keys.add("registry_password")
+    if ctx.alerting is not None:
+        from installer.alerting import required_alerting_secrets
+
+        keys.update(key for key, _ in required_alerting_secrets(ctx.alerting.section))
     return [k for k in SECRET_KEYS if k in keys]
