@@ -94,6 +94,14 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "domain": "codequal.example.com",
         "tls": {"mode": "self-signed"},
         "database": {"kind": "postgres"},
+        "alerting": {
+            "enabled": True,
+            "email": {
+                "smtp_host": "smtp.example.com:587",
+                "from_address": "codequal@example.com",
+                "to": ["ops@example.com"],
+            },
+        },
     },
     "kubernetes": {
         "domain": "codequal.example.com",
