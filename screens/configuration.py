@@ -207,7 +207,10 @@ class ConfigurationScreen(StepScreen):
         if value is _UNSET:
             from screens.state import get_path
 
-            return get_path(self.defaults, path)
+            value = get_path(self.defaults, path, _UNSET)
+            if value is _UNSET:  # inside a sub-section that is absent by default
+                form_field = self.fields.get(path)
+                return None if form_field is None else form_field.default
         return value
 
     def compose(self) -> ComposeResult:
@@ -398,7 +401,11 @@ class ConfigurationScreen(StepScreen):
         else:
             if value == self.value_of(form_field.path):
                 return
+            within = form_field.within
+            present = within is not None and state.get(within) is not None
             state.set(form_field.path, value)
+            if present and state.get(within) is None:  # emptied, not removed: still on
+                state.set(within, {})
             # A field this change made unused loses its answer (a certificate path once TLS
             # is self-signed again), as an operator editing the file by hand would delete it.
             for other in self.fields.values():

@@ -68,6 +68,13 @@ _SHOWN_WHEN: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "identity.roles": ("identity.enabled", lambda v: v is True),
     "identity.default_role": ("identity.enabled", lambda v: v is True),
     "telemetry.otlp_protocol": ("telemetry.otlp_endpoint", bool),
+    # The receivers' own fields are shown while their receiver is on (FormField.within).
+    "alerting.email": ("alerting.enabled", lambda v: v is True),
+    "alerting.slack": ("alerting.enabled", lambda v: v is True),
+    "alerting.pagerduty": ("alerting.enabled", lambda v: v is True),
+    "alerting.external_monitor_url": ("alerting.enabled", lambda v: v is True),
+    "alerting.certificate_warning_days": ("alerting.enabled", lambda v: v is True),
+    "alerting.llm_daily_token_budget": ("alerting.enabled", lambda v: v is True),
 }
 
 # Secrets the form asks for, and the answer that makes each one used. Values typed here
@@ -89,6 +96,9 @@ _SECRET_WHEN: dict[str, Callable[[Callable[[str], Any]], bool]] = {
     "registry_password": lambda get: bool(get("registry.username")),
     "oidc_client_secret": lambda get: get("identity.enabled") is True,
     "sentry_dsn": lambda get: get("telemetry.sentry") is True,
+    "smtp_password": lambda get: bool(get("alerting.email.username")),
+    "slack_webhook_url": lambda get: get("alerting.slack") is not None,
+    "pagerduty_routing_key": lambda get: get("alerting.pagerduty") is not None,
 }
 
 
@@ -197,7 +207,9 @@ def _fields_of(
 ) -> list[FormField]:
     out: list[FormField] = []
     for name, info in model.model_fields.items():
-        out += _field_from(f"{prefix}{name}", info, defaults.get(name), within)
+        # A sub-section that is absent by default still shows its fields' own defaults.
+        default = defaults.get(name, None if info.is_required() else info.get_default())
+        out += _field_from(f"{prefix}{name}", info, default, within)
     return out
 
 

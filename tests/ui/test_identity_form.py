@@ -124,3 +124,41 @@ async def test_the_new_secrets_never_reach_the_answer_file(
     assert "never-saved" not in text
     assert not re.search(r"^\s*(oidc_client_secret|sentry_dsn):", text, re.MULTILINE)
     assert "issuer: https://login.example.com" in text
+
+
+async def test_alerting_receivers_are_added_with_a_check_box_and_checked_as_typed(
+    make_app: Callable[..., InstallerApp],
+) -> None:
+    app = make_app(first_step="configuration")
+    app.state.draft = dict(PRODUCTION)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, "configuration")
+        assert not shown(app, "alerting.email")
+        await toggle(pilot, "alerting.enabled")
+        assert shown(app, "alerting.email") and shown(app, "alerting.slack")
+        assert not shown(app, "alerting.email.smtp_host")
+        assert "at least one receiver" in error_of(app, "alerting.enabled")
+
+        await toggle(pilot, "alerting.email")
+        assert shown(app, "alerting.email.smtp_host")
+        assert app.screen.query_one(field_id("alerting.email.require_tls")).value is True
+        await type_into(pilot, "alerting.email.smtp_host", "smtp example")
+        assert "✗" in error_of(app, "alerting.email.smtp_host")
+        await type_into(pilot, "alerting.email.smtp_host", "smtp.example.com:587")
+        assert "✗" not in error_of(app, "alerting.email.smtp_host")
+        await type_into(pilot, "alerting.email.from_address", "alerts@example.com")
+        await type_into(pilot, "alerting.email.to", "ops@example.com, oncall@example.com")
+        assert app.state.get("alerting.email.to") == ["ops@example.com", "oncall@example.com"]
+        assert "✗" not in error_of(app, "alerting.email.to")
+
+        assert not shown(app, "secrets.slack_webhook_url")
+        await toggle(pilot, "alerting.slack")
+        assert shown(app, "alerting.slack.channel") and shown(app, "secrets.slack_webhook_url")
+        await toggle(pilot, "alerting.slack")
+        assert app.state.get("alerting.slack") is None
+        assert not shown(app, "alerting.slack.channel")
+
+        assert app.state.validate().ok, app.state.validate().problems
+        await toggle(pilot, "alerting.enabled")
+        assert app.state.get("alerting") == {"enabled": False}  # its receivers went with it
+        assert app.state.validate().ok
