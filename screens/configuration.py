@@ -95,7 +95,7 @@ def _input_for(form_field: FormField, value: Any) -> Widget:
             placeholder=(
                 (words_text(form_field.default) or "separated by commas")
                 if kind == "words"
-                else "value=" + "|".join(form_field.options or ("value",)) + ", ..."
+                else "name=" + "|".join(form_field.options or ("value",)) + ", ..."
             ),
             id=widget_id,
             compact=True,
