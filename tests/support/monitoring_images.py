@@ -3,6 +3,9 @@
     codequal-test/prometheus:1     Debian's prometheus        (ENTRYPOINT prometheus)
     codequal-test/alertmanager:1   Debian's alertmanager      (ENTRYPOINT alertmanager)
     codequal-test/blackbox:1       Debian's blackbox exporter (ENTRYPOINT blackbox_exporter)
+    codequal-test/standin:alerting the stand-in of this tree (tests/images/standin), under a tag
+                                   of its own: the shared tags are rebuilt by whichever
+                                   checkout's tests ran last, and these tests need its /metrics
 
 No registry can be reached, so the images are made here: the binaries of this machine's Debian
 packages (prometheus, prometheus-alertmanager, prometheus-blackbox-exporter; the same Debian
@@ -23,13 +26,17 @@ from tests.support.images import (
     RECIPE_REVISION,
     ImageBuildError,
     Log,
+    ServiceImage,
     _base_inputs,
     _build_lock,
+    _build_service,
     _digest,
     _docker_client,
     _ensure_base,
     _label_of,
+    _service_inputs,
     _stderr_log,
+    _tree_digest,
 )
 
 PROMETHEUS = "codequal-test/prometheus:1"
@@ -37,6 +44,9 @@ ALERTMANAGER = "codequal-test/alertmanager:1"
 BLACKBOX = "codequal-test/blackbox:1"
 
 # reference -> (the Debian binary, its name in the image, the user it runs as, data directory)
+# Debian's alertmanager reads its notification templates from the package's share directory
+# (upstream's binary embeds them); the directory is copied along.
+_SHARED: dict[str, str] = {"codequal-test/alertmanager:1": "/usr/share/prometheus/alertmanager"}
 _PROGRAMS: dict[str, tuple[str, str, str, str]] = {
     PROMETHEUS: ("/usr/bin/prometheus", "prometheus", "65534:65534", "/prometheus"),
     ALERTMANAGER: (
@@ -52,7 +62,10 @@ _PROGRAMS: dict[str, tuple[str, str, str, str]] = {
         "/tmp",  # it keeps no data
     ),
 }
-MONITORING_IMAGES: tuple[str, ...] = tuple(_PROGRAMS)
+STANDIN = ServiceImage(
+    "codequal-test/standin:alerting", "standin", {"STANDIN_VERSION": "1.0.0-alerting"}
+)
+MONITORING_IMAGES: tuple[str, ...] = (*_PROGRAMS, STANDIN.reference)
 
 DOCKERFILE = """\
 ARG BASE
@@ -60,7 +73,9 @@ FROM ${BASE}
 ARG PROGRAM
 ARG DATA
 ARG RUN_AS
+ARG SHARE=/usr/local/share/monitoring-empty
 COPY program /usr/local/bin/${PROGRAM}
+COPY share ${SHARE}
 RUN mkdir -p ${DATA} && chown ${RUN_AS} ${DATA} \\
  && ln -s /usr/local/bin/${PROGRAM} /usr/local/bin/entrypoint
 USER ${RUN_AS}
@@ -71,8 +86,19 @@ ENTRYPOINT ["/usr/local/bin/entrypoint"]
 
 def _inputs(reference: str, binary: bytes) -> str:
     _, name, user, data = _PROGRAMS[reference]
+    shared = _SHARED.get(reference)
+    share_digest = _tree_digest(Path(shared)) if shared else ""
     return _digest(
-        RECIPE_REVISION, "monitoring", _base_inputs(), DOCKERFILE, name, user, data, binary
+        RECIPE_REVISION,
+        "monitoring",
+        _base_inputs(),
+        DOCKERFILE,
+        name,
+        user,
+        data,
+        binary,
+        shared or "",
+        share_digest,
     )
 
 
@@ -99,11 +125,22 @@ def ensure_monitoring_images(log: Log = _stderr_log) -> list[str]:
             with tempfile.TemporaryDirectory(prefix="monitoring-image-") as context:
                 (Path(context) / "Dockerfile").write_text(DOCKERFILE)
                 shutil.copy2(binary_path, Path(context) / "program")
+                shared = _SHARED.get(reference)
+                if shared:
+                    shutil.copytree(shared, Path(context) / "share")
+                else:
+                    (Path(context) / "share").mkdir()
                 try:
                     client.images.build(
                         path=context,
                         tag=reference,
-                        buildargs={"BASE": base, "PROGRAM": name, "DATA": data, "RUN_AS": user},
+                        buildargs={
+                            "BASE": base,
+                            "PROGRAM": name,
+                            "DATA": data,
+                            "RUN_AS": user,
+                            **({"SHARE": shared} if shared else {}),
+                        },
                         labels={INPUTS_LABEL: inputs},
                         pull=False,
                         rm=True,
@@ -113,6 +150,11 @@ def ensure_monitoring_images(log: Log = _stderr_log) -> list[str]:
                 except (docker.errors.BuildError, docker.errors.APIError) as e:
                     raise ImageBuildError(f"docker build {reference} failed: {e}") from e
             built.append(reference)
+        inputs = _service_inputs(STANDIN, _base_inputs())
+        if _label_of(client, STANDIN.reference) != inputs:
+            base, _ = _ensure_base(client, False, log)
+            _build_service(client, STANDIN, base, inputs, log)
+            built.append(STANDIN.reference)
     return built
 
 

@@ -172,6 +172,7 @@ def test_compose_runs_alertmanager_and_the_prober_beside_prometheus(tmp_path: Pa
     assert services["alertmanager"]["command"] == [
         "--config.file=/etc/alertmanager/alertmanager.yml",
         "--storage.path=/alertmanager",
+        "--cluster.listen-address=",
     ]
     # Root in its container: its configuration holds secrets, readable by root only.
     assert services["alertmanager"]["user"] == "0:0"
