@@ -444,6 +444,7 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
             args = [
                 "--config.file=/etc/alertmanager/alertmanager.yml",
                 "--storage.path=/alertmanager",
+                "--cluster.listen-address=",  # one replica: no cluster gossip
             ]
         elif svc.name == "blackbox":
             config_files["config"] = {"configmap": "blackbox-config", "mount": "/etc/blackbox"}
