@@ -128,6 +128,17 @@ def check_oidc(inputs: LiveInput) -> LiveResult:
             hint="the provider does not offer the authorization code flow CodeQual signs in with",
             details=details,
         )
+    response_types = document.get("response_types_supported")
+    if isinstance(response_types, list) and "code" not in response_types:
+        return LiveResult(
+            NAME,
+            "fail",
+            f"the provider at {issuer} does not offer the code response type "
+            f"({', '.join(str(t) for t in response_types[:5]) or 'none listed'})",
+            REQUIRED,
+            hint="enable the authorization code flow for identity.client_id at the provider",
+            details=details,
+        )
     supported = document.get("scopes_supported")
     unknown = (
         [s for s in identity.scopes if s not in supported] if isinstance(supported, list) else []

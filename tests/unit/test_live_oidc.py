@@ -82,6 +82,7 @@ def test_a_proxy_that_refuses_is_a_warning_too(provider: Provider) -> None:
         ({"body": b"[1, 2]"}, "JSON but not an object"),
         ({"document": {"issuer": "https://elsewhere.example.com"}}, "names the issuer"),
         ({"document": {"token_endpoint": None}}, "has no token_endpoint"),
+        ({"document": {"response_types_supported": ["id_token"]}}, "code response type"),
     ],
 )
 def test_a_provider_that_answers_wrongly_fails(
