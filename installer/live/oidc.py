@@ -9,7 +9,8 @@ endpoint; the measured line names the redirect URL the operator registers for
 refused, no answer in time, a proxy refusing) is a warning that says it could not look: the
 services may reach it where this machine does not, and an offline install is allowed to
 configure it. A provider that answers with something else (HTTP 404, not JSON, another
-issuer, an untrusted certificate) is a failure: sign-in would not work.
+issuer, no authorization code flow, an untrusted certificate) is a failure: sign-in would
+not work.
 """
 
 from __future__ import annotations
