@@ -648,3 +648,91 @@ def test_kubernetes_validate_strict_accepts_the_alerting_objects(
         "04-secret-alertmanager-config.yaml",
     }
     assert any("alertmanager-config" in name for name in holding)
+
+
+# What the adapter sends on each path: our Alertmanager, or the Prometheus Operator's kinds.
+def _applied_bodies(
+    render: RenderCase, pki: dict[str, Path], tmp: Path, operator: bool
+) -> list[Any]:
+    import json
+
+    from tests.support.fake_kube_api import FakeKubeAPI
+    from tests.support.kube_install import install
+
+    answers, secrets = materialize(render, pki)
+    data = answers.model_dump(exclude_unset=True, mode="json")
+    data["checks"] = {"skip": ["dns", "images", "database", "ldap", "tls", "deepwiki", "supabase"]}
+    if operator:
+        # Without a Grafana of ours, the cluster's Prometheus and Alertmanager take over.
+        data["monitoring"] = {"enabled": True, "components": ["prometheus"]}
+    answers = type(answers).model_validate(data)
+    with FakeKubeAPI(
+        openshift=answers.kubernetes.openshift,
+        prometheus_operator=operator,
+        storage_classes=("standard", "fast-ssd"),
+    ) as api:
+        config = api.write_kubeconfig(tmp / "kubeconfig")
+        run = install(
+            answers,
+            config,
+            tmp / "root",
+            release_manifest=RELEASE,
+            secrets=secrets,
+            skip_steps=("images",),
+        )
+        assert run.exit_code == 0, run.text()
+        bodies = {json.dumps(b, sort_keys=True): b for b in api.applied_bodies}
+    return list(bodies.values())
+
+
+def _check_operator_kind(obj: dict[str, Any]) -> None:
+    """The required fields of the Prometheus Operator's CRDs (kubernetes-validate has none)."""
+    spec = obj["spec"]
+    assert set(obj) <= {"apiVersion", "kind", "metadata", "spec"}
+    if obj["kind"] == "AlertmanagerConfig":
+        assert obj["apiVersion"] == "monitoring.coreos.com/v1alpha1"
+        assert set(spec) <= {"route", "receivers", "inhibitRules", "muteTimeIntervals"}
+        names = {r["name"] for r in spec["receivers"]}
+        routes = [spec["route"], *spec["route"].get("routes", [])]
+        assert {r["receiver"] for r in routes} <= names
+        for rule in spec["inhibitRules"]:
+            for matcher in rule["sourceMatch"] + rule["targetMatch"]:
+                assert matcher["matchType"] in ("=", "!=", "=~", "!~") and matcher["name"]
+        for receiver in spec["receivers"]:
+            for config in receiver.get("slackConfigs", []):
+                assert set(config["apiURL"]) == {"name", "key"}
+            for config in receiver.get("pagerdutyConfigs", []):
+                assert set(config["routingKey"]) == {"name", "key"}
+            for config in receiver.get("emailConfigs", []):
+                assert config["to"] and config["smarthost"] and config["from"]
+    elif obj["kind"] == "Probe":
+        assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+        assert spec["prober"]["url"] and spec["targets"]["staticConfig"]["static"]
+    elif obj["kind"] == "ServiceMonitor":
+        assert spec["selector"]["matchLabels"] and spec["endpoints"]
+    else:
+        assert obj["kind"] == "PrometheusRule" and spec["groups"]
+
+
+@pytest.mark.parametrize("operator", [False, True])
+@pytest.mark.parametrize("render", K8S_CASES, ids=lambda c: c.name)
+def test_every_applied_alerting_object_passes_kubernetes_validate_strict(
+    render: RenderCase, operator: bool, pki: dict[str, Path], tmp_path: Path
+) -> None:
+    import kubernetes_validate
+
+    bodies = _applied_bodies(render, pki, tmp_path, operator)
+    kinds = {(b["kind"], b["metadata"]["name"]) for b in bodies}
+    if operator:
+        assert {("AlertmanagerConfig", "codequal"), ("Probe", "codequal-uptime")} <= kinds
+        assert ("Deployment", "alertmanager") not in kinds
+    else:
+        assert ("Deployment", "alertmanager") in kinds and ("Deployment", "blackbox") in kinds
+    for body in bodies:
+        if body["apiVersion"].startswith("monitoring.coreos.com/"):
+            _check_operator_kind(body)
+        elif body["kind"] != "Route":
+            try:
+                kubernetes_validate.validate(body, "1.33.0", strict=True)
+            except kubernetes_validate.ValidationError as e:
+                pytest.fail(f"{body['kind']} {body['metadata']['name']}: {e.message}")

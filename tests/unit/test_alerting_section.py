@@ -258,3 +258,47 @@ def test_development_without_nginx_probes_the_api_itself(tmp_path: Path) -> None
     assert "fail_if_not_ssl" not in blackbox["modules"]["public_url"]["http"]
     rules = plan.file("monitoring/prometheus/rules/codequal.yml").content.decode()
     assert "CodeQualUnreachable" in rules and "TLSCertificateExpiresSoon" not in rules
+
+
+def test_a_support_bundle_leaves_alertmanagers_file_out(tmp_path: Path) -> None:
+    # Without --secrets the bundle cannot know the receivers' secrets to redact them: the
+    # file that holds them is left out whole, like .env.
+    import tarfile
+
+    from installer.credentials import LoadedSecrets
+    from installer.support_bundle import create_support_bundle
+    from installer.validation import load_answers
+
+    install_dir = tmp_path / "install"
+    answers_file = tmp_path / "answers.yaml"
+    answers_file.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "target": "production",
+                "domain": "codequal.example.com",
+                "install_dir": str(install_dir),
+                "alerting": {"enabled": True, "slack": {"channel": "#ops"}},
+            }
+        )
+    )
+    answers = load_answers(str(answers_file))
+    secrets = Secrets.model_validate({"slack_webhook_url": HOOK})
+    write_plan(render_plan(answers, secrets, RELEASE, install_dir, environ={}), install_dir)
+    out = tmp_path / "support.tar.gz"
+
+    class NoContainers:
+        def project_containers(self, project: str) -> list[Any]:
+            return []
+
+    bundle = create_support_bundle(answers, LoadedSecrets(Secrets()), out, engine=NoContainers())
+    with tarfile.open(bundle.out, "r:gz") as archive:
+        names = [m.name.split("/", 1)[1] for m in archive if m.isfile()]
+        everything = b"".join(
+            archive.extractfile(m).read()
+            for m in archive
+            if m.isfile()  # type: ignore[union-attr]
+        )
+    assert "config/monitoring/blackbox/blackbox.yml" in names
+    assert "config/monitoring/alertmanager/alertmanager.yml" not in names
+    assert HOOK.encode() not in everything
