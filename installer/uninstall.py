@@ -6,8 +6,9 @@ The inventory lists everything the installation holds, found by the Compose proj
 * Compose: containers, networks, volumes with their sizes, images, the state directory,
   backup archives, certificates;
 * Kubernetes: the objects of the release record by kind, the volume claims with their sizes,
-  and the namespace, marked as created by this tool or not (a namespace whose only field
-  manager is this installer was created by it; one that existed before has another).
+  and the namespace, marked as created by this tool or not (the release record says so;
+  for a record written before it did, a namespace whose only field manager is this
+  installer was created by it, one that existed before has another).
 
 Without ``--purge`` the data stays: Compose volumes, Kubernetes claims, backups and the
 state directory (generated passwords, history). A later ``apply`` with the same answers
@@ -298,18 +299,11 @@ def _now() -> str:
 
 
 def namespace_created_by_us(namespace: dict[str, Any] | None) -> bool:
-    """True when this installer made the live namespace.
+    """The guess from the live namespace's field managers, for a release record that does
+    not say (see :func:`installer.targets.kubernetes.record.namespace_created_by_installer`)."""
+    from installer.targets.kubernetes.record import namespace_created_by_installer
 
-    A namespace somebody made first (``kubectl create namespace``, a GitOps tool) carries
-    that creator's field manager; one this installer created by server-side apply has only
-    ``codequal-installer`` (and the API server's own ``kube-apiserver``, which labels every
-    namespace with its name).
-    """
-    if namespace is None:
-        return False
-    entries = (namespace.get("metadata") or {}).get("managedFields") or []
-    managers = {m.get("manager") for m in entries} - {"kube-apiserver"}
-    return managers == {MANAGER}
+    return namespace_created_by_installer(namespace)
 
 
 def _claim_size(claim: dict[str, Any]) -> str:
@@ -337,7 +331,14 @@ def kubernetes_inventory(answers: AnswerFile, cluster: Any) -> tuple[Inventory, 
     )
     ns_ref = ObjectRef("v1", "Namespace", namespace)
     live_ns = cluster.get(ns_ref)
-    created = namespace_created_by_us(live_ns)
+    # The record says whether this installer made the namespace; an older record does not,
+    # and then the field managers of the live namespace are the best evidence left.
+    if live_ns is None:
+        created = False
+    elif record.namespace_created is not None:
+        created = record.namespace_created
+    else:
+        created = namespace_created_by_us(live_ns)
     claims: dict[ObjectRef, dict[str, Any]] = {}
     for claim in cluster.list_objects("v1", "PersistentVolumeClaim", namespace):
         labels = (claim.get("metadata") or {}).get("labels") or {}
