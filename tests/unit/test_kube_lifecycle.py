@@ -1,0 +1,500 @@
+"""Kubernetes upgrade backups, restore and rollback, against the API stand-in.
+
+The stand-in runs each Job's pod with the log lines and exit code a test scripts
+(``job_runs``); what the Job's command really does to a PostgreSQL database is proved with
+the real Docker Engine in ``tests/integration/test_kube_lifecycle_jobs.py``. Here: which
+Jobs are made (command, claim, secret references), that they are waited for, failures in the
+operator's words, the order (previous objects re-applied, then the restore), claims kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from installer.credentials import LoadedSecrets, Secrets
+from installer.engine.kubernetes import Cluster
+from installer.errors import ExitCode, InstallerError, UsageError
+from installer.events import Event
+from installer.history import history_path, read_history
+from installer.runner import CancelToken
+from installer.targets.kubernetes import lifecycle
+from installer.targets.kubernetes.lifecycle import (
+    BACKUP_CLAIM,
+    MANAGED_NOTE,
+    DatabaseJobFailed,
+    KubeBackup,
+    kubernetes_lifecycle,
+    kubernetes_pre_upgrade_backup,
+    kubernetes_restore_after_failed_upgrade,
+    kubernetes_rollback_events,
+    rollback_plan,
+)
+from installer.targets.kubernetes.record import PREVIOUS_RECORD_NAME, read_record
+from tests.support.fake_kube_api import ContainerRun, FakeKubeAPI
+from tests.support.kube_install import (
+    RELEASE_2,
+    RELEASE_BROKEN,
+    answers,
+    install,
+    options,
+    release,
+)
+
+NAMESPACE = "codequal"
+STAMP = "20261204t210000z"
+DUMP_JOB = f"codequal-db-dump-{STAMP}"
+RESTORE_JOB = f"codequal-db-restore-{STAMP}"
+DUMP_PATH = f"/backups/pre-upgrade-1-0-0-test-to-2-0-0-test-{STAMP}.dump"
+SHA = "ab" * 32
+
+
+class Collected:
+    """A run display that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def show(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def messages(self) -> list[str]:
+        return [e.message for e in self.events]
+
+
+@pytest.fixture
+def api() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI() as server:
+        yield server
+        assert server.fake_failures == []
+
+
+@pytest.fixture
+def kubeconfig(api: FakeKubeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = api.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setattr(lifecycle, "_stamp", lambda: STAMP)
+    # The local state (history) of the Kubernetes targets lives under the user's state dir.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    return path
+
+
+def _subject(**extra: Any) -> Any:
+    return answers(monitoring={"enabled": False}, **extra)
+
+
+def _dump_ok(api: FakeKubeAPI, path: str = DUMP_PATH) -> None:
+    api.job_runs[f"{NAMESPACE}/{DUMP_JOB}"] = ContainerRun(
+        [
+            "pg_dump: dumping contents of table public.items",
+            f"codequal-dump: file={path} size=4242 sha256={SHA}",
+        ],  # fmt: skip
+        0,
+    )
+
+
+def _restore_ok(api: FakeKubeAPI) -> None:
+    api.job_runs[f"{NAMESPACE}/{RESTORE_JOB}"] = ContainerRun(["codequal-restore: committed"], 0)
+
+
+def _applied_jobs(api: FakeKubeAPI, name: str) -> list[dict[str, Any]]:
+    return [
+        b for b in api.applied_bodies if b.get("kind") == "Job" and b["metadata"]["name"] == name
+    ]
+
+
+def _backup(
+    kubeconfig: Path, subject: Any = None, *, to_version: str = "2.0.0-test"
+) -> tuple[KubeBackup, Collected]:
+    display = Collected()
+    backup = kubernetes_pre_upgrade_backup(
+        subject or _subject(),
+        LoadedSecrets(Secrets()),
+        to_version=to_version,
+        display=display,
+        cancel=CancelToken(),
+        options=options(kubeconfig),
+        release=release(),
+    )
+    return backup, display
+
+
+MANAGED = {"kind": "postgres", "managed": True, "host": "db.example.com"}
+MANAGED_SECRETS = Secrets(database_password="managed-db-password-not-shown")  # noqa: S106
+
+
+def _secrets_for(subject: Any) -> Secrets:
+    return MANAGED_SECRETS if subject is not None and subject.database.managed else Secrets()
+
+
+def _installed(kubeconfig: Path, root: Path, subject: Any = None) -> None:
+    run = install(subject or _subject(), kubeconfig, root, secrets=_secrets_for(subject))
+    assert run.exit_code == 0, run.text()
+
+
+def _generated_password(root: Path) -> str:
+    data = json.loads((root / "state" / "generated-secrets.json").read_text())
+    return str(data["database_password"])
+
+
+def test_the_pre_upgrade_dump_is_a_job_writing_to_a_claim_with_the_password_by_reference(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    _installed(kubeconfig, root)
+    _dump_ok(api)
+
+    backup, display = _backup(kubeconfig)
+
+    assert backup.database == "in-cluster"
+    assert (backup.claim, backup.path, backup.sha256, backup.size) == (
+        BACKUP_CLAIM,
+        DUMP_PATH,
+        SHA,
+        4242,
+    )
+    assert backup.label == f"pvc/{BACKUP_CLAIM}:{DUMP_PATH}"
+    (job,) = _applied_jobs(api, DUMP_JOB)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "codequal-test/postgres:1"
+    assert container["command"][:2] == ["sh", "-c"]
+    assert "pg_dump --format=custom" in container["command"][2]
+    assert "pg_restore --list" in container["command"][2]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["DUMP_FILE"]["value"] == DUMP_PATH
+    assert env["PGHOST"]["value"] == f"postgres.{NAMESPACE}.svc.cluster.local"
+    assert env["PGPASSWORD"] == {
+        "name": "PGPASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "codequal-secrets", "key": "POSTGRES_PASSWORD"}},
+    }
+    assert {"name": "backups", "mountPath": "/backups"} in container["volumeMounts"]
+    assert {"name": "backups", "persistentVolumeClaim": {"claimName": BACKUP_CLAIM}} in pod[
+        "volumes"
+    ]
+    assert pod["restartPolicy"] == "Never"
+    # No secret value anywhere in what was sent or shown.
+    password = _generated_password(root)
+    assert password not in json.dumps(job)
+    assert not any(password in m for m in display.messages())
+    assert any("| pg_dump: dumping contents" in m for m in display.messages())
+    # The claim stays; the finished Job is removed; traffic to the database is allowed.
+    claim = api.get_object("v1", "PersistentVolumeClaim", BACKUP_CLAIM, NAMESPACE)
+    assert claim is not None and claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    assert api.get_object("batch/v1", "Job", DUMP_JOB, NAMESPACE) is None
+    policies = {
+        p["metadata"]["name"] for p in api.list_objects("networking.k8s.io/v1", "NetworkPolicy")
+    }
+    assert {"codequal-db-backup-egress", "postgres-from-db-backup"} <= policies
+    # The release record is kept for rollback, with the dump it relies on.
+    with Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)}) as cluster:
+        previous = read_record(
+            cluster,
+            NAMESPACE,
+            name=PREVIOUS_RECORD_NAME,
+            secret_name=PREVIOUS_RECORD_NAME + "-secrets",
+        )
+    assert previous is not None and previous.version == "1.0.0-test"
+    assert previous.extra["dump-path"] == DUMP_PATH and previous.extra["dump-sha256"] == SHA
+    assert previous.extra["upgraded-to"] == "2.0.0-test"
+    assert previous.manifest_objects(), "the objects themselves are kept, not only their names"
+
+
+def test_a_failed_dump_stops_the_upgrade_with_the_jobs_log(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _installed(kubeconfig, tmp_path / "root")
+    api.job_runs[f"{NAMESPACE}/{DUMP_JOB}"] = ContainerRun(
+        ["pg_dump: error: connection to server failed: FATAL:  password authentication failed"],
+        1,
+    )
+
+    with pytest.raises(DatabaseJobFailed) as caught:
+        _backup(kubeconfig)
+
+    assert "the pre-upgrade dump" in caught.value.message and "failed" in caught.value.message
+    assert DUMP_JOB in caught.value.message
+    assert any("password authentication failed" in line for line in caught.value.log_tail)
+    assert f"kubectl -n {NAMESPACE} logs job/{DUMP_JOB}" in (caught.value.hint or "")
+    # Kept for the operator to read; nothing of the release changed.
+    assert api.get_object("batch/v1", "Job", DUMP_JOB, NAMESPACE) is not None
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "1.0.0-test"
+    assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is None
+
+
+def test_a_dump_job_that_does_not_report_its_checksum_is_not_trusted(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _installed(kubeconfig, tmp_path / "root")
+    api.job_runs[f"{NAMESPACE}/{DUMP_JOB}"] = ContainerRun(["done"], 0)
+
+    with pytest.raises(DatabaseJobFailed, match="did not report the dump it wrote"):
+        _backup(kubeconfig)
+
+
+def test_a_dump_pod_that_cannot_start_is_explained(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _installed(kubeconfig, tmp_path / "root")
+    api.unpullable_images.add("codequal-test/postgres:1")
+
+    with pytest.raises(DatabaseJobFailed) as caught:
+        _backup(kubeconfig)
+
+    assert "could not start" in caught.value.message
+    assert "codequal-test/postgres:1" in caught.value.message + " ".join(caught.value.log_tail)
+
+
+def test_a_failed_upgrade_reapplies_the_previous_release_then_restores_the_dump(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    _installed(kubeconfig, root)
+    _dump_ok(api, DUMP_PATH.replace("2-0-0-test", "2-0-0-broken"))
+    backup, display = _backup(kubeconfig, to_version="2.0.0-broken")
+    api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
+    upgrade = install(_subject(), kubeconfig, root, release_manifest=release(RELEASE_BROKEN))
+    assert upgrade.exit_code == ExitCode.INSTALL_FAILED
+    before_restore = len(api.writes())
+    _restore_ok(api)
+
+    kubernetes_restore_after_failed_upgrade(
+        _subject(),
+        LoadedSecrets(Secrets()),
+        backup,
+        display=display,
+        cancel=CancelToken(),
+        options=options(kubeconfig),
+    )
+
+    # The runner's rollback re-applied 1.0.0's Deployments before the restore Job was made.
+    writes = api.writes()
+    reapplied = [
+        i
+        for i, w in enumerate(writes[:before_restore])
+        if w.resource == "deployments" and w.name == "codequal"
+    ]
+    created = [i for i, w in enumerate(writes) if w.resource == "jobs" and w.name == RESTORE_JOB]
+    assert reapplied and created and max(reapplied) < min(created)
+    (job,) = _applied_jobs(api, RESTORE_JOB)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    script = container["command"][2]
+    assert "pg_restore --clean --if-exists" in script
+    assert "sha256sum -c" in script
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["DUMP_FILE"] == backup.path and env["DUMP_SHA256"] == SHA
+    assert container["image"] == "codequal-test/postgres:1"
+    assert "database restored from" in " ".join(display.messages())
+    live = api.get_object("apps/v1", "Deployment", "codequal", NAMESPACE)
+    assert live is not None
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "codequal-test/standin:1"
+    # Claims are kept: the database's and the dumps'.
+    claims = {c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim")}
+    assert {"postgres-data", BACKUP_CLAIM} <= claims
+
+
+def test_a_restore_that_fails_says_the_data_was_not_restored(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _installed(kubeconfig, tmp_path / "root")
+    _dump_ok(api)
+    backup, display = _backup(kubeconfig)
+    api.job_runs[f"{NAMESPACE}/{RESTORE_JOB}"] = ContainerRun(
+        ["codequal-restore: /backups/x.dump is missing or does not match its SHA-256"], 3
+    )
+
+    with pytest.raises(DatabaseJobFailed) as caught:
+        kubernetes_restore_after_failed_upgrade(
+            _subject(),
+            LoadedSecrets(Secrets()),
+            backup,
+            display=display,
+            cancel=CancelToken(),
+            options=options(kubeconfig),
+        )
+    assert "the restore" in caught.value.message and "failed" in caught.value.message
+    assert any("does not match its SHA-256" in line for line in caught.value.log_tail)
+
+
+def test_managed_database_upgrade_makes_no_dump_and_says_so(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    subject = _subject(database=MANAGED)
+    _installed(kubeconfig, tmp_path / "root", subject)
+
+    backup, display = _backup(kubeconfig, subject)
+
+    assert backup.database == "managed" and backup.path is None and backup.label is None
+    assert "NOT rolled back" in backup.note
+    assert any("NOT rolled back" in m for m in display.messages())
+    assert not any(b.get("kind") == "Job" and "db-dump" in b["metadata"]["name"]
+                   for b in api.applied_bodies)  # fmt: skip
+    assert api.get_object("v1", "PersistentVolumeClaim", BACKUP_CLAIM, NAMESPACE) is None
+
+    # A failed upgrade's restore step restores nothing and says so plainly.
+    after = Collected()
+    kubernetes_restore_after_failed_upgrade(
+        subject,
+        LoadedSecrets(Secrets()),
+        backup,
+        display=after,
+        cancel=CancelToken(),
+        options=options(kubeconfig),
+    )
+    assert MANAGED_NOTE in after.messages()
+    assert not any("restored" in m for m in after.messages())
+
+
+def _upgraded(api: FakeKubeAPI, kubeconfig: Path, root: Path, subject: Any = None) -> KubeBackup:
+    subject = subject or _subject()
+    _installed(kubeconfig, root, subject)
+    _dump_ok(api)
+    backup, _ = _backup(kubeconfig, subject)
+    run = install(
+        subject,
+        kubeconfig,
+        root,
+        release_manifest=release(RELEASE_2),
+        secrets=_secrets_for(subject),
+    )
+    assert run.exit_code == 0, run.text()
+    return backup
+
+
+def _rollback(kubeconfig: Path, subject: Any = None) -> list[Event]:
+    return list(
+        kubernetes_rollback_events(
+            subject or _subject(),
+            LoadedSecrets(Secrets()),
+            cancel=CancelToken(),
+            options=options(kubeconfig),
+        )
+    )
+
+
+def test_rollback_reapplies_the_previous_release_then_restores_its_data(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _upgraded(api, kubeconfig, tmp_path / "root")
+    with Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)}) as cluster:
+        plan = rollback_plan(_subject(), cluster)
+    assert plan.allowed, plan.problems
+    assert plan.installed == "2.0.0-test" and plan.previous is not None
+    assert any("will be lost" in n and DUMP_PATH in n for n in plan.notes)
+    before = len(api.writes())
+    _restore_ok(api)
+
+    events = _rollback(kubeconfig)
+
+    final = events[-1]
+    assert final.type == "run.finished" and final.exit_code == 0, [e.message for e in events]
+    writes = api.writes()[before:]
+    deployment = [i for i, w in enumerate(writes) if w.resource == "deployments"]
+    restore = [i for i, w in enumerate(writes) if w.resource == "jobs" and w.name == RESTORE_JOB]
+    assert deployment and restore and max(deployment) < min(restore), "re-apply, then restore"
+    # 2.0.0 added the migration Job codequal-migrate-2: pruned; 1.0.0's objects are back.
+    assert api.get_object("batch/v1", "Job", "codequal-migrate-2", NAMESPACE) is None
+    live = api.get_object("apps/v1", "Deployment", "codequal", NAMESPACE)
+    assert live is not None
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "codequal-test/standin:1"
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "1.0.0-test"
+    assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is None
+    assert not any(w.verb == "delete" and w.resource == "persistentvolumeclaims" for w in writes)
+    # The history says what happened and on which dump it relied.
+    (entry,) = [e for e in read_history(_history(_subject())) if e.kind == "rollback"]
+    assert (entry.from_release, entry.to_release, entry.outcome) == (
+        "2.0.0-test",
+        "1.0.0-test",
+        "finished",
+    )
+    assert entry.backup == f"pvc/{BACKUP_CLAIM}:{DUMP_PATH}"
+    # A second rollback has nothing to return to.
+    again = _rollback(kubeconfig)
+    assert again[-1].type == "run.failed" and again[-1].exit_code == ExitCode.USAGE
+    assert "no upgrade to roll back" in again[-1].message
+
+
+def _history(subject: Any) -> Path:
+    from installer.support_bundle import state_for
+
+    return history_path(state_for(subject))
+
+
+def test_rollback_refuses_without_a_saved_release(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _installed(kubeconfig, tmp_path / "root")
+    before = len(api.writes())
+
+    events = _rollback(kubeconfig)
+
+    assert events[-1].type == "run.failed" and events[-1].exit_code == ExitCode.USAGE
+    assert "no upgrade to roll back" in events[-1].message
+    assert api.writes()[before:] == []
+
+
+def test_a_failed_restore_in_rollback_says_the_release_is_back_but_not_its_data(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _upgraded(api, kubeconfig, tmp_path / "root")
+    api.job_runs[f"{NAMESPACE}/{RESTORE_JOB}"] = ContainerRun(["psql: error: boom"], 1)
+
+    events = _rollback(kubeconfig)
+
+    final = events[-1]
+    assert final.type == "run.failed" and final.exit_code == ExitCode.INSTALL_FAILED
+    assert "its data was not restored" in final.message
+    failed = next(e for e in events if e.type == "step.failed")
+    assert failed.step == "database restore"
+    # The saved release stays, so the rollback can be run again once the cause is fixed.
+    assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is not None
+    (entry,) = [e for e in read_history(_history(_subject())) if e.kind == "rollback"]
+    assert entry.outcome == "failed" and entry.exit_code == 1
+
+
+def test_managed_database_rollback_says_the_data_is_not_rolled_back(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    subject = _subject(database=MANAGED)
+    _upgraded(api, kubeconfig, tmp_path / "root", subject)
+    with Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)}) as cluster:
+        plan = rollback_plan(subject, cluster)
+    assert plan.allowed and MANAGED_NOTE in plan.notes
+    assert not any("restored from" in n for n in plan.notes)
+
+    events = _rollback(kubeconfig, subject)
+
+    assert events[-1].type == "run.finished", [e.message for e in events]
+    assert "data not rolled back" in events[-1].message
+    assert MANAGED_NOTE in [e.message for e in events]
+    assert not any(b.get("kind") == "Job" and "restore" in b["metadata"]["name"]
+                   for b in api.applied_bodies)  # fmt: skip
+
+
+def test_status_lifecycle_shows_the_last_dump_and_history(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _upgraded(api, kubeconfig, tmp_path / "root")
+    _restore_ok(api)
+    assert _rollback(kubeconfig)[-1].exit_code == 0
+
+    summary = kubernetes_lifecycle(_subject())
+
+    assert summary["last_backup"]["archive"] == f"pvc/{BACKUP_CLAIM}:{DUMP_PATH}"
+    assert summary["last_backup"]["verified"] is True
+    assert summary["history"][-1]["kind"] == "rollback"
+
+
+def test_errors_are_installer_errors_with_exit_codes() -> None:
+    assert issubclass(DatabaseJobFailed, InstallerError)
+    assert DatabaseJobFailed("x", log_tail=[]).exit_code == ExitCode.INSTALL_FAILED
+    assert issubclass(lifecycle.NothingToRollBack, UsageError)
