@@ -297,6 +297,7 @@ def _upgrade(
         backup=backup,
         force_path=force_path if not decision.allowed else None,
         path=decision.path,
+        kube_current=current if not answers.is_compose else None,
     )
 
 
@@ -324,6 +325,7 @@ def _run(
     backup: PreUpgradeBackup | None,
     force_path: str | None,
     path: list[str] | None,
+    kube_current: AnswerFile | None = None,
 ) -> int:
     from installer.history import HistoryRecorder
     from installer.install_cli import _signals_cancel
@@ -346,22 +348,67 @@ def _run(
                 display.close()
             archive = outcome.archive
             _say(outcome.note, as_json)
+        kube_backup = None
+        if kube_current is not None:
+            # Kubernetes: the dump is made by a Job in the cluster (in-cluster database), the
+            # release record is kept for rollback; a managed database is said to stay as is.
+            from installer.targets.kubernetes.lifecycle import kubernetes_pre_upgrade_backup
+
+            display = _display(as_json)
+            try:
+                kube_backup = kubernetes_pre_upgrade_backup(
+                    kube_current,
+                    loaded,
+                    to_version=str(answers.release.version),
+                    display=display,
+                    cancel=cancel,
+                )
+            finally:
+                display.close()
+            _say(kube_backup.note, as_json)
         runner = Runner(target.plan(), cancel=cancel)
         recorder = HistoryRecorder(
             runner.plan.state,
             target.release,  # type: ignore[attr-defined]
             kind="upgrade",
-            backup=str(archive) if archive else None,
+            backup=str(archive) if archive else (kube_backup.label if kube_backup else None),
             forced_path=force_path,
         )
         if path:
             recorder.details["path"] = path
+        if kube_backup is not None:
+            recorder.details.update(kube_backup.details())
         display = _display(as_json)
         try:
             for event in runner.run():
                 display.show(event)
         finally:
             display.close()
-    assert runner.outcome is not None  # noqa: S101 - run() always sets it
+        assert runner.outcome is not None  # noqa: S101 - run() always sets it
+        if kube_backup is not None and kube_current is not None and runner.outcome.exit_code == 1:
+            recorder.details["database_restore"] = _kube_restore(
+                kube_current, loaded, kube_backup, as_json=as_json, cancel=cancel
+            )
     recorder.finished(runner.outcome)
     return runner.outcome.exit_code
+
+
+def _kube_restore(
+    answers: AnswerFile, loaded: LoadedSecrets, backup: Any, *, as_json: bool, cancel: Any
+) -> str:
+    """After the runner put the previous release's objects back: its data (the dump)."""
+    from installer.targets.kubernetes.lifecycle import kubernetes_restore_after_failed_upgrade
+
+    display = _display(as_json)
+    try:
+        kubernetes_restore_after_failed_upgrade(
+            answers, loaded, backup, display=display, cancel=cancel
+        )
+    except InstallerError as e:
+        _say(f"error: the database was NOT restored: {e.message}", as_json)
+        if e.hint:
+            _say(f"hint: {e.hint}", as_json)
+        return f"failed: {e.message}"
+    finally:
+        display.close()
+    return "not rolled back (managed database)" if backup.path is None else "restored"

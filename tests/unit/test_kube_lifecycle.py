@@ -95,7 +95,7 @@ def _dump_ok(api: FakeKubeAPI, path: str = DUMP_PATH) -> None:
         [
             "pg_dump: dumping contents of table public.items",
             f"codequal-dump: file={path} size=4242 sha256={SHA}",
-        ],  # fmt: skip
+        ],
         0,
     )
 
@@ -108,6 +108,22 @@ def _applied_jobs(api: FakeKubeAPI, name: str) -> list[dict[str, Any]]:
     return [
         b for b in api.applied_bodies if b.get("kind") == "Job" and b["metadata"]["name"] == name
     ]
+
+
+def _images_before_restore(api: FakeKubeAPI, deployment: str = "codequal") -> list[str]:
+    """The images of ``deployment`` applied between the dump Job and the restore Job, each
+    change once: the newer release's, then the older one's re-applied."""
+    bodies = api.applied_bodies
+    kinds = [(b.get("kind"), b["metadata"]["name"]) for b in bodies]
+    dump = max(i for i, k in enumerate(kinds) if k[0] == "Job" and "db-dump" in k[1])
+    restore = kinds.index(("Job", RESTORE_JOB))
+    images: list[str] = []
+    for body in bodies[dump:restore]:
+        if (body.get("kind"), body["metadata"]["name"]) == ("Deployment", deployment):
+            image = body["spec"]["template"]["spec"]["containers"][0]["image"]
+            if not images or images[-1] != image:
+                images.append(image)
+    return images
 
 
 def _backup(
@@ -127,7 +143,7 @@ def _backup(
 
 
 MANAGED = {"kind": "postgres", "managed": True, "host": "db.example.com"}
-MANAGED_SECRETS = Secrets(database_password="managed-db-password-not-shown")  # noqa: S106
+MANAGED_SECRETS = Secrets(database_password="managed-db-password-not-shown")
 
 
 def _secrets_for(subject: Any) -> Secrets:
@@ -263,7 +279,6 @@ def test_a_failed_upgrade_reapplies_the_previous_release_then_restores_the_dump(
     api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
     upgrade = install(_subject(), kubeconfig, root, release_manifest=release(RELEASE_BROKEN))
     assert upgrade.exit_code == ExitCode.INSTALL_FAILED
-    before_restore = len(api.writes())
     _restore_ok(api)
 
     kubernetes_restore_after_failed_upgrade(
@@ -276,14 +291,7 @@ def test_a_failed_upgrade_reapplies_the_previous_release_then_restores_the_dump(
     )
 
     # The runner's rollback re-applied 1.0.0's Deployments before the restore Job was made.
-    writes = api.writes()
-    reapplied = [
-        i
-        for i, w in enumerate(writes[:before_restore])
-        if w.resource == "deployments" and w.name == "codequal"
-    ]
-    created = [i for i, w in enumerate(writes) if w.resource == "jobs" and w.name == RESTORE_JOB]
-    assert reapplied and created and max(reapplied) < min(created)
+    assert _images_before_restore(api) == ["codequal-test/standin:2", "codequal-test/standin:1"]
     (job,) = _applied_jobs(api, RESTORE_JOB)
     (container,) = job["spec"]["template"]["spec"]["containers"]
     script = container["command"][2]
@@ -498,3 +506,96 @@ def test_errors_are_installer_errors_with_exit_codes() -> None:
     assert issubclass(DatabaseJobFailed, InstallerError)
     assert DatabaseJobFailed("x", log_tail=[]).exit_code == ExitCode.INSTALL_FAILED
     assert issubclass(lifecycle.NothingToRollBack, UsageError)
+
+
+# -- the upgrade command on a Kubernetes target ---------------------------------------------
+
+
+@pytest.fixture
+def fast_options(monkeypatch: pytest.MonkeyPatch, kubeconfig: Path) -> None:
+    """The command builds its own KubeOptions: the stand-in's timings instead of a cluster's."""
+    import functools
+
+    from installer.targets.kubernetes import plan, session
+    from installer.targets.kubernetes.session import KubeOptions
+
+    fast = functools.partial(
+        KubeOptions, rollout_timeout=4.0, poll_interval=0.05, job_timeout=10.0, https_timeout=3.0
+    )
+    for module in (session, plan, lifecycle):
+        monkeypatch.setattr(module, "KubeOptions", fast)
+
+
+def _answers_file(tmp_path: Path, subject: Any) -> Path:
+    path = tmp_path / "answers.json"
+    path.write_text(subject.model_dump_json(exclude_none=True))
+    return path
+
+
+def _cli_upgrade(answers_path: Path, to: str) -> tuple[int, str]:
+    from tests.unit.cli_helpers import run_cli
+
+    result = run_cli("upgrade", "--answers", str(answers_path), "--to", to, "--yes", "--json")
+    return result.exit_code, result.output
+
+
+def _root(subject: Any) -> Path:
+    from installer.targets.kubernetes.session import default_root
+
+    return default_root(subject)
+
+
+def test_upgrade_command_dumps_first_and_records_the_dump_in_history(
+    api: FakeKubeAPI,
+    kubeconfig: Path,
+    tmp_path: Path,
+    fast_options: None,
+    test_releases_dir: Path,
+) -> None:
+    subject = _subject()
+    _installed(kubeconfig, _root(subject))
+    api.job_runs[f"{NAMESPACE}/{DUMP_JOB}"] = ContainerRun(
+        [f"codequal-dump: file={DUMP_PATH} size=99 sha256={SHA}"], 0
+    )
+
+    code, output = _cli_upgrade(_answers_file(tmp_path, subject), "2.0.0-test")
+
+    assert code == 0, output
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    dump_created = next(
+        i for i, e in enumerate(events) if f"Job {DUMP_JOB} created" in e.get("message", "")
+    )
+    run_started = next(i for i, e in enumerate(events) if e["type"] == "run.started")
+    assert dump_created < run_started, "the dump is made before anything changes"
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "2.0.0-test"
+    (entry,) = [e for e in read_history(_history(subject)) if e.kind == "upgrade"]
+    assert entry.backup == f"pvc/{BACKUP_CLAIM}:{DUMP_PATH}"
+    assert entry.details["dump"]["sha256"] == SHA and entry.outcome == "finished"
+    assert (entry.from_release, entry.to_release) == ("1.0.0-test", "2.0.0-test")
+
+
+def test_upgrade_command_restores_the_dump_when_the_upgrade_fails(
+    api: FakeKubeAPI,
+    kubeconfig: Path,
+    tmp_path: Path,
+    fast_options: None,
+    test_releases_dir: Path,
+) -> None:
+    subject = _subject()
+    _installed(kubeconfig, _root(subject))
+    path = DUMP_PATH.replace("2-0-0-test", "2-0-0-broken")
+    _dump_ok(api, path)
+    _restore_ok(api)
+    api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
+
+    code, output = _cli_upgrade(_answers_file(tmp_path, subject), "2.0.0-broken")
+
+    assert code == ExitCode.INSTALL_FAILED, output
+    assert _images_before_restore(api) == ["codequal-test/standin:2", "codequal-test/standin:1"]
+    live = api.get_object("apps/v1", "Deployment", "deepwiki", NAMESPACE)
+    assert live is not None
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "codequal-test/standin:1"
+    (entry,) = [e for e in read_history(_history(subject)) if e.kind == "upgrade"]
+    assert entry.outcome == "rolled_back" and entry.details["database_restore"] == "restored"
+    assert entry.backup == f"pvc/{BACKUP_CLAIM}:{path}"
