@@ -99,7 +99,7 @@ schemaname NOT LIKE 'pg\\_%'" > /tmp/drop.sql
   cat /tmp/drop.sql
   if pg_restore --clean --if-exists --no-owner --file=- "$DUMP_FILE"; then
     echo 'COMMIT;'
-    echo '\\echo codequal-restore: committed'
+    printf '%s\\n' '\\echo codequal-restore: committed'
   fi
 } | psql -X -v ON_ERROR_STOP=1 --quiet --output=/dev/null > /tmp/psql.out
 cat /tmp/psql.out
