@@ -312,8 +312,35 @@ def _claim_size(claim: dict[str, Any]) -> str:
     return str(status.get("storage") or spec.get("storage") or "?")
 
 
+def _lifecycle_objects(cluster: Any, namespace: str, known: set[Any]) -> list[Any]:
+    from installer.engine.kubernetes import ObjectRef
+    from installer.targets.kubernetes.lifecycle import BACKUP_COMPONENT
+    from installer.targets.kubernetes.record import (
+        PREVIOUS_RECORD_NAME,
+        PREVIOUS_RECORD_SECRET_NAME,
+    )
+
+    found: list[Any] = []
+    selector = (
+        f"app.kubernetes.io/component={BACKUP_COMPONENT},app.kubernetes.io/managed-by={MANAGER}"
+    )
+    for api_version, kind in (("batch/v1", "Job"), ("networking.k8s.io/v1", "NetworkPolicy")):
+        for obj in cluster.list_objects(api_version, kind, namespace, label_selector=selector):
+            ref = ObjectRef.of(obj)
+            if ref not in known:
+                found.append(ref)
+    for ref in (
+        ObjectRef("v1", "ConfigMap", PREVIOUS_RECORD_NAME, namespace),
+        ObjectRef("v1", "Secret", PREVIOUS_RECORD_SECRET_NAME, namespace),
+    ):
+        if cluster.get(ref) is not None:
+            found.append(ref)
+    return found
+
+
 def kubernetes_inventory(answers: AnswerFile, cluster: Any) -> tuple[Inventory, dict[str, Any]]:
     from installer.engine.kubernetes import ObjectRef
+    from installer.targets.kubernetes.lifecycle import BACKUP_CLAIM
     from installer.targets.kubernetes.record import RECORD_NAME, RECORD_SECRET_NAME, read_record
 
     namespace = answers.kubernetes.namespace
@@ -350,15 +377,21 @@ def kubernetes_inventory(answers: AnswerFile, cluster: Any) -> tuple[Inventory, 
     objects = [r for r in record.objects if r.kind not in ("Namespace", "PersistentVolumeClaim")]
     for ref in objects:
         inventory.items.append(Item(ref.kind, ref.name))
+    # What upgrades added beside the release: the dump Jobs' network policies, a Job kept
+    # after it failed, the saved previous release record.
+    extra = _lifecycle_objects(cluster, namespace, set(objects))
+    for ref in extra:
+        inventory.items.append(Item(ref.kind, ref.name, detail="upgrade backup and rollback"))
+    objects += extra
     for ref in (
         ObjectRef("v1", "Secret", RECORD_SECRET_NAME, namespace),
         ObjectRef("v1", "ConfigMap", RECORD_NAME, namespace),
     ):
         inventory.items.append(Item(ref.kind, ref.name, detail="release record"))
     for ref, claim in claims.items():
-        inventory.items.append(
-            Item("PersistentVolumeClaim", ref.name, detail=_claim_size(claim), data=True)
-        )
+        size = _claim_size(claim)
+        detail = f"{size}, pre-upgrade database dumps" if ref.name == BACKUP_CLAIM else size
+        inventory.items.append(Item("PersistentVolumeClaim", ref.name, detail=detail, data=True))
     inventory.items.append(
         Item(
             "Namespace",

@@ -599,3 +599,62 @@ def test_upgrade_command_restores_the_dump_when_the_upgrade_fails(
     (entry,) = [e for e in read_history(_history(subject)) if e.kind == "upgrade"]
     assert entry.outcome == "rolled_back" and entry.details["database_restore"] == "restored"
     assert entry.backup == f"pvc/{BACKUP_CLAIM}:{path}"
+
+
+def test_status_json_shows_the_last_dump_history_and_schema_version(
+    api: FakeKubeAPI,
+    kubeconfig: Path,
+    tmp_path: Path,
+    fast_options: None,
+    test_releases_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.unit.cli_helpers import run_cli
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    subject = _subject()
+    _installed(kubeconfig, _root(subject))
+    _dump_ok(api)
+    assert _cli_upgrade(_answers_file(tmp_path, subject), "2.0.0-test")[0] == 0
+
+    result = run_cli("status", "--answers", str(_answers_file(tmp_path, subject)), "--json")
+
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["version"] == "2.0.0-test" and status["schema_version"] == "2"
+    assert status["last_backup"] == {
+        "archive": f"pvc/{BACKUP_CLAIM}:{DUMP_PATH}",
+        "created": status["history"][-1]["started_at"],
+        "release": "1.0.0-test",
+        "size": 4242,
+        "verified": True,
+    }
+    assert [e["kind"] for e in status["history"]] == ["upgrade"]
+    plain = run_cli("status", "--answers", str(_answers_file(tmp_path, subject)))
+    assert f"last backup: pvc/{BACKUP_CLAIM}:{DUMP_PATH}" in plain.stdout
+    assert "upgrade" in plain.stdout and "1.0.0-test -> 2.0.0-test" in plain.stdout
+
+
+def test_uninstall_lists_what_upgrades_left_and_keeps_the_dumps_unless_purge(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    from installer.uninstall import kubernetes_inventory, kubernetes_uninstall
+
+    _installed(kubeconfig, tmp_path / "root")
+    _dump_ok(api)
+    _backup(kubeconfig)
+    subject = _subject()
+
+    with Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)}) as cluster:
+        inventory, found = kubernetes_inventory(subject, cluster)
+        kubernetes_uninstall(subject, purge=False, cluster=cluster, found=found)
+    rows = {(i.kind, i.name): i for i in inventory.items}
+    assert rows[("PersistentVolumeClaim", BACKUP_CLAIM)].action(False) == "kept"
+    assert "pre-upgrade database dumps" in rows[("PersistentVolumeClaim", BACKUP_CLAIM)].detail
+    for name in ("codequal-db-backup-egress", "postgres-from-db-backup"):
+        assert ("NetworkPolicy", name) in rows
+        assert api.get_object("networking.k8s.io/v1", "NetworkPolicy", name, NAMESPACE) is None
+    assert ("ConfigMap", PREVIOUS_RECORD_NAME) in rows
+    assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is None
+    assert api.get_object("v1", "PersistentVolumeClaim", BACKUP_CLAIM, NAMESPACE) is not None

@@ -162,15 +162,21 @@ def namespace_created_by_installer(namespace: dict[str, Any] | None) -> bool:
 
 
 def namespace_created(
-    previous: ReleaseRecord | None, created_now: bool, live: dict[str, Any] | None
+    previous: ReleaseRecord | None, created_now: bool | None, live: dict[str, Any] | None
 ) -> bool:
-    """What the record says about the namespace: created by this run, else what the previous
-    record said, else (an older record, or a run resumed after the namespace was made) the
-    guess from the live namespace's field managers."""
+    """What the record says about the namespace.
+
+    ``created_now``: this run's apply created it (True), found it there (False), or did not
+    apply (None: a resumed run whose containers step was already done). In that order: made
+    now; what the previous record said; not made by a first install that found it there;
+    else (an older record, a resumed run) the guess from the live namespace's field managers.
+    """
     if created_now:
         return True
     if previous is not None and previous.namespace_created is not None:
         return previous.namespace_created
+    if previous is None and created_now is False:
+        return False
     return namespace_created_by_installer(live)
 
 

@@ -515,8 +515,7 @@ class DeployStep(ApplyPhaseStep):
             if record is not None:
                 yield f"upgrading from the recorded release {record.version or '?'}"
         yield from super().apply(ctx)
-        if any(entry.get("kind") == "Namespace" for entry in _created(ctx)):
-            self.session.namespace_created = True
+        self.session.namespace_created = any(e.get("kind") == "Namespace" for e in _created(ctx))
 
     def rollback(self, ctx: StepContext) -> Iterator[StepUpdate]:
         cluster = self.session.cluster()
