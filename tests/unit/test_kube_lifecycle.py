@@ -601,13 +601,9 @@ def test_upgrade_command_restores_the_dump_when_the_upgrade_fails(
     assert entry.backup == f"pvc/{BACKUP_CLAIM}:{path}"
 
 
+@pytest.mark.usefixtures("fast_options", "test_releases_dir")
 def test_status_json_shows_the_last_dump_history_and_schema_version(
-    api: FakeKubeAPI,
-    kubeconfig: Path,
-    tmp_path: Path,
-    fast_options: None,
-    test_releases_dir: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.unit.cli_helpers import run_cli
 
