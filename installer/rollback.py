@@ -358,8 +358,9 @@ def _find_basis(answers: AnswerFile) -> RollbackBasis:
                 "made no backup: there is nothing to roll back to",
                 hint=f"finish it: codequal-installer upgrade --to {pending.to_release}",
             )
+        # Half upgraded: the release being installed is the one rolled back from.
         return RollbackBasis(
-            installed or pending.from_release,
+            pending.to_release,
             pending.from_release,
             Path(pending.archive),
             pending.started_at,
