@@ -654,3 +654,70 @@ def test_uninstall_lists_what_upgrades_left_and_keeps_the_dumps_unless_purge(
     assert ("ConfigMap", PREVIOUS_RECORD_NAME) in rows
     assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is None
     assert api.get_object("v1", "PersistentVolumeClaim", BACKUP_CLAIM, NAMESPACE) is not None
+
+
+def _cli_rollback(answers_path: Path) -> tuple[int, list[dict[str, Any]], str]:
+    from tests.unit.cli_helpers import run_cli
+
+    result = run_cli("rollback", "--answers", str(answers_path), "--yes", "--json")
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, events, result.output
+
+
+@pytest.mark.usefixtures("fast_options", "test_releases_dir")
+def test_rollback_command_announces_the_loss_then_restores(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    subject = _subject()
+    _installed(kubeconfig, _root(subject))
+    _dump_ok(api)
+    answers_path = _answers_file(tmp_path, subject)
+    assert _cli_upgrade(answers_path, "2.0.0-test")[0] == 0
+    _restore_ok(api)
+
+    code, events, output = _cli_rollback(answers_path)
+
+    assert code == 0, output
+    preview = next(e for e in events if e.get("step") == "rollback-preview")
+    lines = preview["data"]["preview"]["lines"]
+    assert "goes back to 1.0.0-test" in lines[0] and DUMP_PATH in lines[0]
+    assert any("is lost" in line for line in lines)
+    restore_made = next(
+        i for i, e in enumerate(events) if f"Job {RESTORE_JOB} created" in e.get("message", "")
+    )
+    assert events.index(preview) < restore_made, "the loss is announced before any change"
+    assert events[-1]["type"] == "run.finished" and events[-1]["exit_code"] == 0
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "1.0.0-test"
+
+
+@pytest.mark.usefixtures("fast_options", "test_releases_dir")
+def test_rollback_command_with_a_managed_database_never_claims_the_data_comes_back(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    subject = _subject(database=MANAGED)
+    _installed(kubeconfig, _root(subject), subject)
+    answers_path = _answers_file(tmp_path, subject)
+    secrets_path = tmp_path / "secrets.yaml"
+    secrets_path.write_text("database_password: managed-db-password-not-shown\n")
+    secrets_path.chmod(0o600)
+    from tests.unit.cli_helpers import run_cli
+
+    upgraded = run_cli(
+        "upgrade", "--answers", str(answers_path), "--secrets", str(secrets_path),
+        "--to", "2.0.0-test", "--yes", "--json",
+    )  # fmt: skip
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "NOT rolled back" in upgraded.output
+
+    code, events, output = _cli_rollback(answers_path)
+
+    assert code == 0, output
+    preview = next(e for e in events if e.get("step") == "rollback-preview")
+    lines = preview["data"]["preview"]["lines"]
+    assert MANAGED_NOTE in lines
+    assert not any(
+        "pre-upgrade dump" in line or "with the data" in line or "is lost" in line for line in lines
+    )
+    assert "data not rolled back" in events[-1]["message"]
+    assert "managed-db-password-not-shown" not in output + upgraded.output

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from installer.engine.kubernetes import Cluster, ClusterUnreachable, KubernetesError, ObjectRef
 from installer.errors import InstallerError, Interrupted, UsageError
+from installer.rollback import RollbackPreview
 from installer.targets.kubernetes.objects import MANAGED_BY_LABEL, NAME_LABEL
 from installer.targets.kubernetes.record import (
     PREVIOUS_RECORD_NAME,
@@ -804,31 +805,67 @@ def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
     return plan
 
 
-def kubernetes_rollback_preview(answers: AnswerFile, secrets: LoadedSecrets) -> Any:
-    """:class:`installer.rollback.RollbackPreview` of a Kubernetes install; changes nothing."""
-    import importlib
+@dataclass(frozen=True)
+class KubeRollbackPreview(RollbackPreview):
+    """The Compose preview's fields, and what a cluster's rollback brings back: the objects
+    from the saved record, the data from the dump in a claim, or (managed) not the data."""
 
+    database: str = "in-cluster"  # in-cluster | managed
+    dump: str | None = None  # "pvc/<claim>:<path>" of the pre-upgrade dump
+
+    def loss_lines(self) -> list[str]:
+        if not self.allowed:
+            return [f"rollback refused: {p}" for p in self.problems]
+        since = (
+            f"{_duration(self.seconds_since_upgrade)} ago ({self.upgraded_at})"
+            if self.seconds_since_upgrade is not None
+            else "at an unknown time"
+        )
+        if self.database == "managed":
+            return [
+                f"CodeQual {self.installed} goes back to {self.previous}: its objects only, "
+                f"from the release record saved by the upgrade made {since}",
+                MANAGED_NOTE,
+                f"the database keeps what {self.installed}'s migration did to it: "
+                f"{self.previous} must accept that schema, or restore the snapshot first",
+            ]
+        return [
+            f"CodeQual {self.installed} goes back to {self.previous}: its objects from the "
+            f"saved release record, its database from the pre-upgrade dump {self.dump}, made "
+            f"{since}",
+            f"everything written to the database since the upgrade ({since}) is lost:",
+            "  rows written since cannot be counted from here (the database is inside the cluster)",
+            "  files in the other volume claims (DeepWiki's) are kept as they are",
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "database": self.database, "dump": self.dump}
+
+
+def kubernetes_rollback_preview(
+    answers: AnswerFile, secrets: LoadedSecrets, *, options: KubeOptions | None = None
+) -> KubeRollbackPreview:
+    """What ``rollback`` would do and lose on a Kubernetes target; changes nothing."""
     from installer.errors import ExitCode
 
-    # installer.rollback (the Compose rollback) dispatches here: a static import would be
-    # a cycle.
-    preview_type: Any = importlib.import_module("installer.rollback").RollbackPreview
-
-    with _connect(answers, KubeOptions()) as cluster:
+    with _connect(answers, options or KubeOptions()) as cluster:
         plan = rollback_plan(answers, cluster)
-    return preview_type(
+    backup = plan.backup
+    return KubeRollbackPreview(
         install_dir=f"namespace {plan.namespace}",
         target=answers.target,
         installed=plan.installed,
         previous=plan.previous.version if plan.previous else None,
         upgraded_at=plan.upgraded_at,
         seconds_since_upgrade=plan.seconds_since_upgrade,
-        archive=None,
-        verified=bool(plan.backup and plan.backup.sha256),
+        archive=None,  # no local archive: the dump is in a claim of the cluster
+        verified=bool(backup and backup.sha256),
         tables=(),
         notes=tuple(plan.notes),
         problems=tuple(plan.problems),
         exit_code=int(ExitCode.OK if plan.allowed else ExitCode.USAGE),
+        database=backup.database if backup else database_mode(answers),
+        dump=backup.label if backup else None,
     )
 
 
