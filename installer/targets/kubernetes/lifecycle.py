@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from installer.engine.kubernetes import Cluster, ClusterUnreachable, KubernetesError, ObjectRef
 from installer.errors import InstallerError, Interrupted, UsageError
 from installer.rollback import RollbackPreview
+from installer.targets.kubernetes.history import kubernetes_lifecycle, local_state
 from installer.targets.kubernetes.objects import MANAGED_BY_LABEL, NAME_LABEL
 from installer.targets.kubernetes.record import (
     PREVIOUS_RECORD_NAME,
@@ -1019,7 +1020,6 @@ def _history(
 
     from installer.history import HistoryEntry, append_entry, history_path
     from installer.statedir import StateWriteError
-    from installer.support_bundle import state_for
 
     backup = plan.backup
     entry = HistoryEntry(
@@ -1034,7 +1034,7 @@ def _history(
         details=backup.details() if backup else {},
     )
     try:
-        append_entry(history_path(state_for(answers)), entry)
+        append_entry(history_path(local_state(answers)), entry)
     except StateWriteError as e:
         sys.stderr.write(f"warning: the history was not written: {e.message}\n")
 
@@ -1082,26 +1082,13 @@ def kubernetes_rollback(
     return code
 
 
-# -- status -----------------------------------------------------------------------------------
-
-
-def kubernetes_lifecycle(answers: AnswerFile, count: int = 5) -> dict[str, Any]:
-    """What ``status`` adds about the installation's life (the Compose status's shape): the
-    last backup (the newest pre-upgrade dump the history records) and the last entries."""
-    from installer.history import history_path, read_history
-    from installer.support_bundle import state_for
-
-    entries = read_history(history_path(state_for(answers)))
-    last: dict[str, Any] | None = None
-    for entry in reversed(entries):
-        dump = (entry.details or {}).get("dump")
-        if entry.backup and isinstance(dump, dict):
-            last = {
-                "archive": entry.backup,
-                "created": entry.started_at,
-                "release": entry.from_release,
-                "size": dump.get("size"),
-                "verified": bool(dump.get("sha256")),
-            }
-            break
-    return {"last_backup": last, "history": [e.to_dict() for e in entries[-count:]]}
+__all__ = [
+    "KubeBackup",
+    "KubeRollbackPreview",
+    "kubernetes_lifecycle",
+    "kubernetes_pre_upgrade_backup",
+    "kubernetes_restore_after_failed_upgrade",
+    "kubernetes_rollback",
+    "kubernetes_rollback_events",
+    "kubernetes_rollback_preview",
+]

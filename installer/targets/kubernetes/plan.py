@@ -367,7 +367,7 @@ def kubernetes_status(answers: AnswerFile, *, options: KubeOptions | None = None
             "namespace": namespace,
             "installed": record is not None,
         }
-        from installer.targets.kubernetes.lifecycle import kubernetes_lifecycle
+        from installer.targets.kubernetes.history import kubernetes_lifecycle
 
         # The last pre-upgrade dump and the last history entries (the Compose status's keys).
         status.update(kubernetes_lifecycle(answers))
