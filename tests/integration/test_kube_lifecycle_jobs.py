@@ -325,3 +325,23 @@ def test_the_jobs_claim_and_policies_pass_the_official_schemas(tmp_path: Path) -
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_claim_with_less_than_twice_the_last_dump_free_is_refused_before_dumping(
+    network: str, databases: list[Database], claim: str
+) -> None:
+    database = Database(network, HOST)
+    databases.append(database)
+    database.sql(SEED)
+    job = dump_job(
+        _answers(), name="codequal-db-dump-full", path="/backups/full.dump", image=POSTGRES,
+        min_free=10**18,
+    )  # fmt: skip
+
+    result = run_job_container(job, network, claim)
+
+    assert result.returncode == 4
+    assert "bytes free; the dump needs at least 1000000000000000000 (twice" in result.stderr
+    listing = docker("run", "--rm", "-v", f"{claim}:/backups", "--entrypoint", "ls", POSTGRES,
+                     "-A", "/backups")  # fmt: skip
+    assert listing.stdout.strip() == "", "nothing was written"

@@ -721,3 +721,35 @@ def test_rollback_command_with_a_managed_database_never_claims_the_data_comes_ba
     )
     assert "data not rolled back" in events[-1]["message"]
     assert "managed-db-password-not-shown" not in output + upgraded.output
+
+
+def test_the_dump_job_asks_the_claim_for_twice_the_last_dump(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    from installer.history import HistoryEntry, append_entry
+
+    _installed(kubeconfig, tmp_path / "root")
+    _dump_ok(api)
+    _backup(kubeconfig)
+    (first,) = _applied_jobs(api, DUMP_JOB)
+    env = {
+        e["name"]: e.get("value") for e in first["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MIN_FREE_BYTES"] == "0", "no earlier dump to measure against"
+    append_entry(
+        _history(_subject()),
+        HistoryEntry(
+            "upgrade", "0.9.0", "1.0.0-test", "2026-12-01T00:00:00Z", 1.0, 0, "finished",
+            backup="pvc/codequal-backups:/backups/old.dump",
+            details={"dump": {"size": 4242, "sha256": SHA}},
+        ),
+    )  # fmt: skip
+
+    _backup(kubeconfig)
+
+    second = _applied_jobs(api, DUMP_JOB)[-1]
+    env = {
+        e["name"]: e.get("value")
+        for e in second["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["MIN_FREE_BYTES"] == "8484"

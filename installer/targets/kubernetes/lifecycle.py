@@ -72,12 +72,22 @@ STEP = "database backup"
 RESTORE_STEP = "database restore"
 
 # Runs in the release's PostgreSQL image, connection from PG* variables (the password from
-# the Secret). Written beside the final name, read back, then renamed: a dump that is there
-# under its name is whole.
+# the Secret). First the claim's free space (at least twice the last dump, as the Compose
+# upgrade asks of its disk). Written beside the final name, read back, then renamed: a dump
+# that is there under its name is whole.
 DUMP_SCRIPT = """set -eu
 umask 077
 part="$DUMP_FILE.partial"
 rm -f "$part"
+free_kib=$(df -Pk "$(dirname "$DUMP_FILE")" | awk 'NR == 2 { print $4 }')
+case "$free_kib" in
+  ''|*[!0-9]*) echo "codequal-dump: cannot read the claim's free space" >&2; exit 4 ;;
+esac
+if [ "$free_kib" -lt $(( (${MIN_FREE_BYTES:-0} + 1023) / 1024 )) ]; then
+  echo "codequal-dump: the claim has $((free_kib * 1024)) bytes free; the dump needs at \
+least $MIN_FREE_BYTES (twice the last dump)" >&2
+  exit 4
+fi
 pg_dump --format=custom --file="$part"
 pg_restore --list "$part" > /dev/null
 mv "$part" "$DUMP_FILE"
@@ -300,11 +310,13 @@ def database_job(
     }
 
 
-def dump_job(answers: AnswerFile, *, name: str, path: str, image: str) -> dict[str, Any]:
-    """The Job that dumps the database to ``path`` on the dump claim."""
-    return database_job(
-        answers, name=name, script=DUMP_SCRIPT, env={"DUMP_FILE": path}, image=image
-    )
+def dump_job(
+    answers: AnswerFile, *, name: str, path: str, image: str, min_free: int = 0
+) -> dict[str, Any]:
+    """The Job that dumps the database to ``path`` on the dump claim, when the claim has at
+    least ``min_free`` bytes free."""
+    env = {"DUMP_FILE": path, "MIN_FREE_BYTES": str(min_free)}
+    return database_job(answers, name=name, script=DUMP_SCRIPT, env=env, image=image)
 
 
 def restore_job(
@@ -599,7 +611,11 @@ def _dump(
     name = f"codequal-db-dump-{stamp}"
     path = f"{BACKUP_MOUNT}/pre-upgrade-{_slug(backup.from_release)}-to-"
     path += f"{_slug(backup.to_release)}-{stamp}.dump"
-    job = dump_job(answers, name=name, path=path, image=_database_image(release))
+    last = kubernetes_lifecycle(answers)["last_backup"]
+    min_free = 2 * int(last["size"]) if last and last.get("size") else 0
+    job = dump_job(answers, name=name, path=path, image=_database_image(release), min_free=min_free)
+    if min_free:
+        yield f"the claim must have {min_free} bytes free (twice the last dump)"
     log: list[str] = []
     yield from run_job(
         cluster, job, options=options, sleep=cancel.sleep, what="pre-upgrade dump", log=log
