@@ -753,3 +753,39 @@ def test_the_dump_job_asks_the_claim_for_twice_the_last_dump(
         for e in second["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert env["MIN_FREE_BYTES"] == "8484"
+
+
+def test_enterprise_on_openshift_dumps_and_rolls_back_with_the_sccs_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle, "_stamp", lambda: STAMP)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    subject = answers(
+        target="enterprise", kubernetes={"openshift": True}, monitoring={"enabled": False}
+    )
+    with FakeKubeAPI(openshift=True) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        run = install(subject, kubeconfig, tmp_path / "root")
+        assert run.exit_code == 0, run.text()
+        _dump_ok(api)
+        backup, _ = _backup(kubeconfig, subject)
+        (job,) = _applied_jobs(api, DUMP_JOB)
+        security = job["spec"]["template"]["spec"]["securityContext"]
+        # The restricted SCC assigns the user from the namespace's range: none is asked for.
+        assert "runAsUser" not in security and "fsGroup" not in security
+        assert security["runAsNonRoot"] is True
+        upgrade = install(
+            subject, kubeconfig, tmp_path / "root", release_manifest=release(RELEASE_2)
+        )
+        assert upgrade.exit_code == 0, upgrade.text()
+        _restore_ok(api)
+
+        events = _rollback(kubeconfig, subject)
+
+        assert events[-1].type == "run.finished", [e.message for e in events]
+        record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+        assert record is not None and record["data"]["version"] == "1.0.0-test"
+        routes = api.list_objects("route.openshift.io/v1", "Route", NAMESPACE)
+        assert routes, "the previous release's Routes are back"
+        assert backup.database == "in-cluster"
+        assert api.fake_failures == []
