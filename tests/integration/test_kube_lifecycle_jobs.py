@@ -345,3 +345,30 @@ def test_a_claim_with_less_than_twice_the_last_dump_free_is_refused_before_dumpi
     listing = docker("run", "--rm", "-v", f"{claim}:/backups", "--entrypoint", "ls", POSTGRES,
                      "-A", "/backups")  # fmt: skip
     assert listing.stdout.strip() == "", "nothing was written"
+
+
+def test_the_rollback_check_job_accepts_a_whole_dump_and_refuses_a_damaged_one(
+    network: str, databases: list[Database], claim: str
+) -> None:
+    from installer.targets.kubernetes.lifecycle import VERIFY_SCRIPT, database_job
+
+    database = Database(network, HOST)
+    databases.append(database)
+    database.sql(SEED)
+    _job, sha256 = _dump(network, claim, "/backups/v.dump")
+
+    def check() -> subprocess.CompletedProcess[str]:
+        job = database_job(
+            _answers(), name="codequal-db-verify-test", script=VERIFY_SCRIPT,
+            env={"DUMP_FILE": "/backups/v.dump", "DUMP_SHA256": sha256}, image=POSTGRES,
+        )  # fmt: skip
+        return run_job_container(job, network, claim)
+
+    good = check()
+    assert good.returncode == 0, good.stderr
+    assert "is whole and readable" in good.stdout
+    docker("run", "--rm", "-v", f"{claim}:/backups", "--entrypoint", "sh", POSTGRES, "-c",
+           "truncate -s 100 /backups/v.dump")  # fmt: skip
+    damaged = check()
+    assert damaged.returncode == 4
+    assert "does not match its SHA-256" in damaged.stderr

@@ -789,3 +789,46 @@ def test_enterprise_on_openshift_dumps_and_rolls_back_with_the_sccs_user(
         assert routes, "the previous release's Routes are back"
         assert backup.database == "in-cluster"
         assert api.fake_failures == []
+
+
+VERIFY_JOB = f"codequal-db-verify-{STAMP}"
+
+
+def test_rollback_checks_the_dump_first_and_a_damaged_one_changes_nothing(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _upgraded(api, kubeconfig, tmp_path / "root")
+    api.job_runs[f"{NAMESPACE}/{VERIFY_JOB}"] = ContainerRun(
+        [f"codequal-verify: {DUMP_PATH} is missing or does not match its SHA-256"], 4
+    )
+    before = len(api.writes())
+
+    events = _rollback(kubeconfig)
+
+    final = events[-1]
+    assert final.type == "run.failed" and final.exit_code == ExitCode.BUNDLE_INTEGRITY
+    assert "does not match its SHA-256" in final.message and "nothing was changed" in final.message
+    (job,) = _applied_jobs(api, VERIFY_JOB)
+    script = job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert "sha256sum -c" in script and "pg_restore --list" in script
+    changed = {(w.resource, w.name) for w in api.writes()[before:]}
+    assert changed == {("jobs", VERIFY_JOB)}, "only the check Job was made: no object re-applied"
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "2.0.0-test"
+
+
+def test_rollback_refuses_when_the_dump_claim_is_gone(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    _upgraded(api, kubeconfig, tmp_path / "root")
+    with Cluster.connect(environ={"KUBECONFIG": str(kubeconfig)}) as cluster:
+        from installer.engine.kubernetes import ObjectRef
+
+        cluster.delete(ObjectRef("v1", "PersistentVolumeClaim", BACKUP_CLAIM, NAMESPACE))
+    before = len(api.writes())
+
+    events = _rollback(kubeconfig)
+
+    assert events[-1].type == "run.failed" and events[-1].exit_code == ExitCode.USAGE
+    assert f"the claim {BACKUP_CLAIM} that holds the pre-upgrade dump is gone" in events[-1].message
+    assert api.writes()[before:] == []

@@ -13,8 +13,9 @@ not reachable from here, so its copy is made where it runs. Before an upgrade:
 
 When the upgrade fails, the runner re-applies the recorded release (the containers step's
 rollback) and then :func:`kubernetes_restore_after_failed_upgrade` runs the restore Job.
-``rollback`` does the same on purpose later: the previous release's objects are applied
-again from the saved record (objects the newer release added are pruned, claims kept),
+``rollback`` does the same on purpose later: a Job checks the dump first (its SHA-256,
+``pg_restore --list``; gone or damaged: nothing changes, exit 4), the previous release's
+objects are applied again from the saved record (objects the newer release added are pruned, claims kept),
 *then* the restore Job runs ``pg_restore --clean --if-exists`` from the dump, inside one
 transaction that first drops every table (so tables the newer migration created go too),
 and commits only when ``pg_restore`` read the whole dump. The dump is checked against its
@@ -38,7 +39,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from installer.engine.kubernetes import Cluster, ClusterUnreachable, KubernetesError, ObjectRef
-from installer.errors import InstallerError, Interrupted, UsageError
+from installer.errors import ExitCode, InstallerError, Interrupted, UsageError
 from installer.rollback import RollbackPreview
 from installer.targets.kubernetes.history import kubernetes_lifecycle, local_state
 from installer.targets.kubernetes.objects import MANAGED_BY_LABEL, NAME_LABEL
@@ -122,12 +123,29 @@ grep -q '^codequal-restore: committed$' /tmp/psql.out || {
 """
 
 
+# Before a rollback changes anything: the dump is there, whole (its SHA-256) and readable.
+VERIFY_SCRIPT = """set -eu
+if ! echo "$DUMP_SHA256  $DUMP_FILE" | sha256sum -c --status -; then
+  echo "codequal-verify: $DUMP_FILE is missing or does not match its SHA-256" >&2
+  exit 4
+fi
+pg_restore --list "$DUMP_FILE" > /dev/null
+echo "codequal-verify: $DUMP_FILE is whole and readable"
+"""
+
+
 class DatabaseJobFailed(InstallerError):
     """A backup or restore Job in the cluster did not complete."""
 
     def __init__(self, message: str, *, hint: str | None = None, log_tail: list[str]) -> None:
         super().__init__(message, hint=hint)
         self.log_tail = log_tail
+
+
+class DumpUnverified(InstallerError):
+    """The pre-upgrade dump is gone or damaged: the rollback changes nothing (exit 4)."""
+
+    exit_code = ExitCode.BUNDLE_INTEGRITY
 
 
 class NothingToRollBack(UsageError):
@@ -636,6 +654,41 @@ def _dump(
 # -- restoring --------------------------------------------------------------------------------
 
 
+def _verify(
+    answers: AnswerFile,
+    cluster: Cluster,
+    backup: KubeBackup,
+    options: KubeOptions,
+    cancel: CancelToken,
+) -> Iterator[str]:
+    """A Job checks the dump against its SHA-256 and reads it through, changing nothing."""
+    if backup.path is None or backup.sha256 is None or backup.image is None:
+        raise NothingToRollBack("no database dump was kept for this upgrade")
+    name = f"codequal-db-verify-{_stamp()}"
+    job = database_job(
+        answers,
+        name=name,
+        script=VERIFY_SCRIPT,
+        env={"DUMP_FILE": backup.path, "DUMP_SHA256": backup.sha256},
+        image=backup.image,
+    )
+    log: list[str] = []
+    try:
+        yield from run_job(
+            cluster, job, options=options, sleep=cancel.sleep, what="dump check", log=log
+        )
+    except DatabaseJobFailed as e:
+        raise DumpUnverified(
+            f"the pre-upgrade dump {backup.path} (claim {backup.claim}) cannot be used: "
+            + ("; ".join(line for line in e.log_tail if "codequal-verify" in line) or e.message)
+            + "; nothing was changed",
+            hint="the dump is the only copy of the data before the upgrade: without it the "
+            "rollback would bring back the release but not its data",
+        ) from e
+    cluster.delete(ObjectRef.of(job))
+    yield f"dump {backup.path} checked: whole (sha256) and readable (pg_restore --list)"
+
+
 def _restore(
     answers: AnswerFile,
     cluster: Cluster,
@@ -800,6 +853,15 @@ def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
         )
     elif not previous.manifest_objects():
         plan.problems.append(f"the saved release record of {previous.version} holds no objects")
+    elif (
+        backup.database == "in-cluster"
+        and backup.claim
+        and cluster.get(ObjectRef("v1", "PersistentVolumeClaim", backup.claim, namespace)) is None
+    ):
+        plan.problems.append(
+            f"the claim {backup.claim} that holds the pre-upgrade dump is gone: the data "
+            "cannot come back with the release"
+        )
     if backup is not None and previous is not None and current is not None:
         since = plan.seconds_since_upgrade
         when = f"{_duration(since)} ago" if since is not None else "at an unknown time"
@@ -863,8 +925,6 @@ def kubernetes_rollback_preview(
     answers: AnswerFile, secrets: LoadedSecrets, *, options: KubeOptions | None = None
 ) -> KubeRollbackPreview:
     """What ``rollback`` would do and lose on a Kubernetes target; changes nothing."""
-    from installer.errors import ExitCode
-
     with _connect(answers, options or KubeOptions()) as cluster:
         plan = rollback_plan(answers, cluster)
     backup = plan.backup
@@ -948,8 +1008,11 @@ def kubernetes_rollback_events(
     options: KubeOptions | None = None,
 ) -> Iterator[Event]:
     """The rollback, without asking (the front end confirmed on the preview): the previous
-    release's objects, then its data, then the record; one ``run.*`` event at the end."""
-    from installer.errors import ExitCode
+    release's objects, then its data, then the record; one ``run.*`` event at the end.
+
+    With the in-cluster database a Job first checks the dump (sha256, ``pg_restore --list``):
+    a dump that is gone or damaged stops the rollback before anything changes (exit 4).
+    """
     from installer.events import Event
 
     options = options or KubeOptions()
@@ -966,6 +1029,12 @@ def kubernetes_rollback_events(
             assert plan.backup is not None  # noqa: S101 - allowed implies these
             for note in plan.notes:
                 yield Event("step.output", note, step="preview")
+            if plan.backup.database == "in-cluster":
+                step = "dump check"
+                yield Event("step.started", "Check the pre-upgrade dump", step=step)
+                for line in _verify(answers, cluster, plan.backup, options, cancel):
+                    yield Event("step.output", line, step=step)
+                yield Event("step.finished", "the dump can be restored", step=step)
             step = "containers"
             yield Event("step.started", f"Re-apply release {plan.previous.version}", step=step)
             for line in reapply_previous(cluster, plan.previous, plan.current, cancel.sleep):
