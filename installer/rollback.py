@@ -44,7 +44,8 @@ import click
 
 from installer.errors import ExitCode, InstallerError, Interrupted, UsageError
 from installer.events import Event
-from installer.statedir import StateDir, atomic_write_json, read_json
+from installer.statedir import StateDir
+from installer.upgrade_pending import PENDING_UPGRADE, PendingUpgrade
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
 
 # The key a pre-upgrade backup is also encrypted to (see the module documentation).
 ROLLBACK_IDENTITY = "rollback-identity.key"
-# An upgrade between its backup and its end: what a rerun (or ``rollback``) needs.
-PENDING_UPGRADE = "upgrade-pending.json"
 PREFLIGHT_STEP = "rollback-preflight"
 SAFETY_STEP = "rollback-safety-backup"
 
@@ -111,65 +110,6 @@ def duration_text(seconds: float) -> str:
     return f"{days} days {hours} h"
 
 
-# -- an upgrade in progress ---------------------------------------------------------------
-
-
-@dataclass
-class PendingUpgrade:
-    """``state/upgrade-pending.json``: written when an upgrade's run starts, removed when
-    the upgrade (or its rollback) is over. Found by a later ``upgrade`` or ``rollback``, it
-    means the process was killed: ``phase`` says whether it was upgrading or already
-    restoring the pre-upgrade backup."""
-
-    from_release: str
-    to_release: str
-    archive: str | None
-    started_at: str
-    phase: str = "upgrading"  # upgrading | restoring
-    forced_path: str | None = None
-    path: list[str] | None = None
-
-    @staticmethod
-    def file(state: StateDir) -> Path:
-        return state.path / PENDING_UPGRADE
-
-    @classmethod
-    def load(cls, state: StateDir) -> PendingUpgrade | None:
-        data = read_json(cls.file(state))
-        if not isinstance(data, dict) or not data.get("from") or not data.get("to"):
-            return None
-        path = data.get("path")
-        return cls(
-            from_release=str(data["from"]),
-            to_release=str(data["to"]),
-            archive=str(data["archive"]) if data.get("archive") else None,
-            started_at=str(data.get("started_at") or ""),
-            phase=str(data.get("phase") or "upgrading"),
-            forced_path=data.get("forced_path"),
-            path=[str(p) for p in path] if isinstance(path, list) else None,
-        )
-
-    def save(self, state: StateDir) -> None:
-        state.ensure()
-        atomic_write_json(
-            self.file(state),
-            {
-                "from": self.from_release,
-                "to": self.to_release,
-                "archive": self.archive,
-                "started_at": self.started_at,
-                "phase": self.phase,
-                "forced_path": self.forced_path,
-                "path": self.path,
-            },
-            0o600,
-        )
-
-    @classmethod
-    def clear(cls, state: StateDir) -> None:
-        cls.file(state).unlink(missing_ok=True)
-
-
 # -- how long the service was down -------------------------------------------------------
 
 
@@ -212,7 +152,7 @@ class DowntimeClock:
         seconds = self.seconds
         if seconds is None:
             return "the service is still down (the restored release did not pass its checks)"
-        if seconds == 0.0:
+        if self.down_at is None:
             return "the service did not stop (the old services kept serving)"
         return (
             f"the service was down for {seconds:.1f}s (from the old services stopping to the "

@@ -33,8 +33,9 @@ from installer.credentials import LoadedSecrets
 from installer.errors import ExitCode, InstallerError, Interrupted, PrerequisiteError, UsageError
 from installer.events import Event
 from installer.release import ReleaseManifest, version_key
-from installer.rollback import ROLLBACK_IDENTITY, PendingUpgrade, display_for, with_release
+from installer.rollback import ROLLBACK_IDENTITY, display_for, with_release
 from installer.statedir import StateDir
+from installer.upgrade_pending import PendingUpgrade
 
 __all__ = ["ROLLBACK_IDENTITY", "PreUpgradeBackup", "run_upgrade", "with_release"]
 
