@@ -171,6 +171,7 @@ class UpgradePreview:
     hint: str | None = None
     exit_code: int = 0  # what the command would exit with when refused
     up_to_date: bool = False
+    bundle_signature: str | None = None  # the bundle's signature status line
 
     @property
     def allowed(self) -> bool:
