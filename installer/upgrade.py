@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,6 +227,7 @@ def _upgrade(
     as_json: bool,
 ) -> int:
     from installer.release import load_release
+    from installer.upgrade_path import decide, known_releases
     from installer.validation import load_answers, load_secrets
 
     if force_path is not None and not force_path.strip():
@@ -238,11 +238,38 @@ def _upgrade(
         click.echo(f"warning: {warning}", err=True)
     target_release: ReleaseManifest = load_release(to)
 
-    check = check_upgrade(
-        answers, loaded, target_release, force_path=force_path, say=lambda m: _say(m, as_json)
-    )
-    if check is None:
+    installed = installed_version(answers)
+    if installed is None:
+        raise UsageError(
+            "nothing is installed here to upgrade",
+            hint="install first: codequal-installer apply --answers FILE",
+        )
+    if installed == target_release.version:
+        _say(f"CodeQual {installed} is installed already: nothing to upgrade", as_json)
         return int(ExitCode.OK)
+    if version_key(target_release.version) < version_key(installed):
+        raise UsageError(
+            f"{target_release.version} is older than the installed {installed}",
+            hint="to return to the release before the last upgrade, use `codequal-installer "
+            "rollback`",
+        )
+
+    _say(check_healthy(answers), as_json)
+    decision = decide(installed, target_release, known_releases([target_release]))
+    if not decision.allowed:
+        if force_path is None:
+            raise decision.refusal()
+        _say(f"warning: {decision.problem}; going on (--force-path: {force_path})", as_json)
+    else:
+        _say(f"upgrade path: {' -> '.join(decision.path or [])}", as_json)
+
+    new_answers = with_release(answers, target_release.version)
+    state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
+    # The backup is of what runs now: the installed release's answers (its database image).
+    current = with_release(answers, installed)
+    backup = PreUpgradeBackup(current, loaded, state) if state is not None else None
+    if backup is not None:
+        _say(backup.check_disk(), as_json)
 
     if not yes:
         if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -252,7 +279,7 @@ def _upgrade(
             )
         try:
             confirmed = click.confirm(
-                f"Upgrade CodeQual {check.installed} to {target_release.version}?",
+                f"Upgrade CodeQual {installed} to {target_release.version}?",
                 default=False,
                 err=True,
             )
@@ -261,78 +288,15 @@ def _upgrade(
         if not confirmed:
             raise Interrupted("not confirmed: nothing was changed")
 
-    return _run(check, loaded, bundle=bundle, key=key, as_json=as_json)
-
-
-@dataclass
-class UpgradeCheck:
-    """What an upgrade will do, found before anything changes (and before it is confirmed)."""
-
-    answers: AnswerFile  # as installed
-    installed: str
-    target: ReleaseManifest
-    decision: Any  # installer.upgrade_path.UpgradeDecision
-    backup: PreUpgradeBackup | None  # None: no Compose state (Kubernetes)
-    force_path: str | None  # the reason, when the path is not allowed and forced
-
-    @property
-    def new_answers(self) -> AnswerFile:
-        return with_release(self.answers, self.target.version)
-
-
-def check_upgrade(
-    answers: AnswerFile,
-    loaded: LoadedSecrets,
-    target_release: ReleaseManifest,
-    *,
-    force_path: str | None,
-    say: Callable[[str], None],
-) -> UpgradeCheck | None:
-    """Every check before an upgrade, in order, each passed one said; None: nothing to do.
-
-    Raises (changing nothing): nothing installed or an older target (2), unhealthy (3),
-    a refused path without ``force_path`` (2), too little free disk (3).
-    """
-    from installer.upgrade_path import decide, known_releases
-
-    installed = installed_version(answers)
-    if installed is None:
-        raise UsageError(
-            "nothing is installed here to upgrade",
-            hint="install first: codequal-installer apply --answers FILE",
-        )
-    if installed == target_release.version:
-        say(f"CodeQual {installed} is installed already: nothing to upgrade")
-        return None
-    if version_key(target_release.version) < version_key(installed):
-        raise UsageError(
-            f"{target_release.version} is older than the installed {installed}",
-            hint="to return to the release before the last upgrade, use `codequal-installer "
-            "rollback`",
-        )
-
-    say(check_healthy(answers))
-    decision = decide(installed, target_release, known_releases([target_release]))
-    if not decision.allowed:
-        if force_path is None:
-            raise decision.refusal()
-        say(f"warning: {decision.problem}; going on (--force-path: {force_path})")
-    else:
-        say(f"upgrade path: {' -> '.join(decision.path or [])}")
-
-    state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
-    # The backup is of what runs now: the installed release's answers (its database image).
-    current = with_release(answers, installed)
-    backup = PreUpgradeBackup(current, loaded, state) if state is not None else None
-    if backup is not None:
-        say(backup.check_disk())
-    return UpgradeCheck(
-        answers=answers,
-        installed=installed,
-        target=target_release,
-        decision=decision,
+    return _run(
+        new_answers,
+        loaded,
+        bundle=bundle,
+        key=key,
+        as_json=as_json,
         backup=backup,
         force_path=force_path if not decision.allowed else None,
+        path=decision.path,
     )
 
 
@@ -351,81 +315,53 @@ def _display(as_json: bool) -> Any:
 
 
 def _run(
-    check: UpgradeCheck,
+    answers: AnswerFile,
     loaded: LoadedSecrets,
     *,
     bundle: str | None,
     key: str | None,
     as_json: bool,
+    backup: PreUpgradeBackup | None,
+    force_path: str | None,
+    path: list[str] | None,
 ) -> int:
-    from installer.install_cli import _signals_cancel
-    from installer.runner import CancelToken
-
-    cancel = CancelToken()
-    with _signals_cancel(cancel):
-        return perform_upgrade(
-            check,
-            loaded,
-            bundle=bundle,
-            key=key,
-            cancel=cancel,
-            display=lambda phase: _display(as_json),
-            say=lambda message: _say(message, as_json),
-        )
-
-
-def perform_upgrade(
-    check: UpgradeCheck,
-    loaded: LoadedSecrets,
-    *,
-    bundle: str | None,
-    key: str | None,
-    cancel: Any,
-    display: Callable[[str], Any],
-    say: Callable[[str], None],
-) -> int:
-    """The upgrade itself, after :func:`check_upgrade` and the confirmation: the exit code.
-
-    ``display(phase)`` makes what shows the events of ``"backup"`` (the pre-upgrade backup)
-    and then of ``"upgrade"`` (the runner's plan); ``say`` shows a line between them.
-    Installs no signal handler (a front end may call it from a worker thread): ``cancel``
-    stops it at the next checkpoint.
-    """
     from installer.history import HistoryRecorder
-    from installer.runner import Runner
+    from installer.install_cli import _signals_cancel
+    from installer.runner import CancelToken, Runner
     from installer.targets import target_for
 
-    answers = check.new_answers
     bundle_path = Path(bundle).resolve() if bundle else None
     if bundle_path is not None and not bundle_path.exists():
         raise UsageError(f"--bundle {bundle}: no such file")
     key_path = Path(key).resolve() if key else None
     target = target_for(answers, loaded, bundle=bundle_path, bundle_key=key_path)
-    archive: Path | None = None
-    if check.backup is not None:
-        shown = display("backup")
+    cancel = CancelToken()
+    with _signals_cancel(cancel):
+        archive: Path | None = None
+        if backup is not None:
+            display = _display(as_json)
+            try:
+                outcome = backup.create(display, cancel)
+            finally:
+                display.close()
+            archive = outcome.archive
+            _say(outcome.note, as_json)
+        runner = Runner(target.plan(), cancel=cancel)
+        recorder = HistoryRecorder(
+            runner.plan.state,
+            target.release,  # type: ignore[attr-defined]
+            kind="upgrade",
+            backup=str(archive) if archive else None,
+            forced_path=force_path,
+        )
+        if path:
+            recorder.details["path"] = path
+        display = _display(as_json)
         try:
-            outcome = check.backup.create(shown, cancel)
+            for event in runner.run():
+                display.show(event)
         finally:
-            shown.close()
-        archive = outcome.archive
-        say(outcome.note)
-    runner = Runner(target.plan(), cancel=cancel)
-    recorder = HistoryRecorder(
-        runner.plan.state,
-        target.release,  # type: ignore[attr-defined]
-        kind="upgrade",
-        backup=str(archive) if archive else None,
-        forced_path=check.force_path,
-    )
-    if check.decision.path:
-        recorder.details["path"] = check.decision.path
-    shown = display("upgrade")
-    try:
-        for event in runner.run():
-            shown.show(event)
-    finally:
-        shown.close()
+            display.close()
     assert runner.outcome is not None  # noqa: S101 - run() always sets it
     recorder.finished(runner.outcome)
     return runner.outcome.exit_code

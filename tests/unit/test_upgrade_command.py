@@ -34,15 +34,8 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The plan runs the command would start, recorded instead of run."""
     calls: list[dict[str, Any]] = []
 
-    def fake_run(check: Any, loaded: Any, **kwargs: Any) -> int:
-        calls.append(
-            {
-                "release": check.new_answers.release.version,
-                "force_path": check.force_path,
-                "path": check.decision.path,
-                **kwargs,
-            }
-        )
+    def fake_run(answers: Any, loaded: Any, **kwargs: Any) -> int:
+        calls.append({"release": answers.release.version, **kwargs})
         return 0
 
     monkeypatch.setattr(upgrade, "installed_version", lambda answers: "1.0.0-test")
