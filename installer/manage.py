@@ -226,6 +226,7 @@ def upgrade_preview(
         return UpgradePreview(**{**fields, **changes})
 
     try:
+        refuse_interrupted(answers)
         installed = installed_version(answers)
         release = _target_release(to)
         check = check_upgrade(answers, secrets, release, force_path=None, say=checks.append)
@@ -240,6 +241,25 @@ def upgrade_preview(
         images=_changed_images(check.installed, release, answers),
         migration=" ".join(release.migration.command),
     )
+
+
+def refuse_interrupted(answers: AnswerFile) -> None:
+    """Exit 2 when an earlier upgrade was interrupted: the command line finishes it (or its
+    rollback) first, and says which; a new upgrade cannot start over it."""
+    if not answers.is_compose:
+        return
+    from installer.errors import UsageError
+    from installer.rollback import PendingUpgrade
+    from installer.statedir import StateDir
+
+    pending = PendingUpgrade.load(StateDir.for_install_dir(answers.install_dir))
+    if pending is not None:
+        raise UsageError(
+            f"the upgrade {pending.from_release} -> {pending.to_release} (started "
+            f"{pending.started_at}) was interrupted and is not finished",
+            hint=f"finish it with `codequal-installer upgrade --to {pending.to_release}`, or "
+            f"return to {pending.from_release} with Rollback",
+        )
 
 
 def _changed_images(
@@ -318,7 +338,7 @@ def upgrade_events(
     generator hands its events on in order. Closing the generator early cancels the run at
     its next checkpoint and waits for it.
     """
-    from installer.upgrade import check_upgrade, perform_upgrade
+    from installer.upgrade import Frontend, check_upgrade, perform_upgrade
 
     out: queue.Queue[Event | None] = queue.Queue()
     ended: list[Event] = []
@@ -331,6 +351,7 @@ def upgrade_events(
         nonlocal step
         try:
             out.put(Event("step.started", "Check the installation and the path", step=step))
+            refuse_interrupted(answers)
             check = check_upgrade(answers, secrets, _target_release(to), force_path=None, say=say)
             if check is None:
                 out.put(Event("step.finished", "nothing to upgrade", step=step))
@@ -341,15 +362,10 @@ def upgrade_events(
                 return
             out.put(Event("step.finished", "checks passed: nothing changed yet", step=step))
             step = BACKUP_STEP
-            perform_upgrade(
-                check,
-                secrets,
-                bundle=bundle,
-                key=key,
-                cancel=cancel,
-                display=lambda phase: _QueueDisplay(phase, out, ended),
-                say=say,
+            frontend = Frontend(
+                cancel=cancel, display=lambda phase: _QueueDisplay(phase, out, ended), say=say
             )
+            perform_upgrade(check, secrets, bundle=bundle, key=key, frontend=frontend)
         except InstallerError as e:
             for event in failure_events(e, step if not ended else None):
                 if event.type == "run.failed":

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from installer.credentials import LoadedSecrets
     from installer.events import Event
     from installer.manage import Overview, ReleaseChoice, UninstallPreview, UpgradePreview
+    from installer.rollback import RollbackPreview
     from installer.runner import CancelToken
     from installer.uninstall import Inventory
 
@@ -307,8 +308,8 @@ class ManageScreen(StepScreen):
 
         self._start("upgrade", f"upgrade to {choice.version}", start)
 
-    def _rollback_confirmed(self, confirmed: bool | None) -> None:
-        if not confirmed or self.loaded is None or self.loaded.answers is None:
+    def _rollback_confirmed(self, preview: RollbackPreview | None) -> None:
+        if preview is None or self.loaded is None or self.loaded.answers is None:
             return
         answers = self.loaded.answers
         secrets = self._secrets
@@ -316,7 +317,8 @@ class ManageScreen(StepScreen):
         def start(cancel: CancelToken) -> Any:
             from installer import rollback
 
-            return rollback.rollback_events(answers, secrets(), cancel=cancel)
+            # The preview confirmed is what the history records as lost.
+            return rollback.rollback_events(answers, secrets(), cancel=cancel, preview=preview)
 
         self._start("rollback", "rollback", start)
 
@@ -395,13 +397,9 @@ def _upgrade_choices(installed: str) -> list[ReleaseChoice]:
     return manage.upgrade_choices(installed)
 
 
-def _rollback_preview(answers: AnswerFile, secrets: LoadedSecrets) -> Any:
-    try:
-        from installer import rollback
-    except ImportError as e:
-        from installer.errors import InstallerError
+def _rollback_preview(answers: AnswerFile, secrets: LoadedSecrets) -> RollbackPreview:
+    from installer import rollback
 
-        raise InstallerError("rollback is not available in this build") from e
     return rollback.rollback_preview(answers, secrets)
 
 
@@ -610,7 +608,7 @@ def upgrade_review_text(preview: UpgradePreview) -> str:
 class RollbackReview(ActionReview):
     """What a rollback returns to and what will be lost; confirmed twice."""
 
-    def __init__(self, preview: Any) -> None:
+    def __init__(self, preview: RollbackPreview) -> None:
         super().__init__()
         self.preview = preview
 
@@ -640,43 +638,32 @@ class RollbackReview(ActionReview):
             from screens.dialogs import ConfirmDialog
 
             preview = self.preview
-            lost = preview.loss_lines()
-            question = f"Roll CodeQual {preview.installed} back to {preview.previous}? " + (
-                lost[0] if lost else ""
+            lost = [line.strip() for line in preview.loss_lines()[1:4]]
+            question = f"Roll CodeQual {preview.installed} back to {preview.previous}? " + " ".join(
+                lost
             )
 
             def answered(yes: bool | None) -> None:
                 if yes:
-                    self.dismiss(True)
+                    self.dismiss(preview)
 
             self.app.push_screen(ConfirmDialog(question, yes="Roll back", no="Cancel"), answered)
 
 
-def rollback_review_text(preview: Any) -> str:
+def rollback_review_text(preview: RollbackPreview) -> str:
     lines = [
         f"[b]CodeQual {escape(str(preview.installed))} -> {escape(str(preview.previous))}"
         f"[/b] in {escape(preview.install_dir)}"
     ]
-    if preview.upgraded_at:
-        lines.append(f"  the upgrade to {escape(str(preview.installed))}: {preview.upgraded_at}")
     if preview.archive is not None:
         verified = "verified" if preview.verified else "[$error]NOT verified[/]"
-        lines.append(
-            f"  from its pre-upgrade backup {escape(Path(preview.archive).name)} ({verified})"
-        )
+        lines.append(f"  from the pre-upgrade backup {escape(preview.archive.name)} ({verified})")
     if preview.problems:
         lines += ["", f"[$error][b]Refused[/b] (exit {preview.exit_code}): nothing will change[/]"]
         lines += [f"[$error]  ✗ {escape(p)}[/]" for p in preview.problems]
         return "\n".join(lines)
     lines += ["", "[b]What will be lost[/b]"]
-    lines += [f"  • {escape(line)}" for line in preview.loss_lines()] or ["  nothing counted"]
-    lines += [f"  {escape(note)}" for note in preview.notes]
-    lines += [
-        "",
-        "[b]Replaced[/b]",
-        f"  • the configuration and images: those of CodeQual {escape(str(preview.previous))}",
-        "  • the database and volumes: as they were in the pre-upgrade backup",
-    ]
+    lines += [f"  {escape(line)}" for line in preview.loss_lines()]
     return "\n".join(lines)
 
 

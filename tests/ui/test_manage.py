@@ -11,9 +11,7 @@ themselves are fakes that record what the screen passed on (the real ones run in
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Checkbox, DataTable, Input, OptionList, Static
 
-from installer import manage, upgrade
+from installer import manage, rollback, upgrade
 from installer.events import Event
 from installer.history import HistoryEntry
 from installer.runner import CancelToken
@@ -103,34 +101,6 @@ class Fakes:
         return run
 
 
-@dataclass(frozen=True)
-class FakeRollbackPreview:
-    """The fields of ``installer.rollback.RollbackPreview`` (coord/interfaces.md)."""
-
-    install_dir: str
-    target: str
-    installed: str | None
-    previous: str | None
-    upgraded_at: str | None
-    seconds_since_upgrade: float | None
-    archive: Path | None
-    verified: bool
-    tables: tuple[Any, ...]
-    notes: tuple[str, ...]
-    problems: tuple[str, ...]
-    exit_code: int
-
-    @property
-    def allowed(self) -> bool:
-        return not self.problems
-
-    def loss_lines(self) -> list[str]:
-        return [
-            "2 hours 5 minutes since the upgrade to 2.0.0-test",
-            "items: 17 rows written since the upgrade",
-        ]
-
-
 def inventory(install_dir: Path) -> Inventory:
     return Inventory(
         "production",
@@ -165,8 +135,8 @@ def fakes(site: Site, monkeypatch: pytest.MonkeyPatch) -> Fakes:
         lambda answers: manage.UninstallPreview(inventory(site.install_dir), DOMAIN),
     )
 
-    def rollback_preview(answers: Any, secrets: Any) -> FakeRollbackPreview:
-        return FakeRollbackPreview(
+    def rollback_preview(answers: Any, secrets: Any) -> rollback.RollbackPreview:
+        return rollback.RollbackPreview(
             install_dir=answers.install_dir,
             target="production",
             installed="2.0.0-test",
@@ -177,19 +147,14 @@ def fakes(site: Site, monkeypatch: pytest.MonkeyPatch) -> Fakes:
             / "backups"
             / "codequal-x-20261204T175959Z-1.0.0-test.cqbackup",
             verified=found.rollback_allowed,
-            tables=(),
+            tables=(rollback.TableLoss("items", 100, 117),),
             notes=(),
             problems=() if found.rollback_allowed else ("the pre-upgrade backup is not verified",),
             exit_code=0 if found.rollback_allowed else 4,
         )
 
-    fake = types.ModuleType("installer.rollback")
-    fake.rollback_preview = rollback_preview  # type: ignore[attr-defined]
-    fake.rollback_events = found.stream("rollback")  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "installer.rollback", fake)
-    import installer
-
-    monkeypatch.setattr(installer, "rollback", fake, raising=False)
+    monkeypatch.setattr(rollback, "rollback_preview", rollback_preview)
+    monkeypatch.setattr(rollback, "rollback_events", found.stream("rollback"))
     return found
 
 
@@ -301,14 +266,18 @@ class TestUpgrade:
             shown = [
                 str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
             ]
-            assert [s.split()[0] for s in shown] == [
-                "1.5.0-test", "2.0.0-broken", "2.0.0-test", "3.0.0-test", "An",
-            ]  # fmt: skip
-            assert "direct" in shown[2]
-            assert "skips the required stop 1.5.0-test" in shown[3]
+            # Every known release above the installed one, oldest first; then a bundle.
+            versions = [line.split()[0] for line in shown[:-1]]
+            assert versions[0] == "1.5.0-test" and versions[-1] == "3.0.0-test"
+            assert {"2.0.0-test", "2.0.0-broken"} <= set(versions) and INSTALLED not in versions
+            assert shown[-1] == "An offline bundle…"
+            by_version = dict(zip(versions, shown, strict=False))
+            assert by_version["2.0.0-test"].endswith("direct")
+            assert "skips the required stop 1.5.0-test" in by_version["3.0.0-test"]
+            three, two = versions.index("3.0.0-test"), versions.index("2.0.0-test")
             confirm = review.query_one("#confirm", Button)
             # 3.0.0-test: the path is refused, naming the stop and the path to follow.
-            options.highlighted = 3
+            options.highlighted = three
             await pilot.press("enter")
             text = review.query_one("#upgrade-review", Static)
             await wait_until(pilot, lambda: "Refused" in str(text.render()))
@@ -322,7 +291,7 @@ class TestUpgrade:
             assert isinstance(app.screen, UpgradeReview)
             # 2.0.0-test: allowed; the review says from, to, the backup first, the images.
             options.focus()
-            options.highlighted = 2
+            options.highlighted = two
             await pilot.press("enter")
             await wait_until(pilot, lambda: review.preview is not None)
             await pilot.pause()
@@ -340,7 +309,7 @@ class TestUpgrade:
             options.highlighted = 0
             await pilot.pause()
             assert confirm.disabled and review.preview is None
-            options.highlighted = 2
+            options.highlighted = two
             await pilot.press("enter")
             await wait_until(pilot, lambda: review.preview is not None)
             await pilot.click("#confirm")
@@ -382,13 +351,14 @@ class TestRollback:
             text = text_of(review, "#rollback-review")
             assert "CodeQual 2.0.0-test -> 1.0.0-test" in text
             assert "What will be lost" in text
-            assert "items: 17 rows written since the upgrade" in text
+            assert "table items: 17 rows written since the upgrade (100 -> 117), lost" in text
+            assert "everything written since the upgrade (2 h 5 min ago" in text
             assert "codequal-x-20261204T175959Z-1.0.0-test.cqbackup (verified)" in text
             await pilot.click("#confirm")
             question = await dialog(pilot, ConfirmDialog)
-            assert "2 hours 5 minutes since the upgrade" in str(
-                question.query_one(".question", Static).render()
-            )
+            asked = str(question.query_one(".question", Static).render())
+            assert "Roll CodeQual 2.0.0-test back to 1.0.0-test?" in asked
+            assert "table items: 17 rows written since the upgrade" in asked
             await pilot.press("n")
             await dialog(pilot, RollbackReview)
             assert fakes.calls == []
@@ -399,6 +369,7 @@ class TestRollback:
             ((name, call),) = fakes.calls
             assert name == "rollback"
             assert call["args"][0].install_dir == str(site.install_dir)
+            assert call["preview"] is review.preview  # the loss announced is the one recorded
             assert "✓ rollback done" in log_lines(screen)
 
     async def test_refused_cannot_be_confirmed(
