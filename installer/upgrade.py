@@ -20,8 +20,10 @@ Then it runs exactly the plan ``apply`` runs with ``release.version`` set to ``V
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,7 +222,6 @@ def _upgrade(
     as_json: bool,
 ) -> int:
     from installer.release import load_release
-    from installer.upgrade_path import decide, known_releases
     from installer.validation import load_answers, load_secrets
 
     if force_path is not None and not force_path.strip():
@@ -239,6 +240,52 @@ def _upgrade(
             bundle=bundle, key=key, yes=yes, as_json=as_json,
         )  # fmt: skip
 
+    check = check_upgrade(
+        answers, loaded, target_release, force_path=force_path, say=lambda m: _say(m, as_json)
+    )
+    if check is None:
+        return int(ExitCode.OK)
+    _confirm(yes, f"Upgrade CodeQual {check.installed} to {target_release.version}?")
+    return _run(
+        check.new_answers,
+        loaded,
+        bundle=bundle,
+        key=key,
+        as_json=as_json,
+        backup=check.backup,
+        force_path=check.force_path,
+        path=check.decision.path,
+    )
+
+
+@dataclass
+class UpgradeCheck:
+    """What an upgrade will do, found before anything changes (and before it is confirmed)."""
+
+    installed: str
+    target: ReleaseManifest
+    decision: Any  # installer.upgrade_path.UpgradeDecision
+    new_answers: AnswerFile
+    backup: PreUpgradeBackup | None  # None: no Compose state (Kubernetes)
+    force_path: str | None  # the reason recorded, when a refused path is forced
+
+
+def check_upgrade(
+    answers: AnswerFile,
+    loaded: LoadedSecrets,
+    target_release: ReleaseManifest,
+    *,
+    force_path: str | None,
+    say: Callable[[str], None],
+) -> UpgradeCheck | None:
+    """Every check before an upgrade, in order, each one passed said; None: nothing to do.
+
+    Raises, changing nothing: nothing installed or an older target (2), unhealthy (3), a
+    refused path without ``force_path`` (2), too little free disk (3).
+    """
+    from installer.upgrade_path import decide, known_releases
+
+    state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
     installed = installed_version(answers)
     if installed is None:
         raise UsageError(
@@ -246,8 +293,8 @@ def _upgrade(
             hint="install first: codequal-installer apply --answers FILE",
         )
     if installed == target_release.version:
-        _say(f"CodeQual {installed} is installed already: nothing to upgrade", as_json)
-        return int(ExitCode.OK)
+        say(f"CodeQual {installed} is installed already: nothing to upgrade")
+        return None
     if version_key(target_release.version) < version_key(installed):
         raise UsageError(
             f"{target_release.version} is older than the installed {installed}",
@@ -255,32 +302,29 @@ def _upgrade(
             "rollback`",
         )
 
-    _say(check_healthy(answers), as_json)
+    say(check_healthy(answers))
     decision = decide(installed, target_release, known_releases([target_release]))
     if not decision.allowed:
         if force_path is None:
             raise decision.refusal()
-        _say(f"warning: {decision.problem}; going on (--force-path: {force_path})", as_json)
+        say(f"warning: {decision.problem}; going on (--force-path: {force_path})")
     else:
-        _say(f"upgrade path: {' -> '.join(decision.path or [])}", as_json)
+        say(f"upgrade path: {' -> '.join(decision.path or [])}")
 
     new_answers = with_release(answers, target_release.version)
     # The backup is of what runs now: the installed release's answers (its database image).
     current = with_release(answers, installed)
     backup = PreUpgradeBackup(current, loaded, state) if state is not None else None
     if backup is not None:
-        _say(backup.check_disk(), as_json)
+        say(backup.check_disk())
 
-    _confirm(yes, f"Upgrade CodeQual {installed} to {target_release.version}?")
-    return _run(
-        new_answers,
-        loaded,
-        bundle=bundle,
-        key=key,
-        as_json=as_json,
+    return UpgradeCheck(
+        installed=installed,
+        target=target_release,
+        decision=decision,
+        new_answers=new_answers,
         backup=backup,
         force_path=force_path if not decision.allowed else None,
-        path=decision.path,
     )
 
 
@@ -368,6 +412,53 @@ def _database_touched(state: StateDir) -> bool:
     return journal is not None and journal.step("database").changed
 
 
+@dataclass
+class Frontend:
+    """How a front end (the wizard) shows and stops an upgrade instead of the terminal:
+    ``display(phase)`` makes what shows the events of ``"backup"`` (the pre-upgrade backup),
+    ``"upgrade"`` (the runner's plan) and ``"restore"`` (a failed upgrade's data coming
+    back); ``say`` shows a line between them; ``cancel`` stops the run at its next
+    checkpoint. No signal handler is installed: it may run in a worker thread."""
+
+    cancel: Any  # CancelToken
+    display: Callable[[str], Any]
+    say: Callable[[str], None]
+
+
+def perform_upgrade(
+    check: UpgradeCheck,
+    loaded: LoadedSecrets,
+    *,
+    bundle: str | None,
+    key: str | None,
+    frontend: Frontend,
+) -> int:
+    """The upgrade after :func:`check_upgrade` and the confirmation, shown through
+    ``frontend``: exactly what the command runs. The exit code."""
+    return _run(
+        check.new_answers,
+        loaded,
+        bundle=bundle,
+        key=key,
+        as_json=False,
+        backup=check.backup,
+        force_path=check.force_path,
+        path=check.decision.path,
+        frontend=frontend,
+    )
+
+
+def _shown(frontend: Frontend | None, phase: str, as_json: bool) -> Any:
+    return frontend.display(phase) if frontend is not None else display_for(as_json)
+
+
+def _guarded(frontend: Frontend | None, cancel: Any) -> Any:
+    """SIGINT/SIGTERM cancel the run on the terminal; a front end has its own way."""
+    from installer.install_cli import _signals_cancel
+
+    return _signals_cancel(cancel) if frontend is None else contextlib.nullcontext()
+
+
 def _run(
     answers: AnswerFile,
     loaded: LoadedSecrets,
@@ -379,9 +470,9 @@ def _run(
     force_path: str | None,
     path: list[str] | None,
     resumed: PendingUpgrade | None = None,
+    frontend: Frontend | None = None,
 ) -> int:
     from installer.history import HistoryRecorder, installed_release, utc_now
-    from installer.install_cli import _signals_cancel
     from installer.rollback import DowntimeClock
     from installer.runner import CancelToken, Runner
     from installer.targets import target_for
@@ -391,19 +482,22 @@ def _run(
         raise UsageError(f"--bundle {bundle}: no such file")
     key_path = Path(key).resolve() if key else None
     target = target_for(answers, loaded, bundle=bundle_path, bundle_key=key_path)
-    cancel = CancelToken()
-    with _signals_cancel(cancel):
+    cancel = frontend.cancel if frontend is not None else CancelToken()
+    with _guarded(frontend, cancel):
         archive: Path | None = None
         if resumed is not None:
             archive = Path(resumed.archive) if resumed.archive else None
         elif backup is not None:
-            display = display_for(as_json)
+            display = _shown(frontend, "backup", as_json)
             try:
                 outcome = backup.create(display, cancel)
             finally:
                 display.close()
             archive = outcome.archive
-            _say(outcome.note, as_json)
+            if frontend is not None:
+                frontend.say(outcome.note)
+            else:
+                _say(outcome.note, as_json)
         runner = Runner(target.plan(), cancel=cancel)
         state = runner.plan.state
         pending: PendingUpgrade | None = None
@@ -431,7 +525,7 @@ def _run(
         if path:
             recorder.details["path"] = path
         clock = DowntimeClock()
-        display = display_for(as_json)
+        display = _shown(frontend, "upgrade", as_json)
         restore = False
         try:
             for raw in runner.run():
@@ -472,6 +566,7 @@ def _run(
             reason=recorder.details["upgrade_error"] or "the upgrade failed",
             clock=clock,
             recorder=recorder,
+            frontend=frontend,
         )
     if clock.seconds:
         recorder.details["downtime"] = clock.to_dict()
@@ -504,6 +599,7 @@ def _restore_after_failure(
     reason: str,
     clock: Any = None,
     recorder: Any = None,
+    frontend: Frontend | None = None,
 ) -> int:
     """The failed upgrade's data rollback: the pre-upgrade archive restored as the release
     it was made with, with the state's own key (no operator identity needed).
@@ -514,7 +610,6 @@ def _restore_after_failure(
     from dataclasses import replace
 
     from installer.history import HistoryRecorder
-    from installer.install_cli import _signals_cancel
     from installer.rollback import DowntimeClock, restore_events, rollback_identity
     from installer.runner import CancelToken, RunOutcome
 
@@ -529,10 +624,10 @@ def _restore_after_failure(
     pending.save(state)
     archive = Path(str(pending.archive))
     previous = with_release(answers, pending.from_release)
-    cancel = CancelToken()
-    display = display_for(as_json)
+    cancel = frontend.cancel if frontend is not None else CancelToken()
+    display = _shown(frontend, "restore", as_json)
     try:
-        with _signals_cancel(cancel):
+        with _guarded(frontend, cancel):
             stream = restore_events(
                 previous,
                 loaded,
