@@ -148,15 +148,16 @@ class DowntimeClock:
             return None
         return round(self.up_at - self.down_at, 1)
 
-    def sentence(self) -> str:
+    def sentence(self, serving: str = "the restored release") -> str:
+        """How long the service was down, until ``serving`` passed its checks."""
         seconds = self.seconds
         if seconds is None:
-            return "the service is still down (the restored release did not pass its checks)"
+            return f"the service is still down ({serving} did not pass its checks)"
         if self.down_at is None:
             return "the service did not stop (the old services kept serving)"
         return (
-            f"the service was down for {seconds:.1f}s (from the old services stopping to the "
-            "restored release passing its checks)"
+            f"the service was down for {seconds:.1f}s (from the old services stopping to "
+            f"{serving} passing its checks)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -367,6 +368,10 @@ def _check_archive(basis: RollbackBasis, state: StateDir) -> None:
 # -- the preview ---------------------------------------------------------------------------
 
 
+def _rows(count: int | None) -> str:
+    return "1 row" if count == 1 else f"{count} rows"
+
+
 @dataclass(frozen=True)
 class TableLoss:
     """One table: its rows in the archive and now."""
@@ -385,18 +390,20 @@ class TableLoss:
     def sentence(self) -> str | None:
         """What restoring the archive does to this table (None: nothing)."""
         if self.rows_then is None:
-            return f"table {self.table}: new since the upgrade, {self.rows_now} rows, removed"
+            return f"table {self.table}: new since the upgrade, {_rows(self.rows_now)}, removed"
         if self.rows_now is None:
-            return f"table {self.table}: gone since the upgrade, comes back ({self.rows_then} rows)"
+            return (
+                f"table {self.table}: gone since the upgrade, comes back ({_rows(self.rows_then)})"
+            )
         if self.rows_now > self.rows_then:
             return (
-                f"table {self.table}: {self.rows_now - self.rows_then} rows written since the "
+                f"table {self.table}: {_rows(self.rows_now - self.rows_then)} written since the "
                 f"upgrade ({self.rows_then} -> {self.rows_now}), lost"
             )
         if self.rows_now < self.rows_then:
             return (
-                f"table {self.table}: {self.rows_then - self.rows_now} rows deleted since the "
-                f"upgrade ({self.rows_then} -> {self.rows_now}), come back"
+                f"table {self.table}: {_rows(self.rows_then - self.rows_now)} deleted since the "
+                f"upgrade ({self.rows_then} -> {self.rows_now}), back again"
             )
         if self.changed:
             return f"table {self.table}: rows changed since the upgrade, changes lost"
@@ -453,7 +460,7 @@ class RollbackPreview:
             f"CodeQual {self.installed} goes back to {self.previous}, with the data of the "
             f"pre-upgrade backup {self.archive.name if self.archive else '?'}, made {since}"
         )
-        lines.append(f"everything written since the upgrade ({since}) is lost:")
+        lines.append("everything written since the upgrade is lost:")
         said = [s for s in (t.sentence() for t in self.tables) if s]
         if said:
             lines += [f"  {s}" for s in said]
