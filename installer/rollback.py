@@ -675,7 +675,7 @@ def _rollback_run(  # noqa: PLR0917 - the rollback's facts, each named at the on
         PendingUpgrade.clear(state)
         message = (
             f"rolled back: CodeQual {basis.previous} is running with the data of "
-            f"{basis.archive.name}; {clock.sentence()}"
+            f"{basis.archive.name}; {clock.sentence(f'CodeQual {basis.previous}')}"
         )
         final = Event(
             "run.finished",
