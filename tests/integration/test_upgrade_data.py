@@ -391,3 +391,37 @@ def test_an_upgrade_killed_in_its_migration_is_finished_or_rolled_back_by_the_re
         assert entry["release"]["to"] == "1.0.0-test"
     _files_match_rows(install, target)
     assert not (install.state / "upgrade-pending.json").exists()
+
+
+def test_a_failed_upgrade_killed_while_its_data_came_back_is_finished_by_the_rerun(
+    install: Install,
+) -> None:
+    target = "development"
+    answers = install.answers(target)
+    assert install.apply(answers).exit_code == 0
+    _write(install, target, "kept through it all")
+    before = _database_dump(install, target)
+
+    args = ["upgrade", "--answers", str(answers), "--to", "2.0.0-broken-schema", "--yes", "--json"]
+    killed = _run_until(
+        install,
+        args,
+        lambda e: e.get("type") == "step.started" and e.get("step") == "restore-volumes",
+    )
+    assert killed.of_type("rollback.started")
+    pending = json.loads((install.state / "upgrade-pending.json").read_text())
+    assert pending["phase"] == "restoring"
+
+    again = _upgrade(install, answers, "2.0.0-broken-schema")
+    assert again.exit_code == 1, again.describe()
+    said = " ".join(str(e.get("message")) for e in again.events)
+    assert "had failed and was being rolled back when it stopped" in said
+    assert again.last["data"]["data_restored"] is True
+    assert "CodeQual 1.0.0-test is back" in again.last["message"]
+    assert _serving(install, target) == "1.0.0-test"
+    assert _database_dump(install, target) == before
+    _files_match_rows(install, target)
+    entry = _history(install)[-1]
+    assert (entry["kind"], entry["outcome"], entry["exit_code"]) == ("upgrade", "rolled_back", 1)
+    assert entry["details"]["resumed"] is True
+    assert not (install.state / "upgrade-pending.json").exists()
