@@ -518,8 +518,6 @@ def _uninstall_compose(
     answers: AnswerFile, *, purge: bool, yes: bool, as_json: bool, started: float
 ) -> int:
     from installer.engine.docker import DockerEngine
-    from installer.history import HistoryEntry, append_entry, history_path, utc_now
-    from installer.runner import RunLock
 
     client = DockerEngine(timeout=60).client
     inventory, found = compose_inventory(answers, client)
@@ -528,6 +526,25 @@ def _uninstall_compose(
     if not as_json:
         print_inventory(inventory, purge)
     _confirm(answers, purge, yes)
+    done = remove_compose(answers, inventory, found, purge=purge, client=client, started=started)
+    _report(inventory, done, purge, as_json)
+    return int(ExitCode.OK)
+
+
+def remove_compose(
+    answers: AnswerFile,
+    inventory: Inventory,
+    found: dict[str, Any],
+    *,
+    purge: bool,
+    client: Any,
+    started: float,
+) -> list[str]:
+    """After the confirmation: remove under the installation's lock, record the history;
+    the lines to report."""
+    from installer.history import HistoryEntry, append_entry, history_path, utc_now
+    from installer.runner import RunLock
+
     state = StateDir.for_install_dir(answers.install_dir)
     started_at = utc_now()
     lock: RunLock | None = None
@@ -554,8 +571,7 @@ def _uninstall_compose(
         if lock is not None:
             with contextlib.suppress(Exception):
                 lock.release()
-    _report(inventory, done, purge, as_json)
-    return int(ExitCode.OK)
+    return done
 
 
 def _uninstall_kubernetes(

@@ -20,8 +20,10 @@ Then it runs exactly the plan ``apply`` runs with ``release.version`` set to ``V
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,9 @@ from installer.credentials import LoadedSecrets
 from installer.errors import ExitCode, InstallerError, Interrupted, PrerequisiteError, UsageError
 from installer.events import Event
 from installer.release import ReleaseManifest, version_key
-from installer.rollback import ROLLBACK_IDENTITY, PendingUpgrade, display_for, with_release
+from installer.rollback import ROLLBACK_IDENTITY, display_for, with_release
 from installer.statedir import StateDir
+from installer.upgrade_pending import PendingUpgrade
 
 __all__ = ["ROLLBACK_IDENTITY", "PreUpgradeBackup", "run_upgrade", "with_release"]
 
@@ -219,7 +222,6 @@ def _upgrade(
     as_json: bool,
 ) -> int:
     from installer.release import load_release
-    from installer.upgrade_path import decide, known_releases
     from installer.validation import load_answers, load_secrets
 
     if force_path is not None and not force_path.strip():
@@ -238,6 +240,55 @@ def _upgrade(
             bundle=bundle, key=key, yes=yes, as_json=as_json,
         )  # fmt: skip
 
+    check = check_upgrade(
+        answers, loaded, target_release, force_path=force_path, say=lambda m: _say(m, as_json)
+    )
+    if check is None:
+        return int(ExitCode.OK)
+    _confirm(yes, f"Upgrade CodeQual {check.installed} to {target_release.version}?")
+    return _run(
+        check.new_answers,
+        loaded,
+        bundle=bundle,
+        key=key,
+        as_json=as_json,
+        backup=check.backup,
+        force_path=check.force_path,
+        path=check.decision.path,
+        kube_current=check.kube_current,
+    )
+
+
+@dataclass
+class UpgradeCheck:
+    """What an upgrade will do, found before anything changes (and before it is confirmed)."""
+
+    installed: str
+    target: ReleaseManifest
+    decision: Any  # installer.upgrade_path.UpgradeDecision
+    new_answers: AnswerFile
+    backup: PreUpgradeBackup | None  # None: no Compose state (Kubernetes)
+    force_path: str | None  # the reason recorded, when a refused path is forced
+    # Kubernetes: the installed release's answers, whose database the dump Job reads.
+    kube_current: AnswerFile | None = None
+
+
+def check_upgrade(
+    answers: AnswerFile,
+    loaded: LoadedSecrets,
+    target_release: ReleaseManifest,
+    *,
+    force_path: str | None,
+    say: Callable[[str], None],
+) -> UpgradeCheck | None:
+    """Every check before an upgrade, in order, each one passed said; None: nothing to do.
+
+    Raises, changing nothing: nothing installed or an older target (2), unhealthy (3), a
+    refused path without ``force_path`` (2), too little free disk (3).
+    """
+    from installer.upgrade_path import decide, known_releases
+
+    state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
     installed = installed_version(answers)
     if installed is None:
         raise UsageError(
@@ -245,8 +296,8 @@ def _upgrade(
             hint="install first: codequal-installer apply --answers FILE",
         )
     if installed == target_release.version:
-        _say(f"CodeQual {installed} is installed already: nothing to upgrade", as_json)
-        return int(ExitCode.OK)
+        say(f"CodeQual {installed} is installed already: nothing to upgrade")
+        return None
     if version_key(target_release.version) < version_key(installed):
         raise UsageError(
             f"{target_release.version} is older than the installed {installed}",
@@ -254,32 +305,29 @@ def _upgrade(
             "rollback`",
         )
 
-    _say(check_healthy(answers), as_json)
+    say(check_healthy(answers))
     decision = decide(installed, target_release, known_releases([target_release]))
     if not decision.allowed:
         if force_path is None:
             raise decision.refusal()
-        _say(f"warning: {decision.problem}; going on (--force-path: {force_path})", as_json)
+        say(f"warning: {decision.problem}; going on (--force-path: {force_path})")
     else:
-        _say(f"upgrade path: {' -> '.join(decision.path or [])}", as_json)
+        say(f"upgrade path: {' -> '.join(decision.path or [])}")
 
     new_answers = with_release(answers, target_release.version)
     # The backup is of what runs now: the installed release's answers (its database image).
     current = with_release(answers, installed)
     backup = PreUpgradeBackup(current, loaded, state) if state is not None else None
     if backup is not None:
-        _say(backup.check_disk(), as_json)
+        say(backup.check_disk())
 
-    _confirm(yes, f"Upgrade CodeQual {installed} to {target_release.version}?")
-    return _run(
-        new_answers,
-        loaded,
-        bundle=bundle,
-        key=key,
-        as_json=as_json,
+    return UpgradeCheck(
+        installed=installed,
+        target=target_release,
+        decision=decision,
+        new_answers=new_answers,
         backup=backup,
         force_path=force_path if not decision.allowed else None,
-        path=decision.path,
         kube_current=current if not answers.is_compose else None,
     )
 
@@ -368,6 +416,54 @@ def _database_touched(state: StateDir) -> bool:
     return journal is not None and journal.step("database").changed
 
 
+@dataclass
+class Frontend:
+    """How a front end (the wizard) shows and stops an upgrade instead of the terminal:
+    ``display(phase)`` makes what shows the events of ``"backup"`` (the pre-upgrade backup),
+    ``"upgrade"`` (the runner's plan) and ``"restore"`` (a failed upgrade's data coming
+    back); ``say`` shows a line between them; ``cancel`` stops the run at its next
+    checkpoint. No signal handler is installed: it may run in a worker thread."""
+
+    cancel: Any  # CancelToken
+    display: Callable[[str], Any]
+    say: Callable[[str], None]
+
+
+def perform_upgrade(
+    check: UpgradeCheck,
+    loaded: LoadedSecrets,
+    *,
+    bundle: str | None,
+    key: str | None,
+    frontend: Frontend,
+) -> int:
+    """The upgrade after :func:`check_upgrade` and the confirmation, shown through
+    ``frontend``: exactly what the command runs. The exit code."""
+    return _run(
+        check.new_answers,
+        loaded,
+        bundle=bundle,
+        key=key,
+        as_json=False,
+        backup=check.backup,
+        force_path=check.force_path,
+        path=check.decision.path,
+        frontend=frontend,
+        kube_current=check.kube_current,
+    )
+
+
+def _shown(frontend: Frontend | None, phase: str, as_json: bool) -> Any:
+    return frontend.display(phase) if frontend is not None else display_for(as_json)
+
+
+def _guarded(frontend: Frontend | None, cancel: Any) -> Any:
+    """SIGINT/SIGTERM cancel the run on the terminal; a front end has its own way."""
+    from installer.install_cli import _signals_cancel
+
+    return _signals_cancel(cancel) if frontend is None else contextlib.nullcontext()
+
+
 def _run(
     answers: AnswerFile,
     loaded: LoadedSecrets,
@@ -379,10 +475,10 @@ def _run(
     force_path: str | None,
     path: list[str] | None,
     resumed: PendingUpgrade | None = None,
+    frontend: Frontend | None = None,
     kube_current: AnswerFile | None = None,
 ) -> int:
     from installer.history import HistoryRecorder, installed_release, utc_now
-    from installer.install_cli import _signals_cancel
     from installer.rollback import DowntimeClock
     from installer.runner import CancelToken, Runner
     from installer.targets import target_for
@@ -392,26 +488,29 @@ def _run(
         raise UsageError(f"--bundle {bundle}: no such file")
     key_path = Path(key).resolve() if key else None
     target = target_for(answers, loaded, bundle=bundle_path, bundle_key=key_path)
-    cancel = CancelToken()
-    with _signals_cancel(cancel):
+    cancel = frontend.cancel if frontend is not None else CancelToken()
+    with _guarded(frontend, cancel):
         archive: Path | None = None
         if resumed is not None:
             archive = Path(resumed.archive) if resumed.archive else None
         elif backup is not None:
-            display = display_for(as_json)
+            display = _shown(frontend, "backup", as_json)
             try:
                 outcome = backup.create(display, cancel)
             finally:
                 display.close()
             archive = outcome.archive
-            _say(outcome.note, as_json)
+            if frontend is not None:
+                frontend.say(outcome.note)
+            else:
+                _say(outcome.note, as_json)
         kube_backup = None
         if kube_current is not None:
             # Kubernetes: the dump is made by a Job in the cluster (in-cluster database), the
             # release record is kept for rollback; a managed database is said to stay as is.
             from installer.targets.kubernetes.lifecycle import kubernetes_pre_upgrade_backup
 
-            display = display_for(as_json)
+            display = _shown(frontend, "backup", as_json)
             try:
                 kube_backup = kubernetes_pre_upgrade_backup(
                     kube_current,
@@ -422,7 +521,10 @@ def _run(
                 )
             finally:
                 display.close()
-            _say(kube_backup.note, as_json)
+            if frontend is not None:
+                frontend.say(kube_backup.note)
+            else:
+                _say(kube_backup.note, as_json)
         runner = Runner(target.plan(), cancel=cancel)
         state = runner.plan.state
         pending: PendingUpgrade | None = None
@@ -441,7 +543,7 @@ def _run(
             state,
             target.release,  # type: ignore[attr-defined]
             kind="upgrade",
-            backup=str(archive) if archive else (kube_backup.label if kube_backup else None),
+            backup=str(archive) if archive else None,
             forced_path=force_path,
         )
         if resumed is not None:
@@ -452,7 +554,7 @@ def _run(
         if kube_backup is not None:
             recorder.details.update(kube_backup.details())
         clock = DowntimeClock()
-        display = display_for(as_json)
+        display = _shown(frontend, "upgrade", as_json)
         restore = False
         try:
             for raw in runner.run():
@@ -475,7 +577,7 @@ def _run(
                             data=event.data,
                         )
                 elif event.type == "run.finished":
-                    event = _with_downtime(event, clock)
+                    event = _with_downtime(event, clock, f"CodeQual {answers.release.version}")
                 display.show(event)
         finally:
             display.close()
@@ -493,11 +595,12 @@ def _run(
             reason=recorder.details["upgrade_error"] or "the upgrade failed",
             clock=clock,
             recorder=recorder,
+            frontend=frontend,
         )
     if kube_backup is not None and kube_current is not None and runner.outcome.exit_code == 1:
         # The runner re-applied the previous release's objects; now its data.
         recorder.details["database_restore"] = _kube_restore(
-            kube_current, loaded, kube_backup, as_json=as_json, cancel=cancel
+            kube_current, loaded, kube_backup, as_json=as_json, cancel=cancel, frontend=frontend
         )
     if clock.seconds:
         recorder.details["downtime"] = clock.to_dict()
@@ -507,7 +610,7 @@ def _run(
     return runner.outcome.exit_code
 
 
-def _with_downtime(event: Event, clock: Any) -> Event:
+def _with_downtime(event: Event, clock: Any, serving: str) -> Event:
     """The run's last event, saying how long the service was down."""
     from dataclasses import replace
 
@@ -515,7 +618,7 @@ def _with_downtime(event: Event, clock: Any) -> Event:
         return event
     return replace(
         event,
-        message=f"{event.message}; {clock.sentence()}",
+        message=f"{event.message}; {clock.sentence(serving)}",
         data={**event.data, "downtime_seconds": clock.seconds},
     )
 
@@ -530,6 +633,7 @@ def _restore_after_failure(
     reason: str,
     clock: Any = None,
     recorder: Any = None,
+    frontend: Frontend | None = None,
 ) -> int:
     """The failed upgrade's data rollback: the pre-upgrade archive restored as the release
     it was made with, with the state's own key (no operator identity needed).
@@ -540,7 +644,6 @@ def _restore_after_failure(
     from dataclasses import replace
 
     from installer.history import HistoryRecorder
-    from installer.install_cli import _signals_cancel
     from installer.rollback import DowntimeClock, restore_events, rollback_identity
     from installer.runner import CancelToken, RunOutcome
 
@@ -555,10 +658,10 @@ def _restore_after_failure(
     pending.save(state)
     archive = Path(str(pending.archive))
     previous = with_release(answers, pending.from_release)
-    cancel = CancelToken()
-    display = display_for(as_json)
+    cancel = frontend.cancel if frontend is not None else CancelToken()
+    display = _shown(frontend, "restore", as_json)
     try:
-        with _signals_cancel(cancel):
+        with _guarded(frontend, cancel):
             stream = restore_events(
                 previous,
                 loaded,
@@ -633,20 +736,32 @@ def _restore_after_failure(
 
 
 def _kube_restore(
-    answers: AnswerFile, loaded: LoadedSecrets, backup: Any, *, as_json: bool, cancel: Any
+    answers: AnswerFile,
+    loaded: LoadedSecrets,
+    backup: Any,
+    *,
+    as_json: bool,
+    cancel: Any,
+    frontend: Frontend | None,
 ) -> str:
     """After the runner put the previous release's objects back: its data (the dump)."""
     from installer.targets.kubernetes.lifecycle import kubernetes_restore_after_failed_upgrade
 
-    display = display_for(as_json)
+    def say(message: str) -> None:
+        if frontend is not None:
+            frontend.say(message)
+        else:
+            _say(message, as_json)
+
+    display = _shown(frontend, "restore", as_json)
     try:
         kubernetes_restore_after_failed_upgrade(
             answers, loaded, backup, display=display, cancel=cancel
         )
     except InstallerError as e:
-        _say(f"error: the database was NOT restored: {e.message}", as_json)
+        say(f"error: the database was NOT restored: {e.message}")
         if e.hint:
-            _say(f"hint: {e.hint}", as_json)
+            say(f"hint: {e.hint}")
         return f"failed: {e.message}"
     finally:
         display.close()
