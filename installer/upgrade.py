@@ -543,7 +543,7 @@ def _run(
             state,
             target.release,  # type: ignore[attr-defined]
             kind="upgrade",
-            backup=str(archive) if archive else None,
+            backup=str(archive) if archive else (kube_backup.label if kube_backup else None),
             forced_path=force_path,
         )
         if resumed is not None:

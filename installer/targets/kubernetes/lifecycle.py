@@ -16,10 +16,11 @@ rollback) and then :func:`kubernetes_restore_after_failed_upgrade` runs the rest
 ``rollback`` does the same on purpose later: a Job checks the dump first (its SHA-256,
 ``pg_restore --list``; gone or damaged: nothing changes, exit 4), the previous release's
 objects are applied again from the saved record (objects the newer release added are
-pruned, claims kept), *then* the restore Job runs ``pg_restore --clean --if-exists`` from the dump, inside one
-transaction that first drops every table (so tables the newer migration created go too),
-and commits only when ``pg_restore`` read the whole dump. The dump is checked against its
-SHA-256 first. Finally the previous release is recorded as the current one.
+pruned, claims kept), *then* the restore Job runs ``pg_restore --clean --if-exists`` from
+the dump, inside one transaction that first drops every table (so tables the newer
+migration created go too), and commits only when ``pg_restore`` read the whole dump. The
+restore checks the dump against its SHA-256 again. Finally the previous release is
+recorded as the current one.
 
 With a managed (external) database no Job can promise the data back: the upgrade and the
 rollback say plainly that the data is *not* rolled back, and that the provider's snapshot
