@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,11 @@ def _label_namespace_as_someone_else(kubeconfig: Path) -> None:
             body={"metadata": {"labels": {"team": "platform"}}},
             content_type="application/merge-patch+json",
         )
+
+
+def _deleted(obj: dict[str, Any] | None) -> bool:
+    """Gone, or accepted for deletion (a namespace is Terminating first, as in a cluster)."""
+    return obj is None or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def _purge(kubeconfig: Path) -> dict[str, object]:
@@ -95,7 +101,7 @@ def test_purge_deletes_a_namespace_the_record_says_it_created_though_others_touc
 
     row = next(i for i in inventory["items"] if i["kind"] == "Namespace")  # type: ignore[attr-defined, index]
     assert row["action"] == "removed" and row["detail"] == "created by this installer"
-    assert api.get_object("v1", "Namespace", NAMESPACE) is None
+    assert _deleted(api.get_object("v1", "Namespace", NAMESPACE))
 
 
 def test_purge_keeps_a_namespace_the_record_says_it_did_not_create(
@@ -115,7 +121,7 @@ def test_purge_keeps_a_namespace_the_record_says_it_did_not_create(
 
     _purge(kubeconfig)
 
-    assert api.get_object("v1", "Namespace", NAMESPACE) is not None
+    assert not _deleted(api.get_object("v1", "Namespace", NAMESPACE))
     assert api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE) is None
 
 
@@ -136,4 +142,5 @@ def test_an_older_record_without_the_flag_falls_back_to_the_field_managers(
 
     _purge(kubeconfig)
 
-    assert api.get_object("v1", "Namespace", NAMESPACE) is None  # only this installer managed it
+    # Only this installer managed it.
+    assert _deleted(api.get_object("v1", "Namespace", NAMESPACE))

@@ -817,6 +817,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+def _usable_claim(cluster: Cluster, namespace: str, name: str) -> bool:
+    """The claim exists and is not being deleted (a Terminating claim takes no new pod)."""
+    claim = cluster.get(ObjectRef("v1", "PersistentVolumeClaim", name, namespace))
+    return claim is not None and not (claim.get("metadata") or {}).get("deletionTimestamp")
+
+
 def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
     namespace = answers.kubernetes.namespace
     current = read_record(cluster, namespace)
@@ -857,11 +863,11 @@ def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
     elif (
         backup.database == "in-cluster"
         and backup.claim
-        and cluster.get(ObjectRef("v1", "PersistentVolumeClaim", backup.claim, namespace)) is None
+        and not _usable_claim(cluster, namespace, backup.claim)
     ):
         plan.problems.append(
-            f"the claim {backup.claim} that holds the pre-upgrade dump is gone: the data "
-            "cannot come back with the release"
+            f"the claim {backup.claim} that holds the pre-upgrade dump is gone (or being "
+            "deleted): the data cannot come back with the release"
         )
     if backup is not None and previous is not None and current is not None:
         since = plan.seconds_since_upgrade
