@@ -307,9 +307,11 @@ def test_a_failed_upgrade_reapplies_the_previous_release_then_restores_the_dump(
     # Claims are kept: the database's and the dumps'.
     claims = {c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim")}
     assert {"postgres-data", BACKUP_CLAIM} <= claims
+    # Nothing is left to roll back to: the saved record goes.
+    assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is None
 
 
-def test_a_restore_that_fails_says_the_data_was_not_restored(
+def test_a_restore_that_fails_is_worded_and_rollback_finishes_it_later(
     api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
 ) -> None:
     _installed(kubeconfig, tmp_path / "root")
@@ -330,6 +332,20 @@ def test_a_restore_that_fails_says_the_data_was_not_restored(
         )
     assert "the restore" in caught.value.message and "failed" in caught.value.message
     assert any("does not match its SHA-256" in line for line in caught.value.log_tail)
+    # rollback can finish it later: the saved record stays, marked.
+    saved = api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE)
+    assert saved is not None and saved["data"]["data-restore"] == "failed"
+    assert saved["data"]["dump-path"] == DUMP_PATH
+    _restore_ok(api)
+
+    events = _rollback(kubeconfig)
+
+    assert events[-1].type == "run.finished", [e.message for e in events]
+    assert any("put release 1.0.0-test back but not its data" in e.message for e in events)
+    assert len(_applied_jobs(api, RESTORE_JOB)) == 2, "the restore ran again"
+    record = api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE)
+    assert record is not None and record["data"]["version"] == "1.0.0-test"
+    assert api.get_object("v1", "ConfigMap", PREVIOUS_RECORD_NAME, NAMESPACE) is None
 
 
 def test_managed_database_upgrade_makes_no_dump_and_says_so(

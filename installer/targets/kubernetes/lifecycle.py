@@ -71,6 +71,7 @@ DEFAULT_CLAIM_SIZE = "20Gi"
 _DUMP_REPORT = re.compile(r"^codequal-dump: file=(\S+) size=(\d+) sha256=([0-9a-f]{64})$")
 _RESTORE_REPORT = "codequal-restore: committed"
 STEP = "database backup"
+RESTORE_FAILED = "data-restore"  # key of the saved record: "failed" after a failed upgrade
 RESTORE_STEP = "database restore"
 
 # Runs in the release's PostgreSQL image, connection from PG* variables (the password from
@@ -755,23 +756,55 @@ def kubernetes_restore_after_failed_upgrade(
     options: KubeOptions | None = None,
 ) -> None:
     """After the runner rolled a failed upgrade back (the recorded release is applied again):
-    the database from the pre-upgrade dump, then the rollouts."""
+    the database from the pre-upgrade dump, then the rollouts.
+
+    Done, the saved previous record goes (nothing is left to roll back to). When the restore
+    fails, the saved record is marked ``data-restore: failed`` and kept: ``rollback`` then
+    brings the data back (the release is already the previous one).
+    """
     from installer.events import Event
 
     options = options or KubeOptions()
-    display.show(Event("step.started", "Database restore after the failed upgrade", step=STEP))
-    if backup.database == "managed" or backup.path is None:
-        display.show(Event("step.output", MANAGED_NOTE, step=RESTORE_STEP))
-        display.show(Event("step.finished", "data not rolled back", step=RESTORE_STEP))
-        return
+    namespace = answers.kubernetes.namespace
+    display.show(
+        Event("step.started", "Database restore after the failed upgrade", step=RESTORE_STEP)
+    )
     with _connect(answers, options) as cluster:
-        _events(RESTORE_STEP, _restore(answers, cluster, backup, options, cancel), display)
-        record = read_record(cluster, answers.kubernetes.namespace)
+        if backup.database == "managed" or backup.path is None:
+            display.show(Event("step.output", MANAGED_NOTE, step=RESTORE_STEP))
+            _forget_previous(cluster, namespace)
+            display.show(Event("step.finished", "data not rolled back", step=RESTORE_STEP))
+            return
+        try:
+            _events(RESTORE_STEP, _restore(answers, cluster, backup, options, cancel), display)
+        except InstallerError:
+            _mark_restore_failed(cluster, namespace)
+            raise
+        _forget_previous(cluster, namespace)
+        record = read_record(cluster, namespace)
         if record is not None:
             _events(
                 RESTORE_STEP, _wait_for_rollouts(cluster, record, options, cancel.sleep), display
             )
-    display.show(Event("step.finished", f"database restored from {backup.path}", step=STEP))
+    display.show(Event("step.finished", f"database restored from {backup.path}", step=RESTORE_STEP))
+
+
+def _forget_previous(cluster: Cluster, namespace: str) -> None:
+    for ref in (
+        ObjectRef("v1", "ConfigMap", PREVIOUS_RECORD_NAME, namespace),
+        ObjectRef("v1", "Secret", PREVIOUS_RECORD_SECRET_NAME, namespace),
+    ):
+        cluster.delete(ref)
+
+
+def _mark_restore_failed(cluster: Cluster, namespace: str) -> None:
+    previous = read_record(
+        cluster, namespace, name=PREVIOUS_RECORD_NAME, secret_name=PREVIOUS_RECORD_SECRET_NAME
+    )
+    if previous is not None:
+        save_previous_record(
+            cluster, namespace, previous, {**previous.extra, RESTORE_FAILED: "failed"}
+        )
 
 
 # -- rollback ---------------------------------------------------------------------------------
@@ -817,6 +850,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
+def _restore_left(previous: ReleaseRecord, current: ReleaseRecord) -> bool:
+    """A failed upgrade put the previous release back but not its data: rollback may finish
+    that (the objects are re-applied unchanged, then the dump is restored)."""
+    return previous.version == current.version and previous.extra.get(RESTORE_FAILED) == "failed"
+
+
 def _usable_claim(cluster: Cluster, namespace: str, name: str) -> bool:
     """The claim exists and is not being deleted (a Terminating claim takes no new pod)."""
     claim = cluster.get(ObjectRef("v1", "PersistentVolumeClaim", name, namespace))
@@ -830,7 +869,10 @@ def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
         cluster, namespace, name=PREVIOUS_RECORD_NAME, secret_name=PREVIOUS_RECORD_SECRET_NAME
     )
     backup = KubeBackup.from_record(previous) if previous is not None else None
-    upgraded_at = current.installed_at if current is not None else None
+    # When the upgrade began (the dump's time); an older saved record: the record's time.
+    upgraded_at = (previous.extra.get("upgrade-started-at") if previous else None) or (
+        current.installed_at if current is not None else None
+    )
     plan = KubeRollbackPlan(
         namespace,
         current.version if current else None,
@@ -847,7 +889,7 @@ def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
             f"no upgrade to roll back in namespace {namespace}: there is no saved previous "
             f"release ({PREVIOUS_RECORD_NAME})"
         )
-    elif backup.to_release != current.version:
+    elif backup.to_release != current.version and not _restore_left(previous, current):
         plan.problems.append(
             f"the saved previous release {previous.version} was left by the upgrade to "
             f"{backup.to_release or '?'}, but {current.version} runs now: a rollback would not "
@@ -868,6 +910,11 @@ def rollback_plan(answers: AnswerFile, cluster: Cluster) -> KubeRollbackPlan:
         plan.problems.append(
             f"the claim {backup.claim} that holds the pre-upgrade dump is gone (or being "
             "deleted): the data cannot come back with the release"
+        )
+    if previous is not None and current is not None and _restore_left(previous, current):
+        plan.notes.append(
+            f"the failed upgrade to {backup.to_release if backup else '?'} put release "
+            f"{previous.version} back but not its data: the rollback restores the data"
         )
     if backup is not None and previous is not None and current is not None:
         since = plan.seconds_since_upgrade
