@@ -359,6 +359,9 @@ def test_an_upgrade_killed_in_its_migration_is_finished_or_rolled_back_by_the_re
         "upgrading",
     )
     assert install.journal()["status"] == "running"  # the kill left it unfinished
+    status = install.run("status", "--install-dir", str(install.install_dir), "--json")
+    shown = json.loads(status.stdout)["interrupted_upgrade"]
+    assert (shown["from"], shown["to"]) == ("1.0.0-test", "2.0.0-slow-migration")
 
     if rerun == "upgrade":
         again = _upgrade(install, answers, "2.0.0-slow-migration")
