@@ -73,6 +73,7 @@ WHEELHOUSE_DIR = "wheelhouse"
 PACKED_WHEELS_NAME = f"{WHEELHOUSE_DIR}/wheels.tar.zst"
 PACKED_WHEELS_LEVEL = 9  # single-threaded: the same wheels give the same bytes
 UNPACKED_WHEEL_PREFIX = "zstandard-"  # the launcher needs this wheel to unpack the others
+INSTALLER_IMAGE_DIR = "installer-image"  # how the launcher loads the installer image
 
 # zstd skippable frame: magic 0x184D2A50..5F, then a 4-byte little-endian payload size.
 BOOTSTRAP_MAGIC = 0x184D2A50
@@ -89,7 +90,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 def is_bootstrap_member(name: str) -> bool:
     """Whether ``name`` belongs in the bootstrap frame (the installer's offline form)."""
-    return name == LAUNCHER_NAME or name.startswith(f"{WHEELHOUSE_DIR}/")
+    return name == LAUNCHER_NAME or name.startswith((f"{WHEELHOUSE_DIR}/", f"{INSTALLER_IMAGE_DIR}/"))
 
 
 def bootstrap_header(payload_size: int) -> bytes:
