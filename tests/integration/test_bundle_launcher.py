@@ -188,9 +188,9 @@ def test_the_launcher_runs_isolated_from_the_host_packages(
     assert own["typing_extensions"] == _wheel_version("typing_extensions")
     for name in ("pydantic_file", "typing_extensions_file"):
         assert own[name].startswith(str(fresh / ".installer" / "lib")), own
-    assert "include-system-site-packages = false" in (
-        fresh / ".installer" / "pyvenv.cfg"
-    ).read_text()
+    assert (
+        "include-system-site-packages = false" in (fresh / ".installer" / "pyvenv.cfg").read_text()
+    )
     # ... and the host Python is as it was.
     assert _versions(host_python / "python3", fresh) == host_before
 
