@@ -236,7 +236,14 @@ def _upgrade(
     loaded = load_secrets(secrets_path)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
-    target_release: ReleaseManifest = load_release(to)
+    if bundle is not None:  # the bundle's own release, whether this installer ships it or not
+        from installer.bundle import bundle_release
+
+        target_release: ReleaseManifest = bundle_release(
+            Path(bundle), version=to, key=Path(key) if key else None, asked_by="--to"
+        )
+    else:
+        target_release = load_release(to)
 
     installed = installed_version(answers)
     if installed is None:

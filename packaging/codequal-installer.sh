@@ -1,9 +1,12 @@
 #!/bin/sh
 # codequal-installer, offline form: runs the installer from the wheelhouse beside this script.
 #
-# Needs only python3 (3.10 or newer) on the host: no pip, no venv, no network. The first run
-# installs the wheels into .installer/ beside this script (or $CODEQUAL_INSTALLER_HOME) with
-# the pip wheel that the wheelhouse carries; later runs start at once.
+# Needs only python3 (3.10 or newer) on the host: no pip, no network. The first run makes
+# .installer/ beside this script (or $CODEQUAL_INSTALLER_HOME) a virtual environment of that
+# python3 without pip and without the host's packages, and installs the wheels into it with
+# the pip wheel that the wheelhouse carries (--no-index); later runs start at once. The
+# installer then runs in isolated mode (python3 -I): the host's site-packages, user site and
+# PYTHON* variables never reach it.
 #
 # It comes out of a bundle with standard tools (no zstd): the bundle starts with a plain tar
 # of this script and the wheelhouse, at byte 8. The wheelhouse holds the zstandard wheel as
@@ -13,38 +16,68 @@
 #   tail -c +9 ../codequal-0.1.0.bundle | tar x
 #   ./codequal-installer bundle verify ../codequal-0.1.0.bundle --key codequal.pub
 #   ./codequal-installer apply --answers answers.yaml --bundle ../codequal-0.1.0.bundle
+#
+# Every run says on stderr which way it runs the installer, in one line starting with
+# "codequal-installer: path: ".
 set -eu
 
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 wheelhouse="$here/wheelhouse"
-python=${PYTHON:-python3}
+
+say() {
+	printf 'codequal-installer: %s\n' "$1" >&2
+}
 
 fail() {
-	printf 'codequal-installer: %s\n' "$1" >&2
+	say "$1"
 	[ -n "${2:-}" ] && printf 'hint: %s\n' "$2" >&2
 	exit 3
 }
 
-command -v "$python" >/dev/null 2>&1 ||
-	fail "$python is not installed" "install python3 (3.10 or newer) from the operating system's packages"
-"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
-	fail "$("$python" --version 2>&1) is too old" "the installer needs Python 3.10 or newer"
-[ -d "$wheelhouse" ] ||
-	fail "no wheelhouse at $wheelhouse" "run this script from an extracted bundle"
+# The host's python3 when it is Python 3.10 or newer ($PYTHON to name another): its path.
+find_python() {
+	found=$(command -v "${PYTHON:-python3}" 2>/dev/null) || return 1
+	"$found" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || return 1
+	printf '%s\n' "$found"
+}
 
-target=${CODEQUAL_INSTALLER_HOME:-"$here/.installer"}
-# The wheelhouse's file names and sizes identify what is installed; install again when they
-# change.
-wanted=$("$python" -c 'import hashlib, os, sys
+# The wheelhouse path: the installer in .installer/, a virtual environment of $python.
+run_wheelhouse() {
+	[ -d "$wheelhouse" ] ||
+		fail "no wheelhouse at $wheelhouse" "run this script from an extracted bundle"
+	target=${CODEQUAL_INSTALLER_HOME:-"$here/.installer"}
+	# The wheelhouse's file names and sizes, and the interpreter, identify what is
+	# installed; install again when they change.
+	wanted=$("$python" -I -c 'import hashlib, os, sys
 found = sorted((n, os.path.getsize(os.path.join(sys.argv[1], n))) for n in os.listdir(sys.argv[1]))
+found.append((os.path.realpath(sys.executable), sys.version))
 print(hashlib.sha256(repr(found).encode()).hexdigest())' "$wheelhouse")
-if [ "$(cat "$target/.installed-from" 2>/dev/null || true)" != "$wanted" ]; then
+	if [ "$(cat "$target/.installed-from" 2>/dev/null || true)" != "$wanted" ]; then
+		install_wheelhouse
+		printf '%s\n' "$wanted" >"$target.new/.installed-from"
+		rm -rf "$target"
+		mv "$target.new" "$target"
+		say "ready: the next runs start at once"
+	fi
+	exec "$target/bin/python" -I -m installer "$@"
+}
+
+install_wheelhouse() {
+	say "first run: installing the installer for $version into $target"
 	wheels="$target.wheels"
 	rm -rf "$target.new" "$wheels"
+	# A virtual environment of its own: pip and the installer see none of the host's
+	# packages (no --system-site-packages), and it needs no ensurepip (--without-pip).
+	if ! made=$("$python" -I -m venv --without-pip "$target.new" 2>&1); then
+		rm -rf "$target.new"
+		fail "$version cannot make a virtual environment in $target.new: $made" \
+			"install the operating system's venv package for python3 (python3-venv on Debian and Ubuntu)"
+	fi
 	mkdir -p "$wheels"
+	say "unpacking the wheelhouse"
 	# Every wheel into $wheels: the zstandard wheel for this python3 is unzipped into a
 	# scratch directory and imported from there to unpack wheels.tar.zst.
-	if ! unpacked=$("$python" - "$wheelhouse" "$wheels" 2>&1 <<'UNPACK'
+	if ! unpacked=$("$python" -I - "$wheelhouse" "$wheels" 2>&1 <<'UNPACK'
 import os, shutil, sys, tarfile, tempfile, zipfile
 
 source, into = sys.argv[1:3]
@@ -79,8 +112,8 @@ if os.path.exists(pack):
         sys.exit("%s cannot be unpacked: %s" % (pack, e))
 UNPACK
 	); then
-		rm -rf "$wheels"
-		fail "the wheelhouse does not unpack with $("$python" --version 2>&1): $unpacked" \
+		rm -rf "$wheels" "$target.new"
+		fail "the wheelhouse does not unpack with $version: $unpacked" \
 			"the bundle was made for another Python version, or was damaged on the way: copy it again, or check it with \`bundle verify\` where the installer runs"
 	fi
 	pip_wheel=
@@ -88,21 +121,31 @@ UNPACK
 		[ -f "$wheel" ] && pip_wheel=$wheel
 	done
 	[ -n "$pip_wheel" ] || {
-		rm -rf "$wheels"
+		rm -rf "$wheels" "$target.new"
 		fail "the wheelhouse holds no pip wheel" "make the bundle again"
 	}
-	if ! "$python" "$pip_wheel/pip" install --quiet --disable-pip-version-check --root-user-action=ignore --no-index \
-		--find-links "$wheels" --only-binary ':all:' --target "$target.new" codequal-installer; then
+	count=$(find "$wheels" -name '*.whl' ! -name 'pip-*' | wc -l)
+	say "installing $((count)) wheels (no network)"
+	# The environment's own python runs pip from its wheel: pip resolves against the
+	# empty environment, not the host's packages.
+	if ! "$target.new/bin/python" -I "$pip_wheel/pip" install --quiet --disable-pip-version-check \
+		--no-warn-script-location --no-index --find-links "$wheels" --only-binary ':all:' \
+		codequal-installer; then
 		rm -rf "$target.new" "$wheels"
-		fail "the installer's wheels do not install with $("$python" --version 2>&1)" \
+		fail "the installer's wheels do not install with $version" \
 			"the bundle was made for another Python version or machine: see \`bundle inspect\`"
 	fi
 	rm -rf "$wheels"
-	printf '%s\n' "$wanted" >"$target.new/.installed-from"
-	rm -rf "$target"
-	mv "$target.new" "$target"
-fi
+	# pip's scripts and venv's activate name the scratch path: only python runs the installer.
+	find "$target.new/bin" -type f ! -name 'python*' -exec rm -f {} +
+}
 
-PYTHONPATH="$target${PYTHONPATH:+:$PYTHONPATH}"
-export PYTHONPATH
-exec "$python" -m installer "$@"
+if python=$(find_python); then
+	version="$("$python" -I -c 'import platform; print("Python", platform.python_version())') at $python"
+	say "path: wheelhouse ($version)"
+	run_wheelhouse "$@"
+fi
+if command -v "${PYTHON:-python3}" >/dev/null 2>&1; then
+	fail "$("${PYTHON:-python3}" --version 2>&1) is too old" "the installer needs Python 3.10 or newer"
+fi
+fail "${PYTHON:-python3} is not installed" "install python3 (3.10 or newer) from the operating system's packages"

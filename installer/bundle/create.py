@@ -310,8 +310,9 @@ def create_bundle(
         before_images = [
             FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
         ]
+        manifest_text = release_text(release)
         after_images = [
-            FileInput(RELEASE_NAME, data=release_text(release)),
+            FileInput(RELEASE_NAME, data=manifest_text),
             *template_inputs(),
         ]
         sink, final_path = _open_output(out, part_size)
@@ -363,6 +364,7 @@ def create_bundle(
             key_id=signing.key_id(private_key.public_key()) if private_key else None,
             bootstrap_size=writer.bootstrap_size,
             body_sha256=body_sha256,
+            release_manifest=manifest_text.decode("utf-8"),
         )
         metadata_bytes = metadata.to_bytes()
         writer.add_file(SUMS_NAME, len(sums_bytes), sums_bytes)
