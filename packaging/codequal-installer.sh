@@ -140,12 +140,261 @@ UNPACK
 	find "$target.new/bin" -type f ! -name 'python*' -exec rm -f {} +
 }
 
+# --- the installer image: hosts without Python 3.10 but with a working docker ---------------
+#
+# The image (codequal/installer:<version>) is in the bundle's images/ with the release's
+# images. It is loaded once: installer-image/unpack.tar is a root file system with zstd,
+# imported and run with no network to decompress the bundle (Engines before 23 cannot read
+# zstd); tar takes out the image's members, sha256sum checks them against SHA256SUMS, and
+# docker load reads them. The container then gets what a host install needs and no more.
+
+image_reference() {
+	if [ -f "$here/installer-image/reference" ]; then
+		sed -n 1p "$here/installer-image/reference"
+	else
+		printf '%s\n' "${CODEQUAL_INSTALLER_IMAGE:-codequal/installer:latest}"
+	fi
+}
+
+docker_ready() {
+	command -v docker >/dev/null 2>&1 && docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+absolute() {
+	case $1 in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s/%s\n' "$PWD" "$1" ;;
+	esac
+}
+
+# A value of the answer file $1: a top-level key $2, or key $3 inside section $2 (block or
+# flow style), without quotes and comments. Enough for paths; the installer validates.
+answers_value() {
+	if [ -z "${3:-}" ]; then
+		sed -n "s/^$2:[[:space:]]*//p" "$1"
+	else
+		sed -n -e "/^$2:[[:space:]]*\$/,/^[^[:space:]#]/s/^[[:space:]][[:space:]]*$3:[[:space:]]*//p" \
+			-e "s/^$2:[[:space:]]*{.*$3:[[:space:]]*\([^,}]*\).*/\1/p" "$1"
+	fi | sed -e 's/[[:space:]]#.*//' -e 's/[[:space:]]*$//' -e "s/^[\"']//" -e "s/[\"']\$//" | sed -n 1p
+}
+
+is_bundle() {
+	[ -f "$1" ] && [ "$(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 502a4d18 ]
+}
+
+# The bundle the image is loaded from: $CODEQUAL_BUNDLE, a bundle named on the command line,
+# the answer file's airgap.bundle, or the one bundle beside this script's directory.
+find_bundle() {
+	if [ -n "${CODEQUAL_BUNDLE:-}" ]; then
+		printf '%s\n' "$CODEQUAL_BUNDLE"
+		return
+	fi
+	for arg in "$@"; do
+		if is_bundle "${arg#--bundle=}"; then
+			absolute "${arg#--bundle=}"
+			return
+		fi
+	done
+	if [ -n "$answers" ] && bundle=$(answers_value "$answers" airgap bundle) && is_bundle "$bundle"; then
+		printf '%s\n' "$bundle"
+		return
+	fi
+	found=
+	for candidate in "$here"/../*.bundle; do
+		if is_bundle "$candidate"; then
+			[ -z "$found" ] || return 1
+			found=$candidate
+		fi
+	done
+	[ -n "$found" ] && absolute "$found"
+}
+
+load_image() {
+	bundle=$(find_bundle "$@") ||
+		fail "the installer image $image is not loaded, and no bundle to load it from was found" \
+			"name the bundle: CODEQUAL_BUNDLE=/path/to/codequal-<version>.bundle $0 ..."
+	[ -f "$here/installer-image/unpack.tar" ] ||
+		fail "the installer image $image is not loaded, and $here has no installer-image/unpack.tar" \
+			"extract the launcher from a bundle made with --installer-image: tail -c +9 BUNDLE | tar x"
+	say "loading the installer image $image from $bundle (once)"
+	unpacker="codequal/installer-unpack:$$"
+	scratch=$(mktemp -d "${TMPDIR:-/tmp}/codequal-installer-image.XXXXXX")
+	trap 'rm -rf "$scratch"; docker rmi -f "$unpacker" >/dev/null 2>&1 || true' EXIT
+	trap 'exit 130' INT TERM
+	docker import --message "codequal-installer unpacker" "$here/installer-image/unpack.tar" "$unpacker" >/dev/null ||
+		fail "docker import of the unpacker failed" "check that the Docker Engine has free disk space"
+	# No network, no log (json-file would keep a copy of everything it prints).
+	unzstd() { # MEMBER...: extract them from the bundle into $scratch
+		rm -f "$scratch/failed"
+		untar=0
+		{ docker run --rm -i --network none --log-driver none "$unpacker" /usr/bin/zstd -dcq <"$bundle" ||
+			: >"$scratch/failed"; } | tar -x -C "$scratch" "$@" 2>"$scratch/tar.log" || untar=$?
+		[ ! -e "$scratch/failed" ] ||
+			fail "zstd cannot decompress $bundle" "the bundle is damaged: copy it again, or check it with \`bundle verify\`"
+		[ "$untar" = 0 ] ||
+			fail "cannot read the installer image from $bundle: $(tail -n 2 "$scratch/tar.log" | tr '\n' ' ')" \
+				"the bundle is damaged or not a CodeQual bundle: check it with \`bundle verify\`"
+	}
+	unzstd images/manifest.json SHA256SUMS
+	[ -f "$scratch/images/manifest.json" ] ||
+		fail "$bundle holds no images/manifest.json" "make the bundle again"
+	# The manifest's entry of this image (Docker starts every entry with its Config).
+	entry=$(tr -d '\n' <"$scratch/images/manifest.json" | sed -e 's/^\[//' -e 's/\]$//' \
+		-e 's/},{"Config"/}\
+{"Config"/g' | grep -F "\"$image\"" | sed -n 1p)
+	[ -n "$entry" ] ||
+		fail "$bundle does not hold the installer image $image" \
+			"make the bundle with \`bundle create --installer-image $image\`, or install python3 3.10 or newer"
+	config=$(printf '%s\n' "$entry" | sed -n 's/.*"Config":"\([^"]*\)".*/\1/p')
+	layers=$(printf '%s\n' "$entry" | sed -n 's/.*"Layers":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | tr -d '"')
+	wanted=
+	for path in $config $layers; do
+		case /$path/ in
+		*/../* | //*) fail "$bundle names an unsafe image path: $path" "the bundle was changed" ;;
+		esac
+		wanted="$wanted images/$path"
+	done
+	# shellcheck disable=SC2086 # the paths are checked above and hold no spaces
+	unzstd $wanted
+	# A layer stored once for two images is a link to the other copy: take those too.
+	links=
+	for path in $wanted; do
+		if [ -L "$scratch/$path" ]; then
+			target=$(readlink "$scratch/$path")
+			case /$target/ in
+			*/../../* | //*) fail "$bundle has a link leaving images/: $path" "the bundle was changed" ;;
+			esac
+			links="$links images/$(dirname "${path#images/}")/$target"
+		fi
+	done
+	if [ -n "$links" ]; then
+		# shellcheck disable=SC2086
+		unzstd $links
+	fi
+	# Every file read against SHA256SUMS (the signature is checked by the installer itself).
+	(
+		cd "$scratch"
+		for path in images/manifest.json $wanted $links; do
+			[ -L "$path" ] || grep "  $(printf '%s' "$path" | sed 's/\./\\./g')\$" SHA256SUMS || echo "missing  $path"
+		done | sha256sum -c --quiet --strict - >"$scratch/sums.log" 2>&1
+	) || fail "the installer image's files in $bundle do not match its checksums: $(head -n 3 "$scratch/sums.log" | tr '\n' ' ')" \
+		"the bundle is damaged: copy it again"
+	printf '[%s]\n' "$entry" >"$scratch/images/manifest.json"
+	# shellcheck disable=SC2046,SC2086
+	(cd "$scratch/images" && tar -ch manifest.json $(printf '%s\n' $wanted | sed 's|^images/||')) |
+		docker load >"$scratch/load.log" 2>&1 ||
+		fail "docker load of the installer image failed: $(tail -n 3 "$scratch/load.log" | tr '\n' ' ')" \
+			"check the Docker Engine's free disk space and log"
+	docker image inspect "$image" >/dev/null 2>&1 ||
+		fail "docker load did not give $image" "make the bundle again"
+	rm -rf "$scratch"
+	docker rmi -f "$unpacker" >/dev/null 2>&1 || true
+	trap - EXIT INT TERM
+}
+
+# Run the installer in its image with the host's view: the Engine's socket, the working
+# directory, the paths named on the command line and in the answer file (the install
+# directory and the bundle among them) at the same absolute paths (the Compose files it
+# writes name host paths), the host's network and process namespaces (ports and their
+# holders), the host's /etc/os-release read-only at /host/etc/os-release, the kubeconfig when
+# one is set. A terminal only when stdin is one. Exit codes pass through (docker run exits
+# with the installer's).
+run_image() {
+	image=$(image_reference)
+	answers=
+	previous=
+	for arg in "$@"; do
+		case $previous in --answers) answers=$arg ;; esac
+		case $arg in --answers=*) answers=${arg#--answers=} ;; esac
+		previous=$arg
+	done
+	if ! docker image inspect "$image" >/dev/null 2>&1; then
+		if [ -f "$here/installer-image/reference" ]; then
+			load_image "$@"
+		else
+			say "the installer image $image is pulled by the Docker Engine (online)"
+		fi
+	fi
+
+	mounts=
+	bind() { # PATH [ro]: bind PATH at the same path, once
+		case "
+$mounts" in *"
+$1:"*) return ;; esac
+		mounts="$mounts
+$1:${2:-rw}"
+	}
+	socket=/var/run/docker.sock
+	case ${DOCKER_HOST:-} in
+	unix://*) socket=${DOCKER_HOST#unix://} ;;
+	?*) fail "DOCKER_HOST=$DOCKER_HOST: the installer image reaches the Engine through its unix socket only" \
+		"run it on the Engine's host, or install python3 3.10 or newer" ;;
+	esac
+	bind "$socket"
+	[ "$PWD" = / ] || bind "$PWD"
+	for arg in "$@"; do
+		path=${arg#--*=}
+		case $path in -*) continue ;; esac
+		[ -e "$path" ] || continue
+		path=$(absolute "$path")
+		[ "$path" = / ] || bind "$path"
+	done
+	if [ -n "$answers" ] && [ -f "$answers" ]; then
+		install_dir=$(answers_value "$answers" install_dir)
+		if [ -n "$install_dir" ]; then
+			mkdir -p "$install_dir" && bind "$install_dir"
+		fi
+		# Every existing absolute path the answers name: the bundle, certificates, CA files.
+		# shellcheck disable=SC2013 # paths with spaces are not mounted; the installer says so
+		for path in $(grep -o '[[:space:]:"'"'"'{,]/[^[:space:],}"'"'"'#]*' "$answers" | sed 's/^.//'); do
+			[ -e "$path" ] && [ "$path" != / ] && bind "$path" ro
+		done
+	elif [ $# -eq 0 ] || [ "$1" = --wizard ]; then
+		default_dir=${CODEQUAL_INSTALL_DIR:-/opt/codequal}
+		mkdir -p "$default_dir" && bind "$default_dir"
+	fi
+	kubeconfig=${KUBECONFIG:-}
+	[ -n "$kubeconfig" ] || [ ! -f "$HOME/.kube/config" ] || kubeconfig=$HOME/.kube/config
+	if [ -n "$kubeconfig" ]; then
+		old_ifs=$IFS
+		IFS=:
+		for path in $kubeconfig; do
+			[ -f "$path" ] && bind "$(absolute "$path")" ro
+		done
+		IFS=$old_ifs
+	fi
+
+	set -- "$image" "$@"
+	old_ifs=$IFS
+	IFS='
+'
+	for line in $mounts; do
+		[ -n "$line" ] || continue
+		set -- --volume "$line" "$@"
+	done
+	IFS=$old_ifs
+	for name in $(env | sed -n 's/^\(CODEQUAL_[A-Z0-9_]*\)=.*/\1/p'); do
+		set -- --env "$name" "$@"
+	done
+	[ -z "$kubeconfig" ] || set -- --env "KUBECONFIG=$kubeconfig" "$@"
+	[ -z "${TERM:-}" ] || set -- --env TERM "$@"
+	[ ! -t 0 ] || set -- --interactive --tty "$@"
+	[ ! -r /etc/os-release ] || set -- --volume /etc/os-release:/host/etc/os-release:ro "$@"
+	exec docker run --rm --network host --pid host --log-driver none --workdir "$PWD" \
+		--env "DOCKER_HOST=unix://$socket" "$@"
+}
+
 if python=$(find_python); then
 	version="$("$python" -I -c 'import platform; print("Python", platform.python_version())') at $python"
 	say "path: wheelhouse ($version)"
 	run_wheelhouse "$@"
 fi
-if command -v "${PYTHON:-python3}" >/dev/null 2>&1; then
-	fail "$("${PYTHON:-python3}" --version 2>&1) is too old" "the installer needs Python 3.10 or newer"
+if docker_ready; then
+	say "path: installer image ($(image_reference))"
+	run_image "$@"
 fi
-fail "${PYTHON:-python3} is not installed" "install python3 (3.10 or newer) from the operating system's packages"
+if command -v "${PYTHON:-python3}" >/dev/null 2>&1; then
+	fail "$("${PYTHON:-python3}" --version 2>&1) is too old" "the installer needs Python 3.10 or newer, or a working docker to run the installer image"
+fi
+fail "${PYTHON:-python3} is not installed, and docker does not answer" \
+	"install python3 (3.10 or newer) from the operating system's packages, or start Docker to run the installer image"

@@ -92,7 +92,9 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 def is_bootstrap_member(name: str) -> bool:
     """Whether ``name`` belongs in the bootstrap frame (the installer's offline form)."""
-    return name == LAUNCHER_NAME or name.startswith((f"{WHEELHOUSE_DIR}/", f"{INSTALLER_IMAGE_DIR}/"))
+    return name == LAUNCHER_NAME or name.startswith(
+        (f"{WHEELHOUSE_DIR}/", f"{INSTALLER_IMAGE_DIR}/")
+    )
 
 
 def bootstrap_header(payload_size: int) -> bytes:

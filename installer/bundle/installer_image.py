@@ -63,7 +63,7 @@ def unpacker_rootfs(zstd: str | None = None) -> bytes:
         raise UsageError(
             "the zstd command is not installed on this machine: the bundle's launcher runs "
             "it (in a container) to load the installer image on hosts without Python",
-            hint="install zstd (apt-get install zstd), or make the bundle without --installer-image",
+            hint="install zstd (apt-get install zstd), or leave out --installer-image",
         )
     files = {UNPACKER_COMMAND: os.path.realpath(binary)}
     for library in _linked_libraries(binary):
