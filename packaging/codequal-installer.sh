@@ -160,11 +160,17 @@ docker_ready() {
 	command -v docker >/dev/null 2>&1 && docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
+# $1 as an absolute path without . or .. (its directory must exist).
 absolute() {
-	case $1 in
-	/*) printf '%s\n' "$1" ;;
-	*) printf '%s/%s\n' "$PWD" "$1" ;;
-	esac
+	if [ -d "$1" ]; then
+		(CDPATH='' cd -- "$1" && pwd)
+	else
+		directory=$(CDPATH='' cd -- "$(dirname -- "$1")" && pwd) || return 1
+		case $directory in
+		/) printf '/%s\n' "$(basename -- "$1")" ;;
+		*) printf '%s/%s\n' "$directory" "$(basename -- "$1")" ;;
+		esac
+	fi
 }
 
 # A value of the answer file $1: a top-level key $2, or key $3 inside section $2 (block or
@@ -370,7 +376,7 @@ $1:${2:-rw}"
 '
 	for line in $mounts; do
 		[ -n "$line" ] || continue
-		set -- --volume "$line" "$@"
+		set -- --volume "${line%:*}:$line" "$@"
 	done
 	IFS=$old_ifs
 	for name in $(env | sed -n 's/^\(CODEQUAL_[A-Z0-9_]*\)=.*/\1/p'); do
