@@ -174,10 +174,12 @@ absolute() {
 }
 
 # A value of the answer file $1: a top-level key $2, or key $3 inside section $2 (block or
-# flow style), without quotes and comments. Enough for paths; the installer validates.
+# flow style; a top-level key in JSON too), without quotes and comments. Enough for paths;
+# the installer validates.
 answers_value() {
 	if [ -z "${3:-}" ]; then
-		sed -n "s/^$2:[[:space:]]*//p" "$1"
+		# YAML, or JSON (which is YAML too): "key": "value",
+		sed -n "s/^[[:space:]]*[\"']\{0,1\}$2[\"']\{0,1\}:[[:space:]]*//p" "$1" | sed 's/,$//'
 	else
 		sed -n -e "/^$2:[[:space:]]*\$/,/^[^[:space:]#]/s/^[[:space:]][[:space:]]*$3:[[:space:]]*//p" \
 			-e "s/^$2:[[:space:]]*{.*$3:[[:space:]]*\([^,}]*\).*/\1/p" "$1"
