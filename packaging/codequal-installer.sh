@@ -304,7 +304,7 @@ load_image() {
 # directory, the paths named on the command line and in the answer file (the install
 # directory and the bundle among them) at the same absolute paths (the Compose files it
 # writes name host paths), the host's network and process namespaces (ports and their
-# holders), the host's /etc/os-release read-only at /host/etc/os-release, the kubeconfig when
+# holders, with the capability to read which process holds a socket), the host's /etc/os-release read-only at /host/etc/os-release, the kubeconfig when
 # one is set. A terminal only when stdin is one. Exit codes pass through (docker run exits
 # with the installer's).
 run_image() {
@@ -388,7 +388,10 @@ $1:${2:-rw}"
 	[ -z "${TERM:-}" ] || set -- --env TERM "$@"
 	[ ! -t 0 ] || set -- --interactive --tty "$@"
 	[ ! -r /etc/os-release ] || set -- --volume /etc/os-release:/host/etc/os-release:ro "$@"
-	exec docker run --rm --network host --pid host --log-driver none --workdir "$PWD" \
+	# SYS_PTRACE: reading another process's /proc/PID/fd (whose socket holds a port) needs
+	# it when that process has capabilities the container lacks. The Engine's socket gives
+	# the container as much power already.
+	exec docker run --rm --network host --pid host --cap-add SYS_PTRACE --log-driver none --workdir "$PWD" \
 		--env "DOCKER_HOST=unix://$socket" "$@"
 }
 
