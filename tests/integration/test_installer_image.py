@@ -203,6 +203,7 @@ def test_the_launcher_installs_from_the_bundle_through_the_installer_image(
     launcher = work / "codequal-installer"
     launcher.mkdir(parents=True)
 
+    (tmp_path / "engine").mkdir()
     with isolated_engine(tmp_path / "engine") as engine:
         assert engine.client.images.list() == []
         socket_dir = Path(engine.host.removeprefix("unix://")).parent
