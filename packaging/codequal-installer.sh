@@ -361,6 +361,14 @@ $1:${2:-rw}"
 		default_dir=${CODEQUAL_INSTALL_DIR:-/opt/codequal}
 		mkdir -p "$default_dir" && bind "$default_dir"
 	fi
+	# CODEQUAL_* variables pass through by name; those naming an existing absolute path
+	# (CODEQUAL_RELEASES_DIR, CODEQUAL_BUNDLE) are mounted read-only there.
+	for name in $(env | sed -n 's/^\(CODEQUAL_[A-Z0-9_]*\)=.*/\1/p'); do
+		value=$(printenv "$name")
+		case $value in
+		/?*) [ ! -e "$value" ] || bind "$value" ro ;;
+		esac
+	done
 	kubeconfig=${KUBECONFIG:-}
 	[ -n "$kubeconfig" ] || [ ! -f "$HOME/.kube/config" ] || kubeconfig=$HOME/.kube/config
 	if [ -n "$kubeconfig" ]; then

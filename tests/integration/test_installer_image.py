@@ -394,3 +394,42 @@ def test_check_through_the_image_reports_the_host(
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert "outside the installer image's view" in _checks(isolated.stdout)["ports"]["measured"]
+
+
+# --- the wizard through the image -----------------------------------------------------------
+
+
+def test_the_wizard_through_the_image_completes_a_development_install(
+    installer_image: str, install: Install
+) -> None:
+    from tests.integration.test_wizard_tmux import FAILED, INSTALL_TIMEOUT, walk_to_install
+    from tests.integration.tmux_terminal import tmux_terminal
+
+    answers = install.answers("development")
+    launcher = Path(__file__).resolve().parents[2] / "packaging" / "codequal-installer.sh"
+    with tmux_terminal() as terminal:
+        try:
+            terminal.start(
+                ["sh", str(launcher), "--answers", str(answers)],
+                env={
+                    "PYTHON": "/nonexistent/python3",  # no usable Python: the image path
+                    "CODEQUAL_INSTALLER_IMAGE": installer_image,
+                    "CODEQUAL_RELEASES_DIR": str(TEST_RELEASES_DIR),
+                    "LANG": "C.UTF-8",
+                },
+                cwd=install.root,
+            )
+            walk_to_install(terminal)
+            done = terminal.wait_for(
+                "CodeQual is installed and running", INSTALL_TIMEOUT, fail_on=FAILED
+            )
+            assert "http://localhost:3000/" in done
+            terminal.send("q")
+            assert terminal.exit_code() == 0
+            # Back on the normal screen: the launcher's line said which way it ran.
+            assert f"path: installer image ({installer_image})" in terminal.capture()
+        finally:
+            install.transcripts += terminal.screens
+    # Written by the installer in the image, at the host path the answers name.
+    assert (install.install_dir / "docker-compose.yml").is_file()
+    assert _healthy(install)["codequal"] == "healthy"
