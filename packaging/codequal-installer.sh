@@ -325,10 +325,18 @@ run_image() {
 	fi
 
 	mounts=
-	bind() { # PATH [ro]: bind PATH at the same path, once
-		case "
-$mounts" in *"
-$1:"*) return ;; esac
+	bind() { # PATH [ro]: bind PATH at the same path, once, unless a directory bound before holds it
+		old_ifs=$IFS
+		IFS='
+'
+		for line in $mounts; do
+			case $1/ in "${line%:*}"/*)
+				IFS=$old_ifs
+				return
+				;;
+			esac
+		done
+		IFS=$old_ifs
 		mounts="$mounts
 $1:${2:-rw}"
 	}
@@ -345,6 +353,8 @@ $1:${2:-rw}"
 		case $path in -*) continue ;; esac
 		[ -e "$path" ] || continue
 		path=$(absolute "$path")
+		# A file's directory: the installer saves files by renaming a new copy over them.
+		[ -d "$path" ] || path=$(dirname -- "$path")
 		[ "$path" = / ] || bind "$path"
 	done
 	if [ -n "$answers" ] && [ -f "$answers" ]; then
