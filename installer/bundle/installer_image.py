@@ -59,7 +59,7 @@ def unpacker_rootfs(zstd: str | None = None) -> bytes:
     """A tar of a root file system holding this machine's ``zstd`` command and its libraries
     (each at the path it is loaded from): what ``docker import`` turns into the unpacker."""
     binary = zstd or shutil.which("zstd")
-    if binary is None:
+    if binary is None or not os.access(binary, os.X_OK):
         raise UsageError(
             "the zstd command is not installed on this machine: the bundle's launcher runs "
             "it (in a container) to load the installer image on hosts without Python",
