@@ -56,7 +56,35 @@ def _answers(work: Path, monitoring: bool) -> Path:
     return path
 
 
+HOST_PORTS = (80, 443, 9090, 3001, 3100)  # what the install publishes on the host
+
+
+class PortTaken(Exception):
+    """Another program published one of the install's host ports during the run."""
+
+
+def _wait_for_free_ports(timeout: float = 900) -> None:
+    """Other tests on this machine may publish the same host ports: wait until they are free."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        taken = []
+        for port in HOST_PORTS:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    taken.append(port)
+        if not taken or time.monotonic() > deadline:
+            return
+        print(f"waiting for host ports {taken} to be free", file=sys.stderr)
+        time.sleep(10)
+
+
 def _run(command: list[str] | str, env: dict[str, str], cwd: Path) -> tuple[float, str]:
+    _wait_for_free_ports()
     subprocess.run(["sync"], check=True)
     started = time.perf_counter()
     result = subprocess.run(
@@ -65,9 +93,23 @@ def _run(command: list[str] | str, env: dict[str, str], cwd: Path) -> tuple[floa
     )  # fmt: skip
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
+        if "address already in use" in result.stdout + result.stderr:
+            raise PortTaken(str(command))
         sys.exit(f"{command} failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
                  f"{result.stderr[-3000:]}")  # fmt: skip
     return elapsed, result.stdout
+
+
+def _retried(run: Any) -> None:
+    """``run()`` again (up to 3 times) when another test took a host port meanwhile."""
+    for attempt in range(3):
+        try:
+            run()
+            return
+        except PortTaken as e:
+            print(f"a host port was taken during {e}; again", file=sys.stderr)
+            if attempt == 2:
+                raise
 
 
 def _empty(client: Any) -> None:
@@ -170,10 +212,10 @@ def main() -> int:
             print(f"baseline  {elapsed:6.2f} s", file=sys.stderr)
 
         try:
-            installer_run(record=False)  # warm-up; renders the files the baseline uses
+            _retried(lambda: installer_run(record=False))  # warm-up; renders the files
             for _ in range(args.rounds):
-                installer_run(record=True)
-                baseline_run()
+                _retried(lambda: installer_run(record=True))
+                _retried(baseline_run)
         finally:
             _empty(client)
         assert engine.trap.connections == 0, "a registry was contacted"

@@ -385,7 +385,7 @@ def check_bundle_for_install(
     )
     yield f"bundle verified: {metadata.files} files and {len(metadata.symlinks)} links match"
     if not missing:
-        yield "every image is present already: nothing to extract from the bundle"
+        yield "every image is present already: nothing to load from the bundle"
         return
     for line in check_install_space(index, None, docker_root_dir(docker_client)):
         yield f"free disk: {line}"

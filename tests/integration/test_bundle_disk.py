@@ -2,7 +2,8 @@
 stream from the bundle into ``docker load`` (nothing is extracted), so what must fit is
 Docker's images under its data root. Here the Engine's data root is a real 48 MiB tmpfs,
 less than the test release's images and the margin: exit 3 naming it, nothing written,
-nothing loaded. ``$TMPDIR`` does not matter any more (a 1 MiB one here).
+nothing loaded. ``$TMPDIR`` does not matter any more (a 1 MiB one here). And a member
+damaged at the very end of the stream stops the load with nothing loaded.
 """
 
 from __future__ import annotations
@@ -95,3 +96,45 @@ def test_too_little_disk_for_dockers_images_stops_the_install_before_anything_is
     assert "configuration" not in [e["step"] for e in run.of_type("step.started")]
     assert not (install.install_dir / "docker-compose.yml").exists()
     assert small_engine.client.images.list() == []
+
+
+@pytest.fixture
+def empty_engine(tmp_path: Path) -> Iterator[IsolatedEngine]:
+    (tmp_path / "engine").mkdir()
+    with isolated_engine(tmp_path / "engine") as engine:
+        yield engine
+
+
+def test_a_member_damaged_at_the_end_of_the_stream_loads_nothing(
+    release_bundle: Path, empty_engine: IsolatedEngine, tmp_path: Path
+) -> None:
+    """The load streams from the bundle: the last member of ``images/`` damaged (its bytes
+    reach Docker before its check fails) stops the load, and Docker keeps nothing."""
+    from installer.bundle import load_images_into_docker
+    from installer.bundle.reader import locate_bundle, read_index
+    from installer.errors import BundleIntegrityError
+    from tests.bundle_helpers import RawMember, rewrite_bundle
+
+    index = read_index(locate_bundle(release_bundle))
+    last = max(name for name in index.sums if name.startswith("images/"))
+
+    def damage(found: list[RawMember]) -> list[RawMember]:
+        for member in found:
+            if member.info.name == last:
+                member.data = bytes([member.data[0] ^ 1]) + member.data[1:]
+        return found
+
+    bad = rewrite_bundle(release_bundle, tmp_path / "bad.bundle", damage)
+    references = [r for image in index.metadata.images for r in image.references]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", empty_engine.host)
+        with pytest.raises(BundleIntegrityError, match="SHA-256 mismatch"):
+            list(load_images_into_docker(bad, references))
+    assert empty_engine.client.images.list(all=True) == []
+    # The control: the intact bundle loads every image the same way.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DOCKER_HOST", empty_engine.host)
+        lines = [str(u) for u in load_images_into_docker(release_bundle, references)]
+    assert any(line.startswith("streaming the images from") for line in lines)
+    loaded = {t for image in empty_engine.client.images.list() for t in image.tags}
+    assert set(references) <= loaded
