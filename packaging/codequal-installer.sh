@@ -17,6 +17,10 @@
 #   ./codequal-installer bundle verify ../codequal-0.1.0.bundle --key codequal.pub
 #   ./codequal-installer apply --answers answers.yaml --bundle ../codequal-0.1.0.bundle
 #
+# Without such a python3 but with a working docker, it runs the installer image instead
+# (codequal/installer:<version>, loaded once from the bundle; see "the installer image"
+# below); outside a bundle, the image named by $CODEQUAL_INSTALLER_IMAGE.
+#
 # Every run says on stderr which way it runs the installer, in one line starting with
 # "codequal-installer: path: ".
 set -eu
