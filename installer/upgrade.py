@@ -237,7 +237,7 @@ def _upgrade(
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     if bundle is not None:  # the bundle's own release, whether this installer ships it or not
-        from installer.bundle import bundle_release
+        from installer.release import bundle_release
 
         target_release: ReleaseManifest = bundle_release(
             Path(bundle), version=to, key=Path(key) if key else None, asked_by="--to"

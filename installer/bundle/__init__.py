@@ -2,8 +2,8 @@
 
 The engine's entry points:
 
-- :func:`bundle_release` reads the release the bundle carries (what an install from it
-  installs) from the tail alone.
+- :func:`installer.release.bundle_release` reads the release the bundle carries (what an
+  install from it installs) from the tail alone.
 - :func:`check_bundle_for_install` and :func:`load_images_into_docker` are a Compose
   install's: the whole bundle verified (and free disk checked) before anything is written,
   then the images streamed from the bundle into ``docker load`` (nothing extracted).
@@ -48,7 +48,6 @@ __all__ = [
     "OpenedBundle",
     "ProgressCallback",
     "TransferProgress",
-    "bundle_release",
     "check_bundle_for_install",
     "check_install_space",
     "inspect_bundle",
@@ -170,49 +169,6 @@ class OpenedBundle:
         if not self.images_extracted:
             raise RuntimeError("open_bundle(..., extract_images=True) is needed to push")
         return push_images(target, self.root, self.metadata.images, progress=progress)
-
-
-def bundle_release(
-    path: str | Path,
-    *,
-    version: str | None = None,
-    key: Path | None = None,
-    asked_by: str = "release.version in the answers",
-) -> ReleaseManifest:
-    """The release manifest the bundle carries: what an install from the bundle installs.
-
-    It is the authority for ``apply --bundle``, ``airgap.bundle`` and ``upgrade --bundle``:
-    the installer's own manifests are not consulted, so a bundle of a release this installer
-    does not ship installs as it is. ``version`` (the answers' ``release.version``, or
-    ``upgrade --to``, named by ``asked_by``) must match when given, else
-    :class:`~installer.errors.UsageError` (exit 2) names both. With ``key``, the signature
-    (which covers the manifest) must verify first
-    (:class:`~installer.errors.BundleIntegrityError`, exit 4). Reads the tail only.
-    """
-    from installer.errors import BundleIntegrityError, UsageError
-    from installer.release import parse_release
-
-    source = locate_bundle(path)
-    index = read_index(source)
-    index.check_signature(key)
-    held = index.metadata.release_version
-    if version is not None and version != held:
-        raise UsageError(
-            f"the bundle {source.display} holds release {held}, {asked_by} is {version}",
-            hint=f"give the bundle of release {version}, or install {held} from this one",
-        )
-    text = index.release_text()
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError:
-        decoded = ""
-    release = parse_release(decoded, f"{source.display}: {RELEASE_NAME}")
-    if release.version != held:
-        raise BundleIntegrityError(
-            f"{source.display}: {RELEASE_NAME} is release {release.version}, the metadata "
-            f"says {held}: the bundle was changed"
-        )
-    return release
 
 
 def open_bundle(

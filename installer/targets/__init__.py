@@ -58,7 +58,7 @@ def target_for(
 
     An install from an offline bundle installs the release the bundle carries (checked
     against ``release.version`` when that is set), never one looked up among the
-    installer's own manifests: see :func:`installer.bundle.bundle_release`.
+    installer's own manifests: see :func:`installer.release.bundle_release`.
     """
     release = _bundle_release(answers, bundle, bundle_key)
     if answers.is_compose:
@@ -89,6 +89,6 @@ def _bundle_release(
         bundle = Path(answers.airgap.bundle)
     if bundle is None or not (answers.is_compose or answers.airgap.enabled):
         return None
-    from installer.bundle import bundle_release
+    from installer.release import bundle_release
 
     return bundle_release(bundle, version=answers.release.version, key=bundle_key)

@@ -148,3 +148,19 @@ def test_a_bundle_of_another_release_than_release_version_exits_2_naming_both(
     )  # fmt: skip
     assert upgrade.exit_code == ExitCode.USAGE, upgrade.describe()
     assert f"holds release {RELEASE}, --to is 2.0.0" in upgrade.stderr
+
+
+def test_plan_renders_the_bundles_release_with_no_environment_variable(
+    release_bundle: Path, tmp_path: Path, docker_engine: Any
+) -> None:
+    install = Install(tmp_path, tmp_path / "install", docker_engine)
+    answers = install.answers(
+        "production", release={}, airgap={"enabled": True, "bundle": str(release_bundle)}
+    )
+    out = tmp_path / "rendered"
+    run = install.run(
+        "plan", "--answers", str(answers), "--out", str(out), env=_without_release_dirs(install)
+    )
+    assert run.exit_code == 0, run.describe()
+    compose = (out / "docker-compose.yml").read_text()
+    assert "codequal-test/standin:1" in compose and "codequal-test/postgres:1" in compose
