@@ -230,7 +230,14 @@ def _upgrade(
     loaded = load_secrets(secrets_path)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
-    target_release: ReleaseManifest = load_release(to)
+    if bundle is not None:  # the bundle's own release, whether this installer ships it or not
+        from installer.release import bundle_release
+
+        target_release: ReleaseManifest = bundle_release(
+            Path(bundle), version=to, key=Path(key) if key else None, asked_by="--to"
+        )
+    else:
+        target_release = load_release(to)
 
     state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
     pending = PendingUpgrade.load(state) if state is not None else None
