@@ -25,7 +25,7 @@ FieldKind = Literal["text", "int", "bool", "choice", "multi", "secret", "context
 
 # Sections the form never shows: fixed, chosen on another screen, or expert-only (the
 # pre-filled values of these still reach the saved answer file untouched).
-_NOT_IN_FORM = frozenset({"version", "target", "release", "checks"})
+_NOT_IN_FORM = frozenset({"version", "target", "release", "checks", "alerting"})
 _COMPOSE_ONLY = frozenset({"install_dir"})
 _KUBERNETES_ONLY = frozenset({"kubernetes", "ldap"})
 _GENERAL = "general"
@@ -77,6 +77,15 @@ _SECRET_WHEN: dict[str, Callable[[Callable[[str], Any]], bool]] = {
     ),
     "ldap_bind_password": lambda get: get("ldap.enabled") is True,
     "registry_password": lambda get: bool(get("registry.username")),
+    "smtp_password": lambda get: (
+        get("alerting.enabled") is True and bool(get("alerting.email.username"))
+    ),
+    "slack_webhook_url": lambda get: (
+        get("alerting.enabled") is True and bool(get("alerting.slack.channel"))
+    ),
+    "pagerduty_routing_key": lambda get: (
+        get("alerting.enabled") is True and bool(get("alerting.pagerduty.url"))
+    ),
 }
 
 
