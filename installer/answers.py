@@ -20,7 +20,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from installer.alerting import ALERTING_SECRET_KEYS, Alerting, alerting_problems
+from installer.audit import Audit
 from installer.backup.section import Backup
+from installer.identity import Identity
 
 # The names are defined in installer.names; "X as X" re-exports them with the model.
 from installer.names import CHECK_NAMES as CHECK_NAMES  # noqa: PLC0414
@@ -29,6 +31,7 @@ from installer.names import KUBERNETES_TARGETS as KUBERNETES_TARGETS  # noqa: PL
 from installer.names import TARGETS as TARGETS  # noqa: PLC0414
 from installer.names import CheckName as CheckName  # noqa: PLC0414
 from installer.names import Target as Target  # noqa: PLC0414
+from installer.telemetry import Telemetry
 
 Provider = Literal["anthropic", "openai", "deepseek", "gemini"]
 MonitoringComponent = Literal["prometheus", "grafana", "loki"]
@@ -523,6 +526,8 @@ SECRET_KEYS: tuple[str, ...] = (
     "registry_password",
     "grafana_admin_password",
     *ALERTING_SECRET_KEYS,
+    "oidc_client_secret",
+    "sentry_dsn",
 )
 
 
@@ -586,6 +591,13 @@ class AnswerFile(BaseModel):
     alerting: Alerting = Field(
         default_factory=Alerting, description="Alert routing (Alertmanager) and uptime probing."
     )
+    identity: Identity = Field(
+        default_factory=Identity, description="Sign-in through an OpenID Connect provider."
+    )
+    telemetry: Telemetry = Field(
+        default_factory=Telemetry, description="Error tracking (Sentry) and tracing (OTLP)."
+    )
+    audit: Audit = Field(default_factory=Audit, description="Audit log and data retention.")
 
     @model_validator(mode="before")
     @classmethod
@@ -690,6 +702,11 @@ class AnswerFile(BaseModel):
         problems += alerting_problems(
             self.alerting, self.monitoring.enabled, self.monitoring.components
         )
+        problems += [(("identity", *path), m) for path, m in self.identity.problems()]
+        loki = self.monitoring.enabled and "loki" in self.monitoring.components
+        problems += [
+            (("audit", *path), m) for path, m in self.audit.problems(compose=compose, loki=loki)
+        ]
         return problems
 
     @property

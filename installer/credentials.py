@@ -34,6 +34,8 @@ _DESCRIPTIONS = {
     "smtp_password": "Password of alerting.email.username on the SMTP server.",
     "slack_webhook_url": "Slack incoming webhook URL for alerting.slack.",
     "pagerduty_routing_key": "PagerDuty Events API v2 routing key for alerting.pagerduty.",
+    "oidc_client_secret": "Client secret of identity.client_id at the OIDC provider.",
+    "sentry_dsn": "Sentry DSN the services report errors to (telemetry.sentry).",
 }
 
 GENERATED_SECRETS: tuple[str, ...] = ("database_password", "grafana_admin_password")
@@ -77,6 +79,10 @@ class Secrets(BaseModel):
     pagerduty_routing_key: SecretStr | None = Field(
         None, description=_DESCRIPTIONS["pagerduty_routing_key"]
     )
+    oidc_client_secret: SecretStr | None = Field(
+        None, description=_DESCRIPTIONS["oidc_client_secret"]
+    )
+    sentry_dsn: SecretStr | None = Field(None, description=_DESCRIPTIONS["sentry_dsn"])
 
     def get(self, key: str) -> str | None:
         """The plain value of ``key``, or None when nobody supplied it."""

@@ -26,11 +26,13 @@ from installer.alerting import (
 )
 from installer.answers import AnswerFile
 from installer.credentials import LoadedSecrets, Secrets
+from installer.identity import redirect_url
 from installer.release import HealthCheck, ReleaseManifest, Route
 from installer.render.escape import RenderError
 from installer.render.images import mirrored
 from installer.resources import Capacity, ServiceResources, allocate, capacity_for
 from installer.secretstore import ResolvedSecret, SecretStore
+from installer.telemetry import TRACED_SERVICES
 
 PROJECT = "codequal"
 APP_LABEL_PART_OF = "codequal"
@@ -203,6 +205,10 @@ def required_secrets(answers: AnswerFile) -> list[tuple[str, str]]:
     if answers.registry.mirror and answers.registry.username:
         required.append(("registry_password", "the password of registry.username"))
     required += required_alerting_secrets(answers.alerting)
+    if answers.identity.enabled:
+        required.append(("oidc_client_secret", "the client secret of identity.client_id"))
+    if answers.telemetry.sentry:
+        required.append(("sentry_dsn", "the Sentry DSN the services report to"))
     return required
 
 
@@ -427,6 +433,24 @@ def build_context(
                     value("grafana_admin_password"),
                 )
             ]
+        # Sign-in, error tracking, tracing, audit: only what the answers set.
+        if name == "codequal":
+            env.update(answers.identity.environment(redirect_url(answers.domain, answers.tls.mode)))
+        env.update(
+            answers.telemetry.environment(
+                name,
+                install=answers.compose_project if compose else namespace,
+                target=answers.target,
+                version=release.version,
+            )
+        )
+        env.update(answers.audit.environment(name))
+        if name == "codequal" and answers.identity.enabled:
+            secret_env.append(
+                secret("OIDC_CLIENT_SECRET", ("oidc_client_secret",), value("oidc_client_secret"))
+            )
+        if name in TRACED_SERVICES and answers.telemetry.sentry:
+            secret_env.append(secret("SENTRY_DSN", ("sentry_dsn",), value("sentry_dsn")))
         env.update(proxy_env)
         secret_env += proxy_vars
         specs[name] = ServiceSpec(
