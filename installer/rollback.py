@@ -457,8 +457,9 @@ class RollbackPreview:
             else "at an unknown time"
         )
         lines.append(
-            f"CodeQual {self.installed} goes back to {self.previous}, with the data of the "
-            f"pre-upgrade backup {self.archive.name if self.archive else '?'}, made {since}"
+            f"CodeQual {self.installed} goes back to {self.previous}, with the data of "
+            + (f"the pre-upgrade backup {self.archive.name}" if self.archive else "its backup")
+            + f", made {since}"
         )
         lines.append("everything written since the upgrade is lost:")
         said = [s for s in (t.sentence() for t in self.tables) if s]
@@ -467,7 +468,8 @@ class RollbackPreview:
         elif self.tables:
             lines.append("  no rows written since the upgrade (every table equals the backup's)")
         lines += [f"  {n}" for n in self.notes]
-        lines.append("  files written into the volumes since the upgrade are replaced too")
+        if self.target in ("development", "production"):
+            lines.append("  files written into the volumes since the upgrade are replaced too")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
