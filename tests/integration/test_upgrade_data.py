@@ -389,7 +389,9 @@ def test_an_upgrade_killed_in_its_migration_is_finished_or_rolled_back_by_the_re
         assert back.last["type"] == "run.finished" and "rolled back" in back.last["message"]
         assert _serving(install, target) == "1.0.0-test"
         assert _database_dump(install, target) == before
-        entry = _history(install)[-1]
+        killed_entry, entry = _history(install)[-2:]
+        assert (killed_entry["kind"], killed_entry["outcome"]) == ("upgrade", "interrupted")
+        assert killed_entry["backup"] == pending["archive"]
         assert (entry["kind"], entry["outcome"]) == ("rollback", "finished")
         assert entry["release"]["to"] == "1.0.0-test"
     _files_match_rows(install, target)
