@@ -26,10 +26,21 @@ What it implements, with the real semantics:
   field, unless ``force=true`` takes it over; fields a manager stops applying are removed when
   nobody else owns them; an apply that changes nothing writes nothing. Updates (create, PUT,
   merge patch) take ownership of the fields they change, as in the real server.
-* Authorization: denials are configured per verb, group, resource and namespace
-  (:meth:`FakeKubeAPI.deny`); a denied request gets the API's 403 Forbidden body, and
-  ``SelfSubjectAccessReview`` answers from the same rules. An apply that creates an object
-  needs both ``patch`` and ``create``, as in the real server.
+* Authorization: RBAC. Roles, ClusterRoles, RoleBindings and ClusterRoleBindings are stored
+  objects and every request is evaluated against them as the RBAC authorizer does: a
+  ClusterRoleBinding grants everywhere, a RoleBinding (of a Role or a ClusterRole) only in its
+  own namespace; rules match verbs, API groups, resources (``pods/log``, ``*/status``) and
+  ``resourceNames``; a request on ``/api/v1/namespaces/<name>`` is in namespace ``<name>``, so
+  ``admin`` bound in a namespace may ``get`` that Namespace object but not patch or delete it.
+  The bootstrap ClusterRoles ``cluster-admin``, ``admin``, ``edit`` and ``view`` exist (their
+  aggregated rules, flattened, on the resources served here); the user starts bound to
+  ``cluster-admin`` (``FakeKubeAPI(cluster_admin=False)`` and :meth:`FakeKubeAPI.bind` for
+  anything less). Writing a Role or ClusterRole that grants what the writer does not hold is
+  refused (the escalation check) unless the writer may ``escalate``. :meth:`FakeKubeAPI.deny`
+  takes single permissions away on top of RBAC (a test shorthand: real RBAC has no deny
+  rules). A denied request gets the API's 403 Forbidden body; ``SelfSubjectAccessReview``
+  (allowed to every user, as ``system:basic-user`` grants) answers from the same evaluation.
+  An apply that creates an object needs both ``patch`` and ``create``, as in the real server.
 * Errors as ``Status`` bodies: 400 BadRequest, 401 Unauthorized (wrong bearer token), 403
   Forbidden, 404 NotFound, 405 MethodNotAllowed, 409 AlreadyExists / Conflict, 415
   UnsupportedMediaType, 422 Invalid (with ``details.causes``), messages worded as the real ones.
@@ -70,6 +81,9 @@ What it does not model (the installer must not rely on these here):
 * ``watch`` (refused with 400), aggregated discovery, OpenAPI, protobuf, table output,
   pagination (``limit``/``continue`` are ignored: lists are whole), ``deletecollection``.
 * TLS and real authentication: plain HTTP; one bearer token; one user name.
+* RBAC: aggregated ClusterRoles (``aggregationRule``) are not aggregated; the escalation
+  check of RoleBindings (``bind``) is not made; non-resource URLs (discovery, ``/version``)
+  are open to everyone.
 
 Going away: :attr:`FakeKubeAPI.vanish_when` names a request at which the server stops
 answering, as an API server that crashes or drops off the network does: that request and
@@ -205,6 +219,8 @@ CORE_TYPES: tuple[ResourceType, ...] = (
     _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     _rt("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     _rt(
         "authorization.k8s.io",
         "v1",
@@ -228,6 +244,117 @@ PROMETHEUS_OPERATOR_TYPES: tuple[ResourceType, ...] = (
     _rt("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True, generation=True),
     _rt("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True, generation=True),
 )
+
+
+# --- RBAC: the bootstrap ClusterRoles a cluster ships -------------------------------------
+
+_RW = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+_RO = ["get", "list", "watch"]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> Obj:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+# The user-facing roles as their aggregation stands on a plain cluster (view < edit <
+# admin), flattened: what kube-apiserver's bootstrap policy grants on the resources here.
+VIEW_RULES: list[Obj] = [
+    _rule(
+        [""],
+        [
+            "configmaps",
+            "endpoints",
+            "persistentvolumeclaims",
+            "persistentvolumeclaims/status",
+            "pods",
+            "replicationcontrollers",
+            "serviceaccounts",
+            "services",
+            "services/status",
+            "bindings",
+            "events",
+            "limitranges",
+            "namespaces/status",
+            "pods/log",
+            "pods/status",
+            "resourcequotas",
+            "resourcequotas/status",
+            "namespaces",
+        ],
+        _RO,
+    ),
+    _rule(
+        ["apps"],
+        ["daemonsets", "deployments", "deployments/scale", "replicasets", "statefulsets"],
+        _RO,
+    ),
+    _rule(["autoscaling"], ["horizontalpodautoscalers"], _RO),
+    _rule(["batch"], ["cronjobs", "jobs"], _RO),
+    _rule(["policy"], ["poddisruptionbudgets"], _RO),
+    _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], _RO),
+    _rule(["discovery.k8s.io"], ["endpointslices"], _RO),
+]
+EDIT_RULES: list[Obj] = [
+    *VIEW_RULES,
+    _rule([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"], _RW),
+    _rule(
+        [""],
+        [
+            "configmaps",
+            "events",
+            "persistentvolumeclaims",
+            "replicationcontrollers",
+            "secrets",
+            "serviceaccounts",
+            "services",
+            "services/proxy",
+        ],
+        _RW,
+    ),
+    _rule([""], ["serviceaccounts/token"], ["create"]),
+    _rule(
+        ["apps"],
+        ["daemonsets", "deployments", "deployments/scale", "replicasets", "statefulsets"],
+        _RW,
+    ),
+    _rule(["autoscaling"], ["horizontalpodautoscalers"], _RW),
+    _rule(["batch"], ["cronjobs", "jobs"], _RW),
+    _rule(["policy"], ["poddisruptionbudgets"], _RW),
+    _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], _RW),
+]
+ADMIN_RULES: list[Obj] = [
+    *EDIT_RULES,
+    _rule(["authorization.k8s.io"], ["localsubjectaccessreviews"], ["create"]),
+    _rule(["rbac.authorization.k8s.io"], ["rolebindings", "roles"], _RW),
+]
+BOOTSTRAP_CLUSTER_ROLES: dict[str, list[Obj]] = {
+    "cluster-admin": [_rule(["*"], ["*"], ["*"])],
+    "admin": ADMIN_RULES,
+    "edit": EDIT_RULES,
+    "view": VIEW_RULES,
+}
+CLUSTER_ADMIN_BINDING = "fake-installer-cluster-admin"
+
+
+def rule_allows(rule: Obj, verb: str, group: str, resource: str, name: str) -> bool:
+    """One PolicyRule against one request's attributes, as RBAC's rule matcher reads it."""
+    if rule.get("nonResourceURLs"):
+        return False
+    verbs = rule.get("verbs") or []
+    groups = rule.get("apiGroups") or []
+    resources = rule.get("resources") or []
+    names = rule.get("resourceNames") or []
+    subresource = resource.partition("/")[2]
+    return (
+        ("*" in verbs or verb in verbs)
+        and ("*" in groups or group in groups)
+        and (
+            "*" in resources
+            or resource in resources
+            or (bool(subresource) and f"*/{subresource}" in resources)
+        )
+        and (not names or name in names)
+    )
 
 
 class ApiError(Exception):
@@ -711,6 +838,7 @@ class FakeKubeAPI:
         storage_classes: Iterable[str] = ("standard",),
         ingress_classes: Iterable[str] = ("nginx",),
         nodes: Iterable[Node] | None = None,
+        cluster_admin: bool = True,
     ) -> None:
         self.version = version
         self.user = user
@@ -749,6 +877,31 @@ class FakeKubeAPI:
         )
         for node in self.nodes:
             self._system_create(_node_object(node, version), "kubelet")
+        for role, rules in BOOTSTRAP_CLUSTER_ROLES.items():
+            self._system_create(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": role},
+                    "rules": copy.deepcopy(rules),
+                },
+                "kube-apiserver",
+            )
+        if cluster_admin:
+            self._system_create(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": CLUSTER_ADMIN_BINDING},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [self._subject()],
+                },
+                "kubectl",
+            )
         self.unpullable_images: set[str] = set()
         self.crashing_images: dict[str, ContainerRun] = {}
         # Image -> why admission (PodSecurity, an SCC, a policy webhook) refuses its pods.
@@ -882,8 +1035,49 @@ class FakeKubeAPI:
     def deny(
         self, verb: str, resource: str, *, group: str = "", namespace: str | None = None
     ) -> None:
-        """Refuse ``verb`` on ``resource`` (in ``namespace``, or everywhere when None)."""
+        """Refuse ``verb`` on ``resource`` (in ``namespace``, or everywhere when None), whatever
+        RBAC grants: a shorthand for taking one permission away from a user who otherwise has
+        them all (real RBAC has no deny rules; see the module text)."""
         self._denials.append((verb, group, resource, namespace))
+
+    def _subject(self) -> Obj:
+        """The user as an RBAC subject: a ServiceAccount for ``system:serviceaccount:`` names."""
+        parts = self.user.split(":")
+        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+            return {"kind": "ServiceAccount", "namespace": parts[2], "name": parts[3]}
+        return {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": self.user}
+
+    def _groups(self) -> list[str]:
+        groups = ["system:authenticated"]
+        subject = self._subject()
+        if subject["kind"] == "ServiceAccount":
+            groups += ["system:serviceaccounts", f"system:serviceaccounts:{subject['namespace']}"]
+        return groups
+
+    def bind(self, role: str, *, namespace: str | None = None, kind: str = "ClusterRole") -> Obj:
+        """Grant the user ``role``: in ``namespace`` with a RoleBinding (of a ClusterRole or a
+        Role there), or everywhere with a ClusterRoleBinding when ``namespace`` is None."""
+        binding_kind = "RoleBinding" if namespace else "ClusterRoleBinding"
+        metadata: Obj = {"name": f"fake-user-{role}"}
+        if namespace:
+            metadata["namespace"] = namespace
+        return self.add(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": binding_kind,
+                "metadata": metadata,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+                "subjects": [self._subject()],
+            }
+        )
+
+    def revoke_cluster_admin(self) -> None:
+        """Take away the ClusterRoleBinding to ``cluster-admin`` the user starts with."""
+        with self._lock:
+            self._objects.pop(
+                ("rbac.authorization.k8s.io", "clusterrolebindings", "", CLUSTER_ADMIN_BINDING),
+                None,
+            )
 
     def add(self, obj: Obj) -> Obj:
         """Store an object as if someone had created it before the test (manager ``kubectl``)."""
@@ -959,7 +1153,8 @@ class FakeKubeAPI:
 
     # -- authorization ---------------------------------------------------------------
 
-    def allowed(self, verb: str, group: str, resource: str, namespace: str) -> bool:
+    def allowed(self, verb: str, group: str, resource: str, namespace: str, name: str = "") -> bool:
+        """Whether the user may: the denials of :meth:`deny` first, then RBAC."""
         for d_verb, d_group, d_resource, d_namespace in self._denials:
             if (
                 d_verb in (verb, "*")
@@ -968,10 +1163,62 @@ class FakeKubeAPI:
                 and (d_namespace is None or d_namespace == namespace)
             ):
                 return False
-        return True
+        with self._lock:
+            return any(
+                rule_allows(rule, verb, group, resource, name)
+                for rule in self._rules_for(namespace)
+            )
+
+    def _binds_me(self, binding: Obj) -> bool:
+        me, groups = self._subject(), self._groups()
+        for subject in binding.get("subjects") or []:
+            kind = subject.get("kind")
+            if kind == "Group" and subject.get("name") in groups:
+                return True
+            if kind == me["kind"] == "User" and subject.get("name") == me["name"]:
+                return True
+            if (
+                kind == me["kind"] == "ServiceAccount"
+                and subject.get("name") == me["name"]
+                and (subject.get("namespace") or binding["metadata"].get("namespace"))
+                == me["namespace"]
+            ):
+                return True
+        return False
+
+    def _rules_for(self, namespace: str) -> Iterator[Obj]:
+        """Every rule that applies to the user in ``namespace`` ("" for cluster scope):
+        ClusterRoleBindings everywhere, RoleBindings only in their own namespace."""
+        rbac = "rbac.authorization.k8s.io"
+        bindings = [
+            (obj, "")
+            for key, obj in self._objects.items()
+            if key[:2] == (rbac, "clusterrolebindings")
+        ]
+        if namespace:
+            bindings += [
+                (obj, namespace)
+                for key, obj in self._objects.items()
+                if key[:3] == (rbac, "rolebindings", namespace)
+            ]
+        for binding, where in bindings:
+            if not self._binds_me(binding):
+                continue
+            ref = binding.get("roleRef") or {}
+            if ref.get("kind") == "ClusterRole":
+                role = self._objects.get((rbac, "clusterroles", "", ref.get("name", "")))
+            elif ref.get("kind") == "Role" and where:
+                role = self._objects.get((rbac, "roles", where, ref.get("name", "")))
+            else:
+                role = None
+            yield from (role or {}).get("rules") or []
 
     def _authorize(self, verb: str, rt: ResourceType, namespace: str, name: str) -> None:
-        if self.allowed(verb, rt.group, rt.plural, namespace):
+        if rt.plural == "namespaces" and name:
+            # As the API server's request info reads /api/v1/namespaces/<name>: the object
+            # is in its own namespace, so a RoleBinding there can grant get on it.
+            namespace = name
+        if self.allowed(verb, rt.group, rt.plural, namespace, name):
             return
         subject = f'{rt.qualified} "{name}"' if name else rt.qualified
         scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
@@ -984,6 +1231,34 @@ class FakeKubeAPI:
             if name
             else {"group": rt.group, "kind": rt.plural},
         )
+
+    def _refuse_escalation(self, rt: ResourceType, namespace: str, obj: Any) -> None:
+        """RBAC's escalation check: a Role (or ClusterRole) may grant only what its writer
+        holds, unless the writer may ``escalate``."""
+        if rt.plural not in ("roles", "clusterroles") or not isinstance(obj, dict):
+            return
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if self.allowed("escalate", rt.group, rt.plural, namespace, name):
+            return
+        missing = []
+        for rule in obj.get("rules") or []:
+            for group in rule.get("apiGroups") or [""]:
+                for resource in rule.get("resources") or []:
+                    for verb in rule.get("verbs") or []:
+                        if not self.allowed(verb, group, resource, namespace):
+                            missing.append(
+                                f'{{APIGroups:["{group}"], Resources:["{resource}"], Verbs:["{verb}"]}}'
+                            )
+        if missing:
+            groups = ", ".join(f'"{g}"' for g in self._groups())
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{rt.qualified} "{name}" is forbidden: user "{self.user}" (groups=[{groups}]) '
+                "is attempting to grant RBAC permissions not currently held:\n"
+                + "\n".join(missing),
+                {"name": name, "group": rt.group, "kind": rt.plural},
+            )
 
     # -- errors ----------------------------------------------------------------------
 
@@ -1448,12 +1723,16 @@ class FakeKubeAPI:
             return 200, self._list(rt, namespace, query)
         if verb == "create":
             self._authorize("create", rt, namespace, "")
-            return 201, self._create(rt, namespace, _decode(body, headers), manager, dry_run)
+            created = _decode(body, headers)
+            self._refuse_escalation(rt, namespace, created)
+            return 201, self._create(rt, namespace, created, manager, dry_run)
         if verb == "update":
             self._authorize("update", rt, namespace, name)
             if key not in self._objects:
                 raise self._not_found(rt, name)
-            return 200, self._update(rt, key, _decode(body, headers), manager, dry_run)
+            updated = _decode(body, headers)
+            self._refuse_escalation(rt, namespace, updated)
+            return 200, self._update(rt, key, updated, manager, dry_run)
         if verb == "delete":
             self._authorize("delete", rt, namespace, name)
             if key not in self._objects:
@@ -1472,6 +1751,7 @@ class FakeKubeAPI:
                 self._authorize("create", rt, namespace, name)
             config = _decode(body, headers)
             self.applied_bodies.append(copy.deepcopy(config))
+            self._refuse_escalation(rt, namespace, config)
             result, created = self._apply(
                 rt,
                 namespace,
@@ -1529,6 +1809,7 @@ class FakeKubeAPI:
             attributes.get("resource", "")
             + (f"/{attributes['subresource']}" if attributes.get("subresource") else ""),
             attributes.get("namespace", ""),
+            attributes.get("name", ""),
         )
         return {
             "kind": "SelfSubjectAccessReview",

@@ -186,7 +186,7 @@ class PrerequisitesStep(KubeStep):
 
         for item in [*session.objects, *_record(namespace, "", "", "", [])]:
             kinds[(item.ref.api_version, item.kind)] = None
-        namespace_exists = cluster.get(ObjectRef("v1", "Namespace", namespace)) is not None
+        namespace_exists = self._namespace_exists(cluster, namespace)
         for api_version, kind in kinds:
             if not cluster.serves(api_version, kind):
                 raise PrerequisiteError(
@@ -198,7 +198,14 @@ class PrerequisitesStep(KubeStep):
             resource = cluster.resource(api_version, kind)
             scope = namespace if resource.namespaced else ""
             for verb in WRITE_VERBS:
-                needed[(verb, resource.group, resource.plural, "", scope)] = None
+                where = scope
+                if resource.plural == "namespaces" and verb != "create":
+                    # RBAC reads a request on /api/v1/namespaces/<name> as one in that
+                    # namespace: a RoleBinding there grants it, a cluster-wide ask would not.
+                    where = namespace
+                elif resource.plural == "namespaces" and namespace_exists:
+                    continue  # an existing namespace is never created
+                needed[(verb, resource.group, resource.plural, "", where)] = None
         for verb, group, plural, sub in READ_PERMISSIONS:
             needed[(verb, group, plural, sub, namespace)] = None
         # RBAC lets a user create a Role only with permissions the user holds (no escalation):
@@ -243,6 +250,19 @@ class PrerequisitesStep(KubeStep):
                 ),
             )
         yield f"permissions: all {total} checked with SelfSubjectAccessReview are granted"
+
+    @staticmethod
+    def _namespace_exists(cluster: Cluster, namespace: str) -> bool:
+        """Whether the target namespace exists; False when this user may not read it (the
+        permission check then names that ``get``)."""
+        if not cluster.can_i("get", "", "namespaces", namespace):
+            return False
+        try:
+            return cluster.get(ObjectRef("v1", "Namespace", namespace)) is not None
+        except KubernetesError as e:
+            if e.status == 403:
+                return False
+            raise
 
     def _classes(self, cluster: Cluster) -> Iterator[StepUpdate]:
         answers = self.session.answers
