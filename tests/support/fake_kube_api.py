@@ -902,6 +902,14 @@ class FakeKubeAPI:
                 },
                 "kubectl",
             )
+        # Deletion that takes time (see the module text): how long a deleted namespace stays
+        # Terminating, and how long the garbage collector takes to remove the dependents
+        # (pods of a Job or Deployment) of a deleted owner.
+        self.namespace_termination_seconds = 1.0
+        self.gc_delay = 0.2
+        # Owner uid -> when it was deleted (its dependents go gc_delay later).
+        self._deleted_owners: dict[str, float] = {}
+        self._terminating: dict[str, float] = {}
         self.unpullable_images: set[str] = set()
         self.crashing_images: dict[str, ContainerRun] = {}
         # Image -> why admission (PodSecurity, an SCC, a policy webhook) refuses its pods.
@@ -1091,6 +1099,40 @@ class FakeKubeAPI:
                 dry_run=False,
             )
 
+    def add_finalizer(
+        self, api_version: str, kind: str, name: str, namespace: str, finalizer: str
+    ) -> None:
+        """Put ``finalizer`` on a stored object, as another controller would."""
+        self._edit_finalizers(api_version, kind, name, namespace, add=finalizer)
+
+    def remove_finalizer(
+        self, api_version: str, kind: str, name: str, namespace: str, finalizer: str
+    ) -> None:
+        """Take ``finalizer`` off (an object being deleted then goes)."""
+        self._edit_finalizers(api_version, kind, name, namespace, remove=finalizer)
+
+    def _edit_finalizers(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str,
+        add: str | None = None,
+        remove: str | None = None,
+    ) -> None:
+        rt = self._type_for(api_version, kind)
+        key = (rt.group, rt.plural, namespace if rt.namespaced else "", name)
+        with self._lock:
+            obj = copy.deepcopy(self._objects[key])
+            finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != remove]
+            if add and add not in finalizers:
+                finalizers.append(add)
+            obj["metadata"]["finalizers"] = finalizers
+            if not finalizers:
+                obj["metadata"].pop("finalizers")
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self._objects[key] = obj
+
     def get_object(self, api_version: str, kind: str, name: str, namespace: str = "") -> Obj | None:
         rt = self._type_for(api_version, kind)
         with self._lock:
@@ -1271,13 +1313,37 @@ class FakeKubeAPI:
             {"name": name, "group": rt.group, "kind": rt.plural},
         )
 
-    def _check_namespace(self, rt: ResourceType, namespace: str) -> None:
-        if rt.namespaced and ("", "namespaces", "", namespace) not in self._objects:
+    def _check_namespace(self, rt: ResourceType, namespace: str, name: str = "") -> None:
+        """A namespaced object may be created only in a namespace that exists and is not
+        being deleted (the NamespaceLifecycle admission plugin)."""
+        if not rt.namespaced:
+            return
+        found = self._objects.get(("", "namespaces", "", namespace))
+        if found is None:
             raise ApiError(
                 404,
                 "NotFound",
                 f'namespaces "{namespace}" not found',
                 {"name": namespace, "kind": "namespaces"},
+            )
+        if found["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{rt.qualified} "{name}" is forbidden: unable to create new content in '
+                f"namespace {namespace} because it is being terminated",
+                {
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
             )
 
     def _invalid(self, rt: ResourceType, name: str, causes: list[Cause]) -> ApiError:
@@ -1408,6 +1474,10 @@ class FakeKubeAPI:
                 obj.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()
         elif rt.kind == "PersistentVolumeClaim" and isinstance(spec, dict):
             spec.setdefault("volumeMode", "Filesystem")
+            if old is None:  # the StorageObjectInUseProtection admission plugin
+                finalizers = obj["metadata"].setdefault("finalizers", [])
+                if PVC_PROTECTION not in finalizers:
+                    finalizers.append(PVC_PROTECTION)
             if old is None and "storageClassName" not in spec:
                 default = self._default_storage_class()
                 if default:
@@ -1465,7 +1535,7 @@ class FakeKubeAPI:
     def _create(
         self, rt: ResourceType, namespace: str, body: Obj, manager: str, dry_run: bool
     ) -> Obj:
-        self._check_namespace(rt, namespace)
+        self._check_namespace(rt, namespace, (body.get("metadata") or {}).get("name", ""))
         name = (body.get("metadata") or {}).get("name", "")
         if not name and (body.get("metadata") or {}).get("generateName"):
             name = body["metadata"]["generateName"] + uuid.uuid4().hex[:5]
@@ -1545,7 +1615,7 @@ class FakeKubeAPI:
         key = (rt.group, rt.plural, namespace if rt.namespaced else "", name)
         old = self._objects.get(key)
         if old is None:
-            self._check_namespace(rt, namespace)
+            self._check_namespace(rt, namespace, name)
         applied = dict(_leaves(_configuration(config)))
         entries = [copy.deepcopy(e) for e in self._managed.get(key, [])]
         mine = _entry(entries, manager, "Apply", rt.group_version)
@@ -1588,24 +1658,85 @@ class FakeKubeAPI:
         return self._commit(rt, key, new, old, entries, dry_run)
 
     def _delete_object(self, rt: ResourceType, key: Key, dry_run: bool) -> Obj:
+        """Delete as the API server does: an object with finalizers (a namespace always has
+        one) only gets its ``deletionTimestamp`` and goes when they are removed; its
+        dependents go in the background, ``gc_delay`` later (see :meth:`_reconcile_deletions`)."""
         obj = self._objects[key]
         if dry_run:
             return self._present(rt, obj)
-        del self._objects[key]
-        self._managed.pop(key, None)
-        uid = obj["metadata"].get("uid")
-        if rt.kind == "Namespace":
-            for other in [k for k in self._objects if k[2] == key[3]]:
-                self._objects.pop(other, None)
-                self._managed.pop(other, None)
-        else:
-            for other, child in list(self._objects.items()):
-                owners = child["metadata"].get("ownerReferences") or []
-                if any(o.get("uid") == uid for o in owners):
-                    self._objects.pop(other, None)
-                    self._managed.pop(other, None)
-        self._next_version()
+        if obj["metadata"].get("deletionTimestamp"):
+            return self._present(rt, obj)
+        finalizers = list(obj["metadata"].get("finalizers") or [])
+        if rt.kind == "Namespace" or finalizers:
+            marked = copy.deepcopy(obj)
+            marked["metadata"]["deletionTimestamp"] = _now()
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            marked["metadata"]["resourceVersion"] = self._next_version()
+            if rt.kind == "Namespace":
+                marked["status"] = {"phase": "Terminating"}
+                self._terminating[key[3]] = time.monotonic()
+            self._objects[key] = marked
+            return self._present(rt, marked)
+        self._remove(key)
         return self._present(rt, obj)
+
+    def _remove(self, key: Key) -> None:
+        obj = self._objects.pop(key, None)
+        self._managed.pop(key, None)
+        if obj is None:
+            return
+        uid = obj["metadata"].get("uid")
+        if uid:
+            self._deleted_owners[uid] = time.monotonic()
+        self._next_version()
+
+    def _reconcile_deletions(self) -> None:
+        """The garbage collector, the claim-protection controller and the namespace
+        controller: what goes some time after a delete."""
+        now = time.monotonic()
+        live_uids = {o["metadata"].get("uid") for o in self._objects.values()}
+        for key, obj in list(self._objects.items()):
+            if key not in self._objects:
+                continue
+            meta = obj["metadata"]
+            owners = [o.get("uid") for o in meta.get("ownerReferences") or []]
+            if owners and not any(u in live_uids for u in owners):
+                gone_at = min((self._deleted_owners.get(u, now) for u in owners), default=now)
+                if now - gone_at >= self.gc_delay:
+                    self._delete_object(self._type_by_key(key), key, dry_run=False)
+                    continue
+            if key[1] == "persistentvolumeclaims" and meta.get("deletionTimestamp"):
+                in_use = any(
+                    k[1] == "pods"
+                    and k[2] == key[2]
+                    and any(
+                        (v.get("persistentVolumeClaim") or {}).get("claimName") == key[3]
+                        for v in (p.get("spec") or {}).get("volumes") or []
+                    )
+                    for k, p in self._objects.items()
+                )
+                if not in_use and PVC_PROTECTION in (meta.get("finalizers") or []):
+                    updated = copy.deepcopy(obj)
+                    updated["metadata"]["finalizers"] = [
+                        f for f in meta["finalizers"] if f != PVC_PROTECTION
+                    ]
+                    self._objects[key] = updated
+                    obj, meta = updated, updated["metadata"]
+            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+                if key[1] != "namespaces":
+                    self._remove(key)
+        for namespace, since in list(self._terminating.items()):
+            if now - since < self.namespace_termination_seconds:
+                continue
+            contents = [k for k in self._objects if k[2] == namespace and k[1] != "namespaces"]
+            for key in contents:  # the namespace controller deletes everything it holds
+                self._objects[key]["metadata"].pop("finalizers", None)
+                self._remove(key)
+            self._remove(("", "namespaces", "", namespace))
+            del self._terminating[namespace]
+
+    def _type_by_key(self, key: Key) -> ResourceType:
+        return next(rt for rt in self.types if (rt.group, rt.plural) == key[:2])
 
     # -- the request entry point -------------------------------------------------------
 
@@ -1969,6 +2100,7 @@ class FakeKubeAPI:
         self.fake_failures.append("".join(traceback.format_exception(error)))
 
     def _reconcile(self) -> None:
+        self._reconcile_deletions()
         for key, obj in list(self._objects.items()):
             if key not in self._objects:
                 continue
@@ -2696,6 +2828,7 @@ def _last_status(pod: Obj, container: str) -> Obj | None:
 
 
 _LOG_TYPE = ResourceType("", "v1", "pods/log", "Pod", True)
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 _MISSING = object()
 _WAITING_WORDS = {
     "ErrImagePull": "trying and failing to pull image",

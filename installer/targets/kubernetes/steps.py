@@ -643,10 +643,31 @@ class DatabaseStep(KubeStep):
             # A Job's pod template cannot change; a failed or older one is replaced.
             cluster.delete(job.ref)
             yield f"replacing the earlier Job {job.ref.name}"
-            while cluster.get(job.ref) is not None:
-                ctx.sleep(session.options.poll_interval)
+            yield from self._wait_deleted(ctx, cluster, job)
         yield from apply_objects(cluster, ctx, [job])
         yield from self._follow(ctx, cluster, job)
+
+    def _wait_deleted(
+        self, ctx: StepContext, cluster: Cluster, job: ManifestObject
+    ) -> Iterator[StepUpdate]:
+        """Until the earlier Job is gone, for at most the rollout timeout (a finalizer that
+        nobody removes would otherwise hold the install forever)."""
+        timeout = self.session.options.rollout_timeout
+        deadline = time.monotonic() + timeout
+        while (live := cluster.get(job.ref)) is not None:
+            if time.monotonic() > deadline:
+                finalizers = live["metadata"].get("finalizers") or []
+                held = f" (held by the finalizers {', '.join(finalizers)})" if finalizers else ""
+                raise StepFailed(
+                    f"the earlier Job {job.ref.name} is still being deleted after "
+                    f"{timeout:g} s{held}",
+                    step=self.name,
+                    hint="find what holds it (`kubectl get job "
+                    f"{job.ref.name} -n {job.ref.namespace} -o yaml`: finalizers, the "
+                    "controller that owns them), let it finish, then run apply again",
+                )
+            ctx.sleep(self.session.options.poll_interval)
+        yield f"the earlier Job {job.ref.name} is deleted"
 
     def _follow(
         self, ctx: StepContext, cluster: Cluster, job: ManifestObject
@@ -661,12 +682,15 @@ class DatabaseStep(KubeStep):
         )
         streamed: set[str] = set()
         tail: list[str] = []
+        # This Job's pods only: ``job-name=`` also matches the pods of an earlier Job of the
+        # same name that the garbage collector has not removed yet; the selector the server
+        # set (its controller-uid) does not.
+        live = cluster.get(job.ref)
+        pods_of_job = _job_pod_selector(live, job.ref.name)
         while True:
             live = cluster.get(job.ref)
             outcome = _job_finished(live) if live else None
-            pods = cluster.list_objects(
-                "v1", "Pod", namespace, label_selector=f"job-name={job.ref.name}"
-            )
+            pods = cluster.list_objects("v1", "Pod", namespace, label_selector=pods_of_job)
             for pod in sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
                 name = pod["metadata"]["name"]
                 if name in streamed or not _container_started(pod):
@@ -686,7 +710,7 @@ class DatabaseStep(KubeStep):
                 explanation = explain_pods(
                     cluster,
                     namespace,
-                    f"job-name={job.ref.name}",
+                    pods_of_job,
                     mirror=session.mirror,
                     owner=job.ref.name,
                 )
@@ -714,6 +738,13 @@ class DatabaseStep(KubeStep):
             "note: schema changes a migration made stay in the database; the previous "
             "release must accept them"
         )
+
+
+def _job_pod_selector(job: dict[str, Any] | None, name: str) -> str:
+    """The label selector of this Job's own pods: the one the server put on it (its
+    ``controller-uid``), ``job-name=`` only when the Job could not be read."""
+    selector = selector_string(((job or {}).get("spec") or {}).get("selector"))
+    return selector or f"job-name={name}"
 
 
 def _job_finished(job: dict[str, Any]) -> str | None:
