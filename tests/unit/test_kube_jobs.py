@@ -11,7 +11,7 @@ from installer.credentials import Secrets
 from installer.errors import ExitCode
 from installer.targets.kubernetes.plan import dry_run, prepare_install
 from tests.support.fake_kube_api import ContainerRun, FakeKubeAPI
-from tests.support.kube_install import answers, install, options, release
+from tests.support.kube_install import RELEASE_BROKEN, answers, install, options, release
 
 NAMESPACE = "codequal"
 JOB = "codequal-migrate-1"
@@ -101,3 +101,36 @@ def test_an_earlier_job_that_is_not_deleted_in_time_fails_the_step_naming_it(
     assert failed.step == "database"
     assert f"the earlier Job {job} is still being deleted" in failed.message
     assert "example.com/audit-hold" in failed.message
+
+
+def test_a_rollback_keeps_the_claims_the_failed_release_added(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    external = answers(
+        monitoring={"enabled": False},
+        deepwiki={"mode": "external", "url": "https://deepwiki.test.invalid"},
+        checks={"skip": ["dns", "deepwiki"]},
+    )
+    first = install(external, kubeconfig, tmp_path / "root")
+    assert first.exit_code == 0, first.text()
+    claims_before = {c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE)}
+    api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
+
+    upgrade = install(
+        answers(monitoring={"enabled": False}),
+        kubeconfig,
+        tmp_path / "root",
+        release_manifest=release(RELEASE_BROKEN),
+    )
+
+    assert upgrade.exit_code == ExitCode.INSTALL_FAILED, upgrade.text()
+    claims_after = {c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE)}
+    added = claims_after - claims_before
+    assert added, "the failed release added claims (DeepWiki's)"
+    assert not any(
+        r.verb == "delete" and r.resource == "persistentvolumeclaims" for r in api.writes()
+    )
+    containers = "\n".join(e.message for e in upgrade.events if e.step == "containers")
+    assert "restoring release 1.0.0-test" in containers
+    for name in added:
+        assert f"kept PersistentVolumeClaim {name} in namespace codequal" in containers

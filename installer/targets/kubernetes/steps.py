@@ -571,7 +571,17 @@ def restore_release(
             yield f"could not restore {item.ref}: {e.message}"
     keep = record.object_set
     for item in reversed(session.applied()):
-        if item.ref not in keep and cluster.delete(item.ref):
+        if item.ref in keep:
+            continue
+        if item.kind == "PersistentVolumeClaim":
+            # Claims are never pruned: the failed release may already have written data.
+            if cluster.get(item.ref) is not None:
+                yield (
+                    f"kept {item.ref} (added by the failed release; its data stays until "
+                    "you delete it)"
+                )
+            continue
+        if cluster.delete(item.ref):
             yield f"pruned {item.ref} (added by the failed release)"
     deadline = time.monotonic() + session.options.rollout_timeout
     for item in recorded:
