@@ -454,7 +454,12 @@ class Cluster:
                 kind="unauthorized",
                 detail=f"HTTP {status} {reason or 'Unauthorized'}",
             )
-        if status == 403:
+        if status == 403 and "because it is being terminated" in message:
+            hint = (
+                "the namespace is being deleted (Terminating); wait until it is gone "
+                "(`kubectl get namespace`), then run again"
+            )
+        elif status == 403:
             hint = (
                 "ask a cluster administrator to grant this user the verb on that resource "
                 "(a Role and RoleBinding in the namespace), then run again"

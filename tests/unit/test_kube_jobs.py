@@ -113,7 +113,9 @@ def test_a_rollback_keeps_the_claims_the_failed_release_added(
     )
     first = install(external, kubeconfig, tmp_path / "root")
     assert first.exit_code == 0, first.text()
-    claims_before = {c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE)}
+    claims_before = {
+        c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE)
+    }
     api.crashing_images["codequal-test/standin:unhealthy"] = ContainerRun(["boom"], 1)
 
     upgrade = install(
@@ -124,7 +126,9 @@ def test_a_rollback_keeps_the_claims_the_failed_release_added(
     )
 
     assert upgrade.exit_code == ExitCode.INSTALL_FAILED, upgrade.text()
-    claims_after = {c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE)}
+    claims_after = {
+        c["metadata"]["name"] for c in api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE)
+    }
     added = claims_after - claims_before
     assert added, "the failed release added claims (DeepWiki's)"
     assert not any(

@@ -170,6 +170,7 @@ class PrerequisitesStep(KubeStep):
                 )
         report.raise_for_failures()
         cluster = session.cluster()
+        yield from self._await_terminating(ctx, cluster)
         yield from self._permissions(cluster)
         yield from self._classes(cluster)
         operator = session.prometheus_operator()
@@ -250,6 +251,35 @@ class PrerequisitesStep(KubeStep):
                 ),
             )
         yield f"permissions: all {total} checked with SelfSubjectAccessReview are granted"
+
+    def _await_terminating(self, ctx: StepContext, cluster: Cluster) -> Iterator[StepUpdate]:
+        """A namespace being deleted (an earlier run rolled back, say) takes new objects only
+        once it is gone: wait for that, for at most ``namespace_timeout``."""
+        namespace = self.session.namespace
+        ref = ObjectRef("v1", "Namespace", namespace)
+        if not cluster.can_i("get", "", "namespaces", namespace):
+            return
+        live = cluster.get(ref)
+        if live is None or not live["metadata"].get("deletionTimestamp"):
+            return
+        timeout = self.session.options.namespace_timeout
+        yield (
+            f"namespace {namespace} is being deleted (Terminating): waiting up to {timeout:g} s "
+            "for it to go before installing into it again"
+        )
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        while live is not None and live["metadata"].get("deletionTimestamp"):
+            if time.monotonic() > deadline:
+                raise PrerequisiteError(
+                    f"namespace {namespace} is still being deleted after {timeout:g} s",
+                    hint=f"see what holds it (`kubectl get namespace {namespace} -o yaml`: its "
+                    "conditions name the finalizers and objects left), then run again",
+                )
+            ctx.sleep(self.session.options.poll_interval)
+            live = cluster.get(ref)
+        if live is None:
+            yield f"namespace {namespace} is gone after {time.monotonic() - started:.1f} s"
 
     @staticmethod
     def _namespace_exists(cluster: Cluster, namespace: str) -> bool:
