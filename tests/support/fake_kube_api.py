@@ -372,6 +372,7 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        self.headers: dict[str, str] = {}
 
     def status(self) -> Obj:
         body: Obj = {
@@ -910,6 +911,12 @@ class FakeKubeAPI:
         # Owner uid -> when it was deleted (its dependents go gc_delay later).
         self._deleted_owners: dict[str, float] = {}
         self._terminating: dict[str, float] = {}
+        # Injected answers (see inject()): [status, times left, Retry-After, predicate].
+        self._injections: list[list[Any]] = []
+        # (method, path, status) of every request answered by an injection.
+        self.injected: list[tuple[str, str, int]] = []
+        # Warning headers of the request being answered, per handler thread.
+        self._local = threading.local()
         self.unpullable_images: set[str] = set()
         self.crashing_images: dict[str, ContainerRun] = {}
         # Image -> why admission (PodSecurity, an SCC, a policy webhook) refuses its pods.
@@ -1048,6 +1055,45 @@ class FakeKubeAPI:
         them all (real RBAC has no deny rules; see the module text)."""
         self._denials.append((verb, group, resource, namespace))
 
+    def inject(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        retry_after: int | None = None,
+        when: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests (those ``when(method, path)`` picks; discovery
+        and all else too when None) with ``status``: 429 as API Priority and Fairness
+        throttles (with ``Retry-After``), 5xx as an overloaded or restarting server."""
+        with self._lock:
+            self._injections.append([status, times, retry_after, when])
+
+    def _injected(self, method: str, path: str) -> ApiError | None:
+        with self._lock:
+            for entry in self._injections:
+                status, times, retry_after, when = entry
+                if times <= 0 or (when is not None and not when(method, path)):
+                    continue
+                entry[1] -= 1
+                self.injected.append((method, path, status))
+                reason, message = {
+                    429: ("TooManyRequests", "Too many requests, please try again later."),
+                    500: (
+                        "InternalError",
+                        "Internal error occurred: etcdserver: request timed out",
+                    ),
+                    503: (
+                        "ServiceUnavailable",
+                        "the server is currently unable to handle the request",
+                    ),
+                }.get(status, ("InternalError", f"HTTP {status}"))
+                error = ApiError(status, reason, message, {"retryAfterSeconds": retry_after or 0})
+                if retry_after is not None:
+                    error.headers["Retry-After"] = str(retry_after)
+                return error
+        return None
+
     def _subject(self) -> Obj:
         """The user as an RBAC subject: a ServiceAccount for ``system:serviceaccount:`` names."""
         parts = self.user.split(":")
@@ -1149,6 +1195,20 @@ class FakeKubeAPI:
                 for key, obj in sorted(self._objects.items())
                 if key[:2] == (rt.group, rt.plural) and (namespace is None or key[2] == namespace)
             ]
+
+    def deleted(self, api_version: str, kind: str, name: str, namespace: str = "") -> bool:
+        """Gone, or accepted for deletion (``deletionTimestamp`` set, waiting for finalizers or
+        a namespace's contents): what a client may expect right after its delete."""
+        obj = self.get_object(api_version, kind, name, namespace)
+        return obj is None or bool(obj["metadata"].get("deletionTimestamp"))
+
+    def list_live(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
+        """:meth:`list_objects` less those being deleted."""
+        return [
+            obj
+            for obj in self.list_objects(api_version, kind, namespace)
+            if not obj["metadata"].get("deletionTimestamp")
+        ]
 
     def resource_versions(self) -> dict[Key, str]:
         """Every stored object's resourceVersion (to show that a run changed nothing)."""
@@ -1721,10 +1781,13 @@ class FakeKubeAPI:
                         f for f in meta["finalizers"] if f != PVC_PROTECTION
                     ]
                     self._objects[key] = updated
-                    obj, meta = updated, updated["metadata"]
-            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-                if key[1] != "namespaces":
-                    self._remove(key)
+                    meta = updated["metadata"]
+            if (
+                meta.get("deletionTimestamp")
+                and not meta.get("finalizers")
+                and key[1] != "namespaces"
+            ):
+                self._remove(key)
         for namespace, since in list(self._terminating.items()):
             if now - since < self.namespace_termination_seconds:
                 continue
@@ -3119,13 +3182,23 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        extra: dict[str, str] = {}
+        self.api._local.warnings = []
         try:
+            injected = self.api._injected(self.command, self.path)
+            if injected is not None:
+                raise injected
             code, payload = self.api.handle(self.command, self.path, headers, body)
         except ApiError as e:
-            code, payload = e.code, e.status()
+            code, payload, extra = e.code, e.status(), e.headers
+        warnings = self.api._local.warnings
         if isinstance(payload, dict):
             data = json.dumps(payload).encode()
             self.send_response(code)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            for warning in warnings:
+                self.send_header("Warning", f'299 - "{warning}"')
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -97,7 +97,7 @@ def test_an_earlier_job_that_is_not_deleted_in_time_fails_the_step_naming_it(
     run = install(_patched(), kubeconfig, tmp_path / "root", rollout_timeout=1.0)  # type: ignore[arg-type]
 
     assert run.exit_code == ExitCode.INSTALL_FAILED, run.text()
-    failed = [e for e in run.events if e.type == "step.failed"][0]
+    failed = next(e for e in run.events if e.type == "step.failed")
     assert failed.step == "database"
     assert f"the earlier Job {job} is still being deleted" in failed.message
     assert "example.com/audit-hold" in failed.message
