@@ -49,9 +49,7 @@ def test_503_is_retried_with_exponential_back_off(api: FakeKubeAPI, kubeconfig: 
     assert api.get_object("v1", "Namespace", "retried") is not None
 
 
-def test_answers_that_go_on_are_reported_with_the_count(
-    api: FakeKubeAPI, kubeconfig: Path
-) -> None:
+def test_answers_that_go_on_are_reported_with_the_count(api: FakeKubeAPI, kubeconfig: Path) -> None:
     api.inject(503, 100, when=lambda method, _path: method == "PATCH")
     with _cluster(kubeconfig) as cluster:
         cluster.retry_backoff = 0.01
