@@ -536,6 +536,11 @@ class Cluster:
             )
         elif status == 422:
             hint = "the object was rejected by the API's validation; see the causes above"
+        elif status == 400 and "not declared in schema" in message:
+            hint = (
+                "the API does not know the field named above: a typo in the template, or a "
+                "field newer than this cluster's Kubernetes version"
+            )
         return KubernetesError(
             f"{what}: {message}" if what and what not in message else message,
             hint=hint,
@@ -648,7 +653,9 @@ class Cluster:
         """Server-side apply of ``obj`` as field manager ``codequal-installer``."""
         ref = ObjectRef.of(obj)
         resource = self.resource(ref.api_version, ref.kind)
-        query = [("fieldManager", FIELD_MANAGER)]
+        # Strict: a field the API does not know (a typo in a template) is an error, not
+        # silently dropped as the server's default (Warn) does.
+        query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
         if force:
             query.append(("force", "true"))
         if dry_run:

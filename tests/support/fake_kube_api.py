@@ -111,6 +111,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -506,6 +507,120 @@ def _overlaps(a: FieldPath, b: FieldPath) -> bool:
 
 def _format_path(path: FieldPath) -> str:
     return "".join(f".{p}" for p in path)
+
+
+# --- the official schemas (kubernetes-validate's strict JSON schemas) ----------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _schema_dir(server_version: str) -> Path | None:
+    """The strict schemas of the newest Kubernetes minor not above ``server_version``."""
+    try:
+        import kubernetes_validate
+    except ImportError:  # pragma: no cover - a dev dependency
+        return None
+    root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    wanted = tuple(int(p) for p in re.findall(r"\d+", server_version)[:2])
+    found = sorted(
+        (tuple(int(p) for p in re.findall(r"\d+", d.name)[:2]), d)
+        for d in root.glob("v*-local-strict")
+    )
+    below = [d for v, d in found if v <= wanted]
+    return below[-1] if below else (found[0][1] if found else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _definitions(directory: Path) -> Obj:
+    return dict(json.loads((directory / "_definitions.json").read_text("utf-8"))["$defs"])
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_schema(directory: Path, kind: str, group: str, version: str) -> Obj | None:
+    prefix = group.split(".", maxsplit=1)[0]
+    name = f"{kind.lower()}-{prefix}-{version}.json" if group else f"{kind.lower()}-{version}.json"
+    path = directory / name
+    return dict(json.loads(path.read_text("utf-8"))) if path.is_file() else None
+
+
+class Schema:
+    """One kind's schema, walked as the API server's structured-merge-diff walks types:
+    which fields exist, which lists are maps (``x-kubernetes-list-type: map`` with their
+    ``x-kubernetes-list-map-keys``), sets or atomic, which maps are atomic."""
+
+    def __init__(self, directory: Path, root: Obj) -> None:
+        self.defs = _definitions(directory)
+        self.root = root
+
+    def resolve(self, schema: Any) -> Obj:
+        while isinstance(schema, dict) and "$ref" in schema:
+            schema = {
+                **self.defs[schema["$ref"].rsplit("/", 1)[-1]],
+                **{k: v for k, v in schema.items() if k not in ("$ref", "description")},
+            }
+        return schema if isinstance(schema, dict) else {}
+
+    def child(self, schema: Obj, key: str) -> Obj | None:
+        """The schema of field ``key`` of an object, None when it has no such field."""
+        schema = self.resolve(schema)
+        props = schema.get("properties")
+        if props is not None and key in props:
+            return self.resolve(props[key])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return self.resolve(extra)
+        if props is None or extra is True or extra is None:
+            return {}  # free-form: anything goes below
+        return None
+
+    def items(self, schema: Obj) -> Obj:
+        return self.resolve(self.resolve(schema).get("items") or {})
+
+    @staticmethod
+    def list_keys(schema: Obj) -> list[str] | None:
+        """The keys of a map list; None for an atomic list (and for sets, compared whole)."""
+        if schema.get("x-kubernetes-list-type") == "map":
+            return list(schema.get("x-kubernetes-list-map-keys") or [])
+        return None
+
+    def unknown(self, value: Any, schema: Obj | None = None, path: str = "") -> list[str]:
+        """The paths of the fields ``value`` has and the schema does not."""
+        schema = self.resolve(self.root if schema is None else schema)
+        found: list[str] = []
+        if isinstance(value, dict) and schema.get("properties") is not None:
+            for key, child in value.items():
+                sub = self.child(schema, str(key))
+                where = f"{path}.{key}" if path else str(key)
+                if sub is None:
+                    found.append(where)
+                elif child is not None:
+                    found += self.unknown(child, sub, where)
+        elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+            for key, child in value.items():
+                found += self.unknown(child, self.child(schema, str(key)), f"{path}.{key}")
+        elif isinstance(value, list) and "items" in schema:
+            for index, item in enumerate(value):
+                found += self.unknown(item, self.items(schema), f"{path}[{index}]")
+        return found
+
+
+def schema_for(server_version: str, rt: ResourceType) -> Schema | None:
+    directory = _schema_dir(server_version)
+    if directory is None:
+        return None
+    root = _kind_schema(directory, rt.kind, rt.group, rt.version)
+    return Schema(directory, root) if root is not None else None
+
+
+def _drop_path(obj: Any, path: str) -> None:
+    """Remove the field at ``path`` (``a.b[2].c``) from ``obj``."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    node = obj
+    for part in parts[:-1]:
+        node = node[int(part[1:-1])] if part.startswith("[") else node.get(part)
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
 
 
 # --- selectors ------------------------------------------------------------------------
@@ -915,8 +1030,9 @@ class FakeKubeAPI:
         self._injections: list[list[Any]] = []
         # (method, path, status) of every request answered by an injection.
         self.injected: list[tuple[str, str, int]] = []
-        # Warning headers of the request being answered, per handler thread.
+        # Warning headers of the request being answered, per handler thread; every one sent.
         self._local = threading.local()
+        self.warnings_sent: list[str] = []
         self.unpullable_images: set[str] = set()
         self.crashing_images: dict[str, ContainerRun] = {}
         # Image -> why admission (PodSecurity, an SCC, a policy webhook) refuses its pods.
@@ -1333,6 +1449,49 @@ class FakeKubeAPI:
             if name
             else {"group": rt.group, "kind": rt.plural},
         )
+
+    def _validate_fields(
+        self, rt: ResourceType, body: Any, query: dict[str, str], *, apply: bool = False
+    ) -> Any:
+        """Server-side field validation of a write's body against the kind's schema: unknown
+        fields are a 400 with ``fieldValidation=Strict``, dropped silently with ``Ignore``,
+        dropped with a ``Warning`` header otherwise (``Warn``, the default)."""
+        directive = query.get("fieldValidation", "Warn")
+        if directive not in ("Strict", "Warn", "Ignore"):
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got {directive!r}',
+            )
+        schema = schema_for(self.version, rt)
+        if schema is None or not isinstance(body, dict):
+            return body
+        unknown = [p for p in schema.unknown(body) if not p.startswith("status")]
+        if not unknown:
+            return body
+        if directive == "Strict":
+            if apply:
+                name = (body.get("metadata") or {}).get("name", "")
+                listed = "\n".join(f".{p}: field not declared in schema" for p in unknown)
+                message = (
+                    f"failed to create typed patch object ({rt.group_version}, Kind={rt.kind} "
+                    f"{name}): {listed}"
+                )
+            else:
+                message = "strict decoding error: " + ", ".join(
+                    f'unknown field "{p}"' for p in unknown
+                )
+            raise ApiError(400, "BadRequest", message)
+        body = copy.deepcopy(body)
+        for path in unknown:
+            _drop_path(body, path)
+            if directive == "Warn":
+                warning = f'unknown field "{path}"'
+                self.warnings_sent.append(warning)
+                if not hasattr(self._local, "warnings"):
+                    self._local.warnings = []
+                self._local.warnings.append(warning)
+        return body
 
     def _refuse_escalation(self, rt: ResourceType, namespace: str, obj: Any) -> None:
         """RBAC's escalation check: a Role (or ClusterRole) may grant only what its writer
@@ -1917,14 +2076,14 @@ class FakeKubeAPI:
             return 200, self._list(rt, namespace, query)
         if verb == "create":
             self._authorize("create", rt, namespace, "")
-            created = _decode(body, headers)
+            created = self._validate_fields(rt, _decode(body, headers), query)
             self._refuse_escalation(rt, namespace, created)
             return 201, self._create(rt, namespace, created, manager, dry_run)
         if verb == "update":
             self._authorize("update", rt, namespace, name)
             if key not in self._objects:
                 raise self._not_found(rt, name)
-            updated = _decode(body, headers)
+            updated = self._validate_fields(rt, _decode(body, headers), query)
             self._refuse_escalation(rt, namespace, updated)
             return 200, self._update(rt, key, updated, manager, dry_run)
         if verb == "delete":
@@ -1945,6 +2104,7 @@ class FakeKubeAPI:
                 self._authorize("create", rt, namespace, name)
             config = _decode(body, headers)
             self.applied_bodies.append(copy.deepcopy(config))
+            config = self._validate_fields(rt, config, query, apply=True)
             self._refuse_escalation(rt, namespace, config)
             result, created = self._apply(
                 rt,
@@ -1968,7 +2128,8 @@ class FakeKubeAPI:
         ):
             if key not in self._objects:
                 raise self._not_found(rt, name)
-            patched = _merge_patch(copy.deepcopy(self._objects[key]), _decode(body, headers))
+            patch = self._validate_fields(rt, _decode(body, headers), query)
+            patched = _merge_patch(copy.deepcopy(self._objects[key]), patch)
             return 200, self._update(rt, key, patched, manager, dry_run)
         raise ApiError(
             415,
@@ -3198,7 +3359,8 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in extra.items():
                 self.send_header(name, value)
             for warning in warnings:
-                self.send_header("Warning", f'299 - "{warning}"')
+                escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+                self.send_header("Warning", f'299 - "{escaped}"')
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
