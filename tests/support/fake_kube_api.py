@@ -416,8 +416,20 @@ class Node:
     """A schedulable node: what it can give to pods."""
 
     name: str
-    cpu_millis: int = 8000
-    memory_bytes: int = 32 * 1024**3
+    cpu_millis: int = 8000  # capacity
+    memory_bytes: int = 32 * 1024**3  # capacity
+    # What the kubelet keeps for the system, kube-reserved and the eviction threshold:
+    # ``allocatable`` is capacity less these, and pods are scheduled against allocatable.
+    reserved_cpu_millis: int = 100
+    reserved_memory_bytes: int = 512 * 1024**2
+
+    @property
+    def allocatable_cpu_millis(self) -> int:
+        return max(0, self.cpu_millis - self.reserved_cpu_millis)
+
+    @property
+    def allocatable_memory_bytes(self) -> int:
+        return max(0, self.memory_bytes - self.reserved_memory_bytes)
 
 
 @dataclass
@@ -1704,12 +1716,12 @@ class FakeKubeAPI:
 
     def _default_storage_class(self) -> str | None:
         for key, obj in self._objects.items():
-            if (
-                key[1] == "storageclasses"
-                and (obj["metadata"].get("annotations") or {}).get(
-                    "storageclass.kubernetes.io/is-default-class"
+            if key[1] == "storageclasses" and any(
+                (obj["metadata"].get("annotations") or {}).get(annotation) == "true"
+                for annotation in (
+                    "storageclass.kubernetes.io/is-default-class",
+                    "storageclass.beta.kubernetes.io/is-default-class",
                 )
-                == "true"
             ):
                 return key[3]
         return None
@@ -2785,9 +2797,9 @@ class FakeKubeAPI:
             for c in spec["containers"]
         )
         short = []
-        if not any(n.cpu_millis >= cpu for n in self.nodes):
+        if not any(n.allocatable_cpu_millis >= cpu for n in self.nodes):
             short.append(f"{len(self.nodes)} Insufficient cpu")
-        if not any(n.memory_bytes >= memory for n in self.nodes):
+        if not any(n.allocatable_memory_bytes >= memory for n in self.nodes):
             short.append(f"{len(self.nodes)} Insufficient memory")
         if short:
             count = len(self.nodes)
@@ -3062,9 +3074,16 @@ _WAITING_WORDS = {
 
 
 def _node_object(node: Node, version: str) -> Obj:
-    resources = {
-        "cpu": f"{node.cpu_millis}m",
+    capacity = {
+        "cpu": str(node.cpu_millis // 1000)
+        if node.cpu_millis % 1000 == 0
+        else f"{node.cpu_millis}m",
         "memory": f"{node.memory_bytes // 1024}Ki",
+        "pods": "110",
+    }
+    allocatable = {
+        "cpu": f"{node.allocatable_cpu_millis}m",
+        "memory": f"{node.allocatable_memory_bytes // 1024}Ki",
         "pods": "110",
     }
     return {
@@ -3080,8 +3099,8 @@ def _node_object(node: Node, version: str) -> Obj:
         },
         "spec": {"providerID": f"fake://{node.name}"},
         "status": {
-            "capacity": dict(resources),
-            "allocatable": dict(resources),
+            "capacity": capacity,
+            "allocatable": allocatable,
             "conditions": [
                 {
                     "type": "Ready",

@@ -15,6 +15,7 @@ from installer.targets.kubernetes.objects import (
     parse_manifest,
     phase_of,
     service_monitors,
+    secrets_as_data,
     without_autoscaled_replicas,
 )
 
@@ -98,7 +99,7 @@ class KubeInstall:
             release,
             root,
             rendered,
-            without_autoscaled_replicas(items),
+            secrets_as_data(without_autoscaled_replicas(items)),
             options,
             bundle,
         )

@@ -303,7 +303,11 @@ class PrerequisitesStep(KubeStep):
                 cluster,
                 api_version="storage.k8s.io/v1",
                 kind="StorageClass",
-                default_annotation="storageclass.kubernetes.io/is-default-class",
+                default_annotations=(
+                    "storageclass.kubernetes.io/is-default-class",
+                    # The beta annotation, still set by some provisioners and older clusters.
+                    "storageclass.beta.kubernetes.io/is-default-class",
+                ),
                 wanted=wanted_storage,
                 answer_key="kubernetes.storage_class",
             )
@@ -314,7 +318,7 @@ class PrerequisitesStep(KubeStep):
                 cluster,
                 api_version="networking.k8s.io/v1",
                 kind="IngressClass",
-                default_annotation="ingressclass.kubernetes.io/is-default-class",
+                default_annotations=("ingressclass.kubernetes.io/is-default-class",),
                 wanted=answers.kubernetes.ingress_class,
                 answer_key="kubernetes.ingress_class",
             )
@@ -325,7 +329,7 @@ class PrerequisitesStep(KubeStep):
         *,
         api_version: str,
         kind: str,
-        default_annotation: str,
+        default_annotations: tuple[str, ...],
         wanted: str | None,
         answer_key: str,
     ) -> Iterator[StepUpdate]:
@@ -339,7 +343,10 @@ class PrerequisitesStep(KubeStep):
         defaults = [
             i["metadata"]["name"]
             for i in items
-            if (i["metadata"].get("annotations") or {}).get(default_annotation) == "true"
+            if any(
+                (i["metadata"].get("annotations") or {}).get(a) == "true"
+                for a in default_annotations
+            )
         ]
         if wanted is not None:
             if wanted not in names:
