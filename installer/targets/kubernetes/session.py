@@ -14,8 +14,8 @@ from installer.targets.kubernetes.objects import (
     Phase,
     parse_manifest,
     phase_of,
-    service_monitors,
     secrets_as_data,
+    service_monitors,
     without_autoscaled_replicas,
 )
 
