@@ -119,6 +119,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -459,13 +460,53 @@ def _now() -> str:
 # --- field paths: the unit of ownership in server-side apply ----------------------------
 
 
-def _leaves(obj: Any, prefix: FieldPath = ()) -> Iterator[tuple[FieldPath, Any]]:
-    """Every leaf of a configuration: maps are walked, lists and scalars are leaves."""
+def _leaves(
+    obj: Any,
+    prefix: FieldPath = (),
+    schema: Schema | None = None,
+    node: Obj | None = None,
+) -> Iterator[tuple[FieldPath, Any]]:
+    """Every leaf of a configuration, as structured-merge-diff sees it with the kind's
+    ``schema``: maps are walked; an item of a map list (``x-kubernetes-list-type: map``) is
+    the path element ``k:{"name":"..."}`` and is walked too; a value of a set list is the
+    element ``v:<value>``; atomic lists and scalars are leaves. Without a schema every list
+    is atomic."""
+    if schema is not None and node is None:
+        node = schema.root
     if isinstance(obj, dict) and obj:
         for key, value in obj.items():
-            yield from _leaves(value, (*prefix, str(key)))
-    elif prefix:
+            sub = schema.child(node or {}, str(key)) if schema is not None else None
+            yield from _leaves(value, (*prefix, str(key)), schema if sub is not None else None, sub)
+        return
+    if isinstance(obj, list) and obj and schema is not None and node is not None:
+        resolved = schema.resolve(node)
+        keys = Schema.list_keys(resolved)
+        if keys and all(isinstance(item, dict) for item in obj):
+            items = schema.items(resolved)
+            for item in obj:
+                yield from _leaves(item, (*prefix, _key_element(item, keys)), schema, items)
+            return
+        if resolved.get("x-kubernetes-list-type") == "set":
+            for value in obj:
+                yield (*prefix, "v:" + json.dumps(value, separators=(",", ":"))), value
+            return
+    if prefix:
         yield prefix, obj
+
+
+def _key_element(item: Obj, keys: list[str]) -> str:
+    return "k:" + json.dumps(
+        {k: item[k] for k in keys if k in item}, separators=(",", ":"), sort_keys=False
+    )
+
+
+def _matches(item: Any, element: str) -> bool:
+    """Whether a list item is the one a ``k:``/``v:`` element names (keys the element
+    leaves out, defaulted ones like a port's protocol, are not compared)."""
+    value = json.loads(element[2:])
+    if element.startswith("v:"):
+        return bool(item == value)
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in value.items())
 
 
 def _fields_v1(paths: Iterable[FieldPath]) -> Obj:
@@ -473,43 +514,82 @@ def _fields_v1(paths: Iterable[FieldPath]) -> Obj:
     for path in sorted(paths):
         node = tree
         for part in path:
-            node = node.setdefault(f"f:{part}", {})
+            node = node.setdefault(part if part[:2] in ("k:", "v:") else f"f:{part}", {})
     return tree
+
+
+def _step(node: Any, part: str) -> tuple[bool, Any]:
+    if part[:2] in ("k:", "v:"):
+        if not isinstance(node, list):
+            return False, None
+        for item in node:
+            if _matches(item, part):
+                return True, item
+        return False, None
+    if not isinstance(node, dict) or part not in node:
+        return False, None
+    return True, node[part]
 
 
 def _get(obj: Any, path: FieldPath) -> tuple[bool, Any]:
     node = obj
     for part in path:
-        if not isinstance(node, dict) or part not in node:
+        found, node = _step(node, part)
+        if not found:
             return False, None
-        node = node[part]
     return True, node
 
 
 def _set(obj: Obj, path: FieldPath, value: Any) -> None:
-    node = obj
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
+    node: Any = obj
+    for index, part in enumerate(path[:-1]):
+        listed = path[index + 1][:2] in ("k:", "v:")
+        if part[:2] == "k:":
+            found, child = _step(node, part)
+            if not found:
+                child = dict(json.loads(part[2:]))
+                node.append(child)
+        else:
+            child = node.get(part)
+            if listed and not isinstance(child, list):
+                child = node[part] = []
+            elif not listed and not isinstance(child, dict):
+                child = node[part] = {}
         node = child
-    node[path[-1]] = value
+    last = path[-1]
+    if last[:2] == "v:":
+        if value not in node:
+            node.append(value)
+    elif last[:2] == "k:":
+        if not _step(node, last)[0]:
+            node.append(value)
+    else:
+        node[last] = value
 
 
 def _delete(obj: Obj, path: FieldPath) -> None:
-    """Remove a field, then the maps it leaves empty (below the top-level sections)."""
-    parents: list[tuple[Obj, str]] = []
+    """Remove a field (or a list item), then the maps and lists it leaves empty (below the
+    top-level sections)."""
+    parents: list[tuple[Any, Any]] = []  # (container, key or list item)
     node: Any = obj
     for part in path[:-1]:
-        if not isinstance(node, dict) or part not in node:
+        found, child = _step(node, part)
+        if not found:
             return
-        parents.append((node, part))
-        node = node[part]
-    if isinstance(node, dict):
-        node.pop(path[-1], None)
-    for parent, part in reversed(parents[1:]):
-        if parent[part] == {}:
-            del parent[part]
+        parents.append((node, part if part[:2] not in ("k:", "v:") else child))
+        node = child
+    last = path[-1]
+    if last[:2] in ("k:", "v:"):
+        if isinstance(node, list):
+            node[:] = [item for item in node if not _matches(item, last)]
+    elif isinstance(node, dict):
+        node.pop(last, None)
+    for container, key in reversed(parents[1:]):
+        if isinstance(container, list):
+            if key == {}:
+                container[:] = [item for item in container if item is not key]
+        elif container.get(key) in ({}, []):
+            del container[key]
 
 
 def _overlaps(a: FieldPath, b: FieldPath) -> bool:
@@ -518,7 +598,17 @@ def _overlaps(a: FieldPath, b: FieldPath) -> bool:
 
 
 def _format_path(path: FieldPath) -> str:
-    return "".join(f".{p}" for p in path)
+    """``.spec.template.spec.containers[name="codequal"].image``, as the API names fields."""
+    out = []
+    for part in path:
+        if part[:2] == "k:":
+            keys = json.loads(part[2:])
+            out.append("[" + ",".join(f"{k}={json.dumps(v)}" for k, v in keys.items()) + "]")
+        elif part[:2] == "v:":
+            out.append(f"[={part[2:]}]")
+        else:
+            out.append(f".{part}")
+    return "".join(out)
 
 
 # --- the official schemas (kubernetes-validate's strict JSON schemas) ----------------------
@@ -1355,6 +1445,10 @@ class FakeKubeAPI:
 
     # -- internals: types and keys ---------------------------------------------------
 
+    def _leaves_of(self, rt: ResourceType, obj: Obj) -> Iterator[tuple[FieldPath, Any]]:
+        """The field paths of what a manager can own of ``obj`` (see :func:`_leaves`)."""
+        return _leaves(_configuration(obj), (), schema_for(self.version, rt))
+
     def _type_for(self, api_version: str, kind: str) -> ResourceType:
         group, _, version = api_version.rpartition("/")
         for rt in self.types:
@@ -1779,7 +1873,7 @@ class FakeKubeAPI:
                 f'{rt.qualified} "{name}" already exists',
                 {"name": name, "group": rt.group, "kind": rt.plural},
             )
-        user_paths = {p for p, _ in _leaves(_configuration(body))}
+        user_paths = {p for p, _ in self._leaves_of(rt, body)}
         new = self._prepare(rt, body, None, namespace)
         entries = [ManagedEntry(manager, "Update", rt.group_version, _now(), user_paths)]
         return self._commit(rt, key, new, None, entries, dry_run)[0]
@@ -1799,8 +1893,8 @@ class FakeKubeAPI:
                 {"name": key[3], "group": rt.group, "kind": rt.plural},
             )
         new = self._prepare(rt, copy.deepcopy(new_body), old, key[2])
-        old_leaves = dict(_leaves(_configuration(old)))
-        new_leaves = dict(_leaves(_configuration(new)))
+        old_leaves = dict(self._leaves_of(rt, old))
+        new_leaves = dict(self._leaves_of(rt, new))
         changed = {p for p, v in new_leaves.items() if old_leaves.get(p, _MISSING) != v}
         gone = set(old_leaves) - set(new_leaves)
         touched = changed | gone
@@ -1847,7 +1941,19 @@ class FakeKubeAPI:
         old = self._objects.get(key)
         if old is None:
             self._check_namespace(rt, namespace, name)
-        applied = dict(_leaves(_configuration(config)))
+        leaves = list(self._leaves_of(rt, config))
+        duplicated = [p for p, n in Counter(p for p, _ in leaves).items() if n > 1]
+        if duplicated:
+            path = duplicated[0]
+            item = max(i for i, part in enumerate(path) if part[:2] == "k:")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"failed to create typed patch object ({rt.group_version}, Kind={rt.kind} "
+                f"{name}): {_format_path(path[:item])}: duplicate entries for key "
+                f"{_format_path(path[item : item + 1])}",
+            )
+        applied = dict(leaves)
         entries = [copy.deepcopy(e) for e in self._managed.get(key, [])]
         mine = _entry(entries, manager, "Apply", rt.group_version)
         others = [e for e in entries if e is not mine]
@@ -1874,9 +1980,21 @@ class FakeKubeAPI:
                 "metadata": {"name": name},
             }
         )
-        for removed in mine.paths - set(applied):
-            if not any(_overlaps(removed, q) for e in others for q in e.paths):
-                _delete(merged, removed)
+        owned_by_others = [q for e in others for q in e.paths]
+        removed = [
+            p
+            for p in mine.paths - set(applied)
+            if not any(_overlaps(p, q) for q in owned_by_others)
+        ]
+        for path in removed:
+            _delete(merged, path)
+        # A list item nobody applies any more goes whole (its defaulted fields with it).
+        items = {
+            path[: i + 1] for path in removed for i, part in enumerate(path) if part[:2] == "k:"
+        }
+        for item in sorted(items, key=len, reverse=True):
+            if not any(_overlaps(item, q) for q in [*applied, *owned_by_others]):
+                _delete(merged, item)
         for path, value in applied.items():
             _set(merged, path, copy.deepcopy(value))
         merged["apiVersion"], merged["kind"] = config.get("apiVersion"), config.get("kind")
@@ -2375,7 +2493,7 @@ class FakeKubeAPI:
                 "Update",
                 rt.group_version,
                 _now(),
-                {p for p, _ in _leaves(_configuration(obj))},
+                {p for p, _ in self._leaves_of(rt, obj)},
             )
         ]
         return obj
