@@ -123,6 +123,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -804,6 +805,65 @@ _BINARY = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 _DECIMAL = {"k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
 
 
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$")
+_BINARY_SUFFIXES = (
+    ("Ei", 2**60),
+    ("Pi", 2**50),
+    ("Ti", 2**40),
+    ("Gi", 2**30),
+    ("Mi", 2**20),
+    ("Ki", 2**10),
+)
+_DECIMAL_SUFFIXES = (
+    ("E", Decimal(10) ** 18),
+    ("P", Decimal(10) ** 15),
+    ("T", Decimal(10) ** 12),
+    ("G", Decimal(10) ** 9),
+    ("M", Decimal(10) ** 6),
+    ("k", Decimal(10) ** 3),
+    ("", Decimal(1)),
+    ("m", Decimal(10) ** -3),
+    ("u", Decimal(10) ** -6),
+    ("n", Decimal(10) ** -9),
+)
+
+
+def canonical_quantity(quantity: Any) -> Any:
+    """A resource quantity in the API server's canonical form (``1024Mi`` -> ``1Gi``,
+    ``0.5`` -> ``500m``, ``1.5Gi`` -> ``1536Mi``); anything else (an exponent form, a
+    number) as it came."""
+    found = _QUANTITY.match(quantity) if isinstance(quantity, str) else None
+    if found is None:
+        return quantity
+    number, suffix = Decimal(found.group(1)), found.group(2) or ""
+    if suffix.endswith("i"):
+        value = number * dict(_BINARY_SUFFIXES)[suffix]
+        if value == value.to_integral_value():
+            whole = int(value)
+            for name, factor in _BINARY_SUFFIXES:
+                if whole and whole % factor == 0:
+                    return f"{whole // factor}{name}"
+            return str(whole)
+    else:
+        value = number * dict(_DECIMAL_SUFFIXES)[suffix]
+    if value == 0:
+        return "0"
+    for name, factor in _DECIMAL_SUFFIXES:
+        scaled = value / factor
+        if scaled == scaled.to_integral_value():
+            return f"{int(scaled)}{name}"
+    return quantity
+
+
+def _canonical_resources(resources: Any) -> None:
+    if isinstance(resources, dict):
+        for section in ("requests", "limits"):
+            values = resources.get(section)
+            if isinstance(values, dict):
+                for name, value in values.items():
+                    values[name] = canonical_quantity(value)
+
+
 def cpu_millis(quantity: Any) -> int:
     text = str(quantity)
     if text.endswith("m"):
@@ -994,6 +1054,19 @@ def _validate_kind(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
         if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
             causes.append(_required("spec.resources[storage]"))
         if old is not None:
+            size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+            before_size = (
+                ((old.get("spec") or {}).get("resources") or {}).get("requests") or {}
+            ).get("storage")
+            if size and before_size and memory_bytes(size) < memory_bytes(before_size):
+                causes.append(
+                    (
+                        "FieldValueForbidden",
+                        "spec.resources.requests.storage",
+                        "spec.resources.requests.storage: Forbidden: field can not be less than "
+                        "status.capacity",
+                    )
+                )
             mutable = ("resources", "volumeAttributesClassName")
             before = {k: v for k, v in (old.get("spec") or {}).items() if k not in mutable}
             after = {k: v for k, v in spec.items() if k not in mutable}
@@ -1021,6 +1094,7 @@ def _default_container(container: Obj) -> None:
     container.setdefault("terminationMessagePolicy", "File")
     for port in container.get("ports") or []:
         port.setdefault("protocol", "TCP")
+    _canonical_resources(container.get("resources"))
 
 
 def _default_pod_spec(spec: Obj, restart: str = "Always") -> None:
@@ -1799,6 +1873,7 @@ class FakeKubeAPI:
                 obj.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()
         elif rt.kind == "PersistentVolumeClaim" and isinstance(spec, dict):
             spec.setdefault("volumeMode", "Filesystem")
+            _canonical_resources(spec.get("resources"))
             if old is None:  # the StorageObjectInUseProtection admission plugin
                 finalizers = obj["metadata"].setdefault("finalizers", [])
                 if PVC_PROTECTION not in finalizers:
