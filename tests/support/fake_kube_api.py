@@ -19,13 +19,41 @@ What it implements, with the real semantics:
   object really changes, ``metadata.generation`` that moves only when the object's spec (all
   but ``metadata`` and ``status``) changes, and ``status.observedGeneration`` set by the
   controllers below. Namespaced objects need their namespace (404 otherwise). Nodes
-  (:class:`Node`, three of 8 CPU / 32 GiB by default) are served read-only.
+  (:class:`Node`, three of 8 CPU / 32 GiB by default) are served read-only, with
+  ``allocatable`` below ``capacity`` by what the kubelet reserves (100m CPU, 512 MiB by
+  default); the scheduler places pods against allocatable.
 * Server-side apply: PATCH ``application/apply-patch+yaml`` with ``fieldManager`` and
   ``force``; ``metadata.managedFields`` (``FieldsV1``) per manager and operation; a field owned
   by another manager with a different live value is a 409 conflict naming the manager and the
   field, unless ``force=true`` takes it over; fields a manager stops applying are removed when
   nobody else owns them; an apply that changes nothing writes nothing. Updates (create, PUT,
-  merge patch) take ownership of the fields they change, as in the real server.
+  merge patch) take ownership of the fields they change, as in the real server. Field paths
+  follow the kind's official schema (the strict JSON schemas ``kubernetes-validate`` ships, of
+  the newest Kubernetes minor not above the server's version): lists marked
+  ``x-kubernetes-list-type: map`` are merged item by item on their
+  ``x-kubernetes-list-map-keys`` (``containers`` and ``env`` by ``name``, ports by port and
+  protocol), so two managers may each own items of one list; ``set`` lists value by value;
+  other lists are atomic. An item nobody applies any more goes whole. Duplicate keys in an
+  applied map list are a 400 (``duplicate entries for key [name="A"]``). Conflicts name the
+  field as the API does (``.spec.template.spec.containers[name="codequal"].image``).
+* Field validation (``fieldValidation``): fields the kind's schema does not declare are
+  dropped with a ``Warning: 299 - "unknown field \"spec.x\""`` header (``Warn``, the
+  default; :attr:`FakeKubeAPI.warnings_sent` keeps them), dropped silently with ``Ignore``, a
+  400 BadRequest naming them with ``Strict``. Kinds without a shipped schema (Route,
+  ServiceMonitor) are not checked.
+* Quantities in container resources and claim sizes are stored in canonical form (``1024Mi``
+  -> ``1Gi``, ``0.5`` -> ``500m``); a claim may grow but not shrink (422).
+* Deletion that takes time: an object with ``metadata.finalizers`` only gets its
+  ``deletionTimestamp`` until they are removed (:meth:`FakeKubeAPI.add_finalizer`,
+  :meth:`FakeKubeAPI.remove_finalizer`); claims carry ``kubernetes.io/pvc-protection``, which
+  goes once no pod uses the claim; a deleted namespace is ``Terminating`` for
+  :attr:`FakeKubeAPI.namespace_termination_seconds` (1 s by default), refuses new content with
+  the API's 403 (``unable to create new content in namespace X because it is being
+  terminated``), then goes with everything in it; dependents of a deleted owner (a Job's or a
+  Deployment's pods) are removed by the garbage collector :attr:`FakeKubeAPI.gc_delay` later.
+* Overload: :meth:`FakeKubeAPI.inject` answers the next requests with 429 (with
+  ``Retry-After``, as API Priority and Fairness throttles), 500 or 503;
+  :attr:`FakeKubeAPI.injected` records them.
 * Authorization: RBAC. Roles, ClusterRoles, RoleBindings and ClusterRoleBindings are stored
   objects and every request is evaluated against them as the RBAC authorizer does: a
   ClusterRoleBinding grants everywhere, a RoleBinding (of a Role or a ClusterRole) only in its
@@ -76,6 +104,12 @@ and refused ones too), :meth:`FakeKubeAPI.writes` the ones that would change som
 :attr:`FakeKubeAPI.applied_bodies` every server-side apply body as sent, and
 :meth:`FakeKubeAPI.resource_versions` every stored object's version.
 
+Going away: :attr:`FakeKubeAPI.vanish_when` names a request at which the server stops
+answering, as an API server that crashes or drops off the network does: that request and
+every later one get their connection closed without an answer, and the server stops
+listening. :meth:`FakeKubeAPI.start` with the old ``port`` brings it back with the objects
+it stored.
+
 What it does not model (the installer must not rely on these here):
 
 * ``watch`` (refused with 400), aggregated discovery, OpenAPI, protobuf, table output,
@@ -85,15 +119,17 @@ What it does not model (the installer must not rely on these here):
   check of RoleBindings (``bind``) is not made; non-resource URLs (discovery, ``/version``)
   are open to everyone.
 
-Going away: :attr:`FakeKubeAPI.vanish_when` names a request at which the server stops
-answering, as an API server that crashes or drops off the network does: that request and
-every later one get their connection closed without an answer, and the server stops
-listening. :meth:`FakeKubeAPI.start` with the old ``port`` brings it back with the objects
-it stored.
 * Strategic merge patch is applied as a JSON merge patch (lists replaced whole); JSON patch
-  is refused (415). In server-side apply every list is atomic (the real server merges lists
-  such as ``containers`` by key), so two managers sharing a list conflict on the whole list.
-  ``managedFields`` sent by clients are ignored; status fields are not tracked there.
+  is refused (415). ``managedFields`` sent by clients are ignored; status fields are not
+  tracked there; ``x-kubernetes-map-type: atomic`` maps are walked like others; an applied
+  map-list item matches a live one on the keys it names (a defaulted key such as a port's
+  ``protocol`` is not compared). Quantities in an exponent form (``1e3``) are kept as sent.
+* Field validation checks field names only (not types, enums or formats: the 422 checks
+  below do some of that); the duplicate-field check of JSON decoding is not made.
+* Deletion: ``gracePeriodSeconds`` and ``propagationPolicy`` are not read (dependents always
+  go in the background; pods go at once); namespace finalizers other than the namespace
+  controller's are not modelled; controllers still act on an owner that is being deleted.
+* Overload: no real priority levels or queues; injected answers are taken in order.
 * Time: back-offs, restarts and log lines advance in fractions of a second, not the
   kubelet's minutes; ``progressDeadlineSeconds`` is honoured in real seconds.
 * A Job's ``restartPolicy: OnFailure`` is run like ``Never``: every attempt is a new pod.
@@ -101,9 +137,8 @@ it stored.
 * ReplicaSets (pods are owned by the Deployment directly), rolling-update pacing
   (``maxSurge``/``maxUnavailable``), probes (a started container is ready at once),
   ``minReadySeconds``, HPA, PDB, NetworkPolicy, Ingress, Route and ServiceMonitor behaviour
-  (they are stored and returned, nothing acts on them), finalizers and graceful deletion
-  (deletes are immediate; deleting a namespace removes what it holds at once), admission
-  webhooks, quotas, OpenShift security context constraints.
+  (they are stored and returned, nothing acts on them), a pod's graceful termination,
+  admission webhooks, quotas, OpenShift security context constraints.
 """
 
 from __future__ import annotations
