@@ -92,9 +92,11 @@ What it implements, with the real semantics:
   :attr:`FakeKubeAPI.forbidden_images` are refused at creation with a ``FailedCreate`` event
   on their ReplicaSet (or Job), as an admission refusal reads; Jobs run one pod at a
   time up to ``backoffLimit`` with the log lines and exit code from
-  :attr:`FakeKubeAPI.job_runs`, ending ``Complete`` or ``Failed``; EndpointSlices follow the
-  ready pods behind each Service; Events are recorded (and counted) as the kubelet, scheduler
-  and controllers word them.
+  :attr:`FakeKubeAPI.job_runs`, ending ``Complete`` or ``Failed`` (with ``restartPolicy:
+  OnFailure`` a failed container restarts in the same pod after a back-off, its restarts
+  counted against ``backoffLimit``, and the pod is removed when the Job fails);
+  EndpointSlices follow the ready pods behind each Service; Events are recorded (and
+  counted) as the kubelet, scheduler and controllers word them.
 * Pod logs: ``/pods/<name>/log`` with ``container``, ``tailLines``, ``previous`` and
   ``follow`` (streamed, chunked, until the container stops).
 
@@ -132,8 +134,8 @@ What it does not model (the installer must not rely on these here):
 * Overload: no real priority levels or queues; injected answers are taken in order.
 * Time: back-offs, restarts and log lines advance in fractions of a second, not the
   kubelet's minutes; ``progressDeadlineSeconds`` is honoured in real seconds.
-* A Job's ``restartPolicy: OnFailure`` is run like ``Never``: every attempt is a new pod.
-  ``previous=true`` logs of a crashing container are its last run's, like the current ones.
+* ``previous=true`` logs of a crashing container are its last run's, like the current ones;
+  a restarted Job container's earlier runs are not kept.
 * ReplicaSets (pods are owned by the Deployment directly), rolling-update pacing
   (``maxSurge``/``maxUnavailable``), probes (a started container is ready at once),
   ``minReadySeconds``, HPA, PDB, NetworkPolicy, Ingress, Route and ServiceMonitor behaviour
@@ -2877,6 +2879,13 @@ class FakeKubeAPI:
         succeeded = sum(1 for _, p in pods if p["status"]["phase"] == "Succeeded")
         failed = sum(1 for _, p in pods if p["status"]["phase"] == "Failed")
         active = [p for _, p in pods if p["status"]["phase"] in ("Pending", "Running")]
+        # Under OnFailure a failure is a container restart in the same pod; the Job counts
+        # them against backoffLimit as it counts failed pods.
+        failed += sum(
+            int(c.get("restartCount") or 0)
+            for _, p in pods
+            for c in (p.get("status") or {}).get("containerStatuses") or []
+        )
         if succeeded:
             status.update({"succeeded": 1, "completionTime": _now(), "ready": 0})
             status.pop("active", None)
@@ -2898,6 +2907,9 @@ class FakeKubeAPI:
         elif failed > int(job["spec"].get("backoffLimit", 6)):
             status.update({"failed": failed, "ready": 0})
             status.pop("active", None)
+            for pod_key, pod in pods:  # the Job controller stops what still runs
+                if pod["status"]["phase"] in ("Pending", "Running"):
+                    self._remove(pod_key)
             status["conditions"] = [
                 {
                     "type": "FailureTarget",
@@ -3147,14 +3159,72 @@ class FakeKubeAPI:
                 },
             }
         if is_job and run.plan is not None:
+            restarted: Obj = {}
+            if run.attempts:
+                restarted = {
+                    "restartCount": run.attempts,
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": run.plan.exit_code,
+                            "reason": "Error",
+                            "startedAt": run.started_at,
+                            "finishedAt": run.started_at,
+                        }
+                    },
+                }
+            if run.restarting:
+                if not run.due():
+                    return {
+                        **base,
+                        **restarted,
+                        "state": {
+                            "waiting": {
+                                "reason": "CrashLoopBackOff",
+                                "message": f"back-off 10s restarting failed container={name} pod={pod['metadata']['name']}_{pod['metadata']['namespace']}({pod['metadata']['uid']})",
+                            }
+                        },
+                    }
+                run.restarting, run.finished = False, False
+                run.printed = []
+                run.started_at = _now()
+                self.record_event(
+                    pod, "Normal", "Started", f"Started container {name}", "kubelet", field_path
+                )
             if len(run.printed) < len(run.plan.lines):
                 run.printed.append(run.plan.lines[len(run.printed)])
                 return {
                     **base,
+                    **restarted,
                     "started": True,
                     "state": {"running": {"startedAt": run.started_at}},
                 }
             run.finished = True
+            if run.plan.exit_code != 0 and pod["spec"].get("restartPolicy") == "OnFailure":
+                # The kubelet restarts the container in the same pod, after a back-off.
+                run.attempts += 1
+                run.restarting = True
+                run.last_attempt = time.monotonic()
+                self.record_event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {name} in pod {pod['metadata']['name']}_{pod['metadata']['namespace']}({pod['metadata']['uid']})",
+                    "kubelet",
+                    field_path,
+                )
+                return {
+                    **base,
+                    "restartCount": run.attempts,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": run.plan.exit_code,
+                            "reason": "Error",
+                            "startedAt": run.started_at,
+                            "finishedAt": _now(),
+                        }
+                    },
+                }
             reason = "Completed" if run.plan.exit_code == 0 else "Error"
             return {
                 **base,
@@ -3275,6 +3345,9 @@ class _RunningContainer:
     # Pull attempts, or restarts of a crashing container; paced like the kubelet's back-off.
     attempts: int = 0
     last_attempt: float = 0.0
+    # A Job's container that failed under ``restartPolicy: OnFailure``: restarted in the
+    # same pod once the back-off is over.
+    restarting: bool = False
 
     def due(self, interval: float = 0.5) -> bool:
         now = time.monotonic()

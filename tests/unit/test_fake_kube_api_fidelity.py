@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.fake_kube_api import PVC_PROTECTION, FakeKubeAPI, canonical_quantity
+from tests.support.fake_kube_api import (
+    PVC_PROTECTION,
+    ContainerRun,
+    FakeKubeAPI,
+    canonical_quantity,
+)
 
 NS = "demo"
 
@@ -164,3 +169,39 @@ def test_injected_answers_carry_retry_after(api: FakeKubeAPI) -> None:
         urllib.request.urlopen(request, timeout=10)  # noqa: S310
     assert caught.value.code == 429 and caught.value.headers["Retry-After"] == "3"
     assert _request(api, "GET", "/version")[0] == 200
+
+
+def test_an_on_failure_job_restarts_its_container_in_the_same_pod(api: FakeKubeAPI) -> None:
+    api.job_runs["demo/migrate"] = ContainerRun(["trying", "failed"], 1)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": NS},
+        "spec": {
+            "backoffLimit": 2,
+            "template": {
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "containers": [{"name": "m", "image": "migrate:1"}],
+                }
+            },
+        },
+    }
+    assert _apply(api, f"/apis/batch/v1/namespaces/{NS}/jobs/migrate", job)[0] == 201
+    restarts = 0
+    deadline = time.monotonic() + 15
+    while True:
+        live = api.get_object("batch/v1", "Job", "migrate", NS)
+        assert live is not None
+        conditions = {c["type"] for c in (live.get("status") or {}).get("conditions") or []}
+        pods = api.list_objects("v1", "Pod", NS)
+        assert len(pods) <= 1, "one pod: its container restarts in it"
+        for pod in pods:
+            for container in pod["status"].get("containerStatuses") or []:
+                restarts = max(restarts, container["restartCount"])
+        if "Failed" in conditions:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert restarts >= 2
+    assert live["status"]["failed"] == 3
