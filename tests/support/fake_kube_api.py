@@ -2167,9 +2167,10 @@ class FakeKubeAPI:
                     self._delete_object(self._type_by_key(key), key, dry_run=False)
                     continue
             if key[1] == "persistentvolumeclaims" and meta.get("deletionTimestamp"):
-                in_use = any(
+                in_use = any(  # by a pod that has not terminated
                     k[1] == "pods"
                     and k[2] == key[2]
+                    and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
                     and any(
                         (v.get("persistentVolumeClaim") or {}).get("claimName") == key[3]
                         for v in (p.get("spec") or {}).get("volumes") or []
