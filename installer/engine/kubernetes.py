@@ -653,6 +653,7 @@ class Cluster:
         """Server-side apply of ``obj`` as field manager ``codequal-installer``."""
         ref = ObjectRef.of(obj)
         resource = self.resource(ref.api_version, ref.kind)
+        obj = secret_as_data(obj)
         # Strict: a field the API does not know (a typo in a template) is an error, not
         # silently dropped as the server's default (Warn) does.
         query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
@@ -784,6 +785,25 @@ _NETWORK_MARKERS = (
     ("network is unreachable", "network is unreachable"),
     ("certificate verify failed", "certificate verify failed"),
 )
+
+
+def secret_as_data(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Secret with its ``stringData`` moved into ``data`` (base64); other objects as they are.
+
+    The API server turns ``stringData`` into ``data`` on every write, so an applier owns only
+    ``stringData`` keys, and a key it stops sending stays behind in ``data`` for ever
+    (kubernetes/kubernetes#108008). Applied as ``data``, a removed key is removed.
+    """
+    if obj.get("kind") != "Secret" or not obj.get("stringData"):
+        return obj
+    import base64
+
+    converted = {k: v for k, v in obj.items() if k != "stringData"}
+    data = dict(obj.get("data") or {})
+    for key, value in obj["stringData"].items():
+        data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+    converted["data"] = data
+    return converted
 
 
 def _network_reason(error: BaseException) -> str:

@@ -7,10 +7,6 @@ step that applies them, and adjusted where applying needs it:
 * a Deployment that a HorizontalPodAutoscaler scales is applied without ``spec.replicas``
   (the autoscaler owns that field; an installer that kept setting it would fight the
   autoscaler on every run, and server-side apply would report a conflict with it);
-* a Secret is applied with ``data`` (base64), never ``stringData``: the API server turns
-  ``stringData`` into ``data`` on write, so the field manager owns only ``stringData`` keys and
-  a key the install stops sending would stay behind in ``data`` for ever
-  (kubernetes/kubernetes#108008);
 * with the Prometheus Operator's CRDs in the cluster, the monitoring step applies
   ServiceMonitors and a PrometheusRule instead of a Prometheus of its own (unless Grafana is
   installed too, which needs a Prometheus it knows the address of).
@@ -84,24 +80,6 @@ def phase_of(item: ManifestObject, monitoring_services: Iterable[str]) -> Phase:
     if item.service in set(monitoring_services):
         return "monitoring"
     return "deploy"
-
-
-def secrets_as_data(items: Sequence[ManifestObject]) -> list[ManifestObject]:
-    """Secrets with their ``stringData`` moved into ``data``, base64 (see the module text)."""
-    import base64
-
-    out = []
-    for item in items:
-        if item.kind == "Secret" and item.obj.get("stringData"):
-            obj = copy.deepcopy(item.obj)
-            data = dict(obj.get("data") or {})
-            for key, value in obj.pop("stringData").items():
-                data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
-            obj["data"] = data
-            out.append(ManifestObject(obj, item.path))
-        else:
-            out.append(item)
-    return out
 
 
 def without_autoscaled_replicas(items: Sequence[ManifestObject]) -> list[ManifestObject]:

@@ -14,7 +14,6 @@ from installer.targets.kubernetes.objects import (
     Phase,
     parse_manifest,
     phase_of,
-    secrets_as_data,
     service_monitors,
     without_autoscaled_replicas,
 )
@@ -99,7 +98,7 @@ class KubeInstall:
             release,
             root,
             rendered,
-            secrets_as_data(without_autoscaled_replicas(items)),
+            without_autoscaled_replicas(items),
             options,
             bundle,
         )
