@@ -138,3 +138,22 @@ def test_a_rollback_keeps_the_claims_the_failed_release_added(
     assert "restoring release 1.0.0-test" in containers
     for name in added:
         assert f"kept PersistentVolumeClaim {name} in namespace codequal" in containers
+
+
+def test_each_run_of_a_migration_restarted_in_its_pod_is_shown(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    # The migration Job runs with restartPolicy OnFailure: a failed run restarts in the
+    # same pod, so one pod has several runs, each with its own log.
+    api.job_runs[f"{NAMESPACE}/{JOB}"] = ContainerRun(["migrating", "error: lock timeout"], 1)
+
+    run = install(answers(monitoring={"enabled": False}), kubeconfig, tmp_path / "root")
+
+    assert run.exit_code == ExitCode.INSTALL_FAILED, run.text()
+    database = [e.message for e in run.events if e.step == "database"]
+    headers = [m for m in database if m.startswith("log of ")]
+    assert len({h.split()[2].rstrip(":") for h in headers}) == 1, headers  # one pod
+    assert any("(restart 1)" in h for h in headers), headers
+    assert database.count("| error: lock timeout") >= 2
+    failed = next(e for e in run.events if e.type == "step.failed")
+    assert failed.step == "database" and "failed" in failed.message

@@ -727,7 +727,9 @@ class DatabaseStep(KubeStep):
         start_deadline = started_at + min(
             session.options.rollout_timeout, session.options.job_timeout
         )
-        streamed: set[str] = set()
+        # (pod, restart count): under restartPolicy OnFailure a failed run restarts in the
+        # same pod, and each run's log is streamed.
+        streamed: set[tuple[str, int]] = set()
         tail: list[str] = []
         # This Job's pods only: ``job-name=`` also matches the pods of an earlier Job of the
         # same name that the garbage collector has not removed yet; the selector the server
@@ -740,10 +742,11 @@ class DatabaseStep(KubeStep):
             pods = cluster.list_objects("v1", "Pod", namespace, label_selector=pods_of_job)
             for pod in sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
                 name = pod["metadata"]["name"]
-                if name in streamed or not _container_started(pod):
+                run = (name, _restarts(pod))
+                if run in streamed or not _container_started(pod):
                     continue
-                streamed.add(name)
-                yield f"log of {name}:"
+                streamed.add(run)
+                yield f"log of {name}:" if not run[1] else f"log of {name} (restart {run[1]}):"
                 for line in cluster.follow_pod_log(
                     namespace, name, timeout=session.options.job_timeout
                 ):
@@ -799,6 +802,13 @@ def _job_finished(job: dict[str, Any]) -> str | None:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
             return str(condition["type"])
     return None
+
+
+def _restarts(pod: dict[str, Any]) -> int:
+    return sum(
+        int(status.get("restartCount") or 0)
+        for status in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def _container_started(pod: dict[str, Any]) -> bool:
