@@ -125,7 +125,10 @@ What it does not model (the installer must not rely on these here):
   is refused (415). ``managedFields`` sent by clients are ignored; status fields are not
   tracked there; ``x-kubernetes-map-type: atomic`` maps are walked like others; an applied
   map-list item matches a live one on the keys it names (a defaulted key such as a port's
-  ``protocol`` is not compared). Quantities in an exponent form (``1e3``) are kept as sent.
+  ``protocol`` is not compared). Empty maps and structs: one applied empty is owned as a
+  field, and a map a removal leaves empty is dropped; the real server's finer rules (an empty
+  struct kept, ``omitempty``) are not modelled. Quantities in an exponent form (``1e3``) are
+  kept as sent.
 * Field validation checks field names only (not types, enums or formats: the 422 checks
   below do some of that); the duplicate-field check of JSON decoding is not made.
 * Deletion: ``gracePeriodSeconds`` and ``propagationPolicy`` are not read (dependents always
