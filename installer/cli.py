@@ -423,6 +423,23 @@ def upgrade_command(
     )
 
 
+@cli.command("rollback")
+@click.option("--answers", "answers_path", type=click.Path(dir_okay=False), required=True)
+@click.option("--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file.")
+@click.option("--yes", "-y", is_flag=True, help="Roll back without asking.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line (NDJSON).")
+def rollback_command(answers_path: str, secrets_path: str | None, yes: bool, as_json: bool) -> None:
+    """Return to the release before the last upgrade, with that upgrade's verified backup.
+
+    What will be lost (time since the upgrade, rows written since) is shown first.
+    Exit codes: 0 done, 1 the restore failed, 2 nothing to roll back or not confirmed,
+    4 the backup is not verified or damaged, 130 interrupted (run it again to resume).
+    """
+    from installer.rollback import run_rollback
+
+    sys.exit(run_rollback(answers_path, secrets_path, yes=yes, as_json=as_json))
+
+
 @cli.command("uninstall")
 @click.option("--answers", "answers_path", type=click.Path(dir_okay=False), required=True)
 @click.option("--secrets", "secrets_path", type=click.Path(dir_okay=False), help="Secrets file.")

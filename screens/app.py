@@ -43,6 +43,7 @@ STEP_TITLES: dict[str, str] = {
     "done": "Done",
     "failure": "Install failed",
     "backups": "Backups",
+    "manage": "Manage",
 }
 ANSWERS_FILE_NAME = "codequal-answers.yaml"
 SECRETS_FILE_NAME = "codequal-secrets.yaml"

@@ -20,7 +20,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     DataTable,
@@ -28,12 +27,10 @@ from textual.widgets import (
     Header,
     Input,
     LoadingIndicator,
-    ProgressBar,
     Static,
 )
-from textual.worker import get_current_worker
 
-from screens.install_log import InstallLog
+from screens.action import ActionReview, EventStream, FormReview, RunPanel
 from screens.step import StepScreen
 
 if TYPE_CHECKING:
@@ -45,7 +42,6 @@ if TYPE_CHECKING:
     from installer.runner import CancelToken
     from screens.state import WizardState
 
-_SHOWN_LINES = 5_000
 _ACTION_TITLES = {"create": "backup", "verify": "verification", "restore": "restore"}
 
 
@@ -136,25 +132,12 @@ class BackupsScreen(StepScreen):
             self.preview = preview
             self.error = error
 
-    class RunEvent(Message):
-        def __init__(self, event: Event) -> None:
-            super().__init__()
-            self.event = event
-
-    class RunEnded(Message):
-        def __init__(self, crashed: str | None = None) -> None:
-            super().__init__()
-            self.crashed = crashed
-
     def __init__(self) -> None:
         super().__init__()
         self.listing: _Listing | None = None
         self.running: str | None = None
-        self.verdict: Event | None = None
-        self.cancel: CancelToken | None = None
         self.identity: str = ""
         self._quit_after_run = False
-        self._last_failure = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -167,11 +150,10 @@ class BackupsScreen(StepScreen):
                 yield Button("Verify", id="verify", compact=True)
                 yield Button("Restore", id="restore", variant="warning", compact=True)
                 yield Button("Back", id="back", compact=True)
-            yield Static("", id="run-status")
-            with Horizontal(id="backup-progress"):
-                yield Static("", id="backup-progress-label")
-                yield ProgressBar(id="backup-progress-bar", show_eta=False)
-            yield InstallLog(id="backup-log", max_lines=_SHOWN_LINES)
+            yield RunPanel(
+                idle="Choose an archive and an action; its log appears here.",
+                exit_meaning=_exit_meaning,
+            )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -182,10 +164,6 @@ class BackupsScreen(StepScreen):
         table.add_column("Size", key="size")
         table.add_column("Release", key="release")
         table.add_column("Created (UTC)", key="created")
-        self.query_one("#backup-progress").display = False
-        log = self.query_one(InstallLog)
-        log.border_title = "log"
-        log.write_line("Choose an archive and an action; its log appears here.")
         self._sync_actions()
         self._list()
 
@@ -399,126 +377,25 @@ class BackupsScreen(StepScreen):
 
     # -- a run ----------------------------------------------------------------------------
 
-    def _start(self, action: str, start: Callable[[CancelToken], Iterator[Event]]) -> None:
-        from installer.runner import CancelToken
+    @property
+    def verdict(self) -> Event | None:
+        """The last run's ``run.finished`` or ``run.failed`` event."""
+        return self.query_one(RunPanel).verdict
 
+    def _start(self, action: str, start: EventStream) -> None:
         self.running = action
-        self.verdict = None
-        self._last_failure = ""
-        self.cancel = CancelToken()
-        log = self.query_one(InstallLog)
-        log.clear()
-        log.border_title = f"log: {_ACTION_TITLES[action]}"
-        self._status(f"▶ {_ACTION_TITLES[action]} running…")
+        self.query_one(RunPanel).start(_ACTION_TITLES[action], start)
         self._sync_actions()
-        log.focus()
-        self._run(start, self.cancel)
 
-    @work(thread=True, exclusive=True, group="backup-action")
-    def _run(self, start: Callable[[CancelToken], Iterator[Event]], cancel: CancelToken) -> None:
-        worker = get_current_worker()
-        try:
-            for event in start(cancel):
-                if worker.is_cancelled:  # the app is closing: stop at the next checkpoint
-                    cancel.cancel("the wizard was closed")
-                self.post_message(self.RunEvent(event))
-        except Exception as e:  # noqa: BLE001 - a bug in the engine: shown, not raised
-            self.post_message(self.RunEnded(str(e) or type(e).__name__))
-            return
-        self.post_message(self.RunEnded())
-
-    def on_backups_screen_run_event(self, message: RunEvent) -> None:
+    def on_run_panel_ended(self, message: RunPanel.Ended) -> None:
         message.stop()
-        self._handle(message.event)
-
-    def on_backups_screen_run_ended(self, message: RunEnded) -> None:
-        message.stop()
-        if self.verdict is None:
-            from installer.events import Event
-
-            reason = message.crashed or "the run ended without a result"
-            self._handle(Event("run.failed", f"unexpected error: {reason}", exit_code=1))
         self.running = None
-        self._progress(None)
         self._sync_actions()
         self._list()
         if self._quit_after_run:
             from screens.app import WizardOutcome
 
             self.app.exit(WizardOutcome.QUIT)
-
-    def _write(self, line: str) -> None:
-        self.query_one(InstallLog).write_line(line)
-
-    def _handle(self, event: Event) -> None:
-        kind = event.type
-        if kind == "run.started":
-            self._write(event.message)
-        elif kind == "step.started":
-            self._write(f"==> {event.message or event.step}")
-            self._status(f"▶ {event.message or event.step}")
-        elif kind == "step.output":
-            self._write(event.message)
-        elif kind == "step.progress":
-            self._progress(event)
-        elif kind == "step.finished":
-            self._write(f"✓ {event.message or event.step}")
-            self._progress(None)
-        elif kind == "step.skipped":
-            self._write(f"✓ {event.step}: {event.message or 'already done'}")
-        elif kind == "step.failed":
-            self._write(f"✗ {event.message}")
-            self._last_failure = event.message
-            self._progress(None)
-        elif kind == "rollback.started":
-            self._write(f"==> {event.message}")
-        elif kind == "step.rolled_back":
-            self._write(f"↺ {event.message}")
-        elif kind in ("run.finished", "run.failed"):
-            self.verdict = event
-            self._verdict(event)
-
-    def _verdict(self, event: Event) -> None:
-        from installer.backup.actions import exit_meaning
-
-        code = event.exit_code if event.exit_code is not None else 1
-        if event.type == "run.finished" and code == 0:
-            self._write(f"✓ {event.message}")
-            self._status(f"[$success]✓ {escape(event.message)}[/]")
-            return
-        if event.message != self._last_failure:
-            self._write(f"✗ {event.message}")
-        self._write(f"  exit {code}: {exit_meaning(code)}")
-        hint = event.data.get("hint")
-        if hint:
-            self._write(f"  hint: {hint}")
-        for problem in event.data.get("problems") or []:
-            self._write(f"  - {problem}")
-        status = f"[$error]✗ {escape(event.message)}[/]\n  exit {code}: {exit_meaning(code)}"
-        if hint:
-            status += f"\n  hint: {escape(str(hint))}"
-        self._status(status)
-
-    def _status(self, text: str) -> None:
-        self.query_one("#run-status", Static).update(text)
-
-    def _progress(self, event: Event | None) -> None:
-        from installer.sizes import human_size
-
-        line = self.query_one("#backup-progress")
-        if event is None:
-            line.display = False
-            return
-        line.display = True
-        bar = self.query_one(ProgressBar)
-        if event.total:
-            bar.update(total=event.total, progress=event.current or 0)
-        else:
-            bar.update(total=None)
-        label = event.message or ""
-        if event.total and event.unit == "bytes":
-            label += f" {human_size(event.current or 0)}/{human_size(event.total)}"
-        self.query_one("#backup-progress-label", Static).update(label)
 
     # -- quitting -------------------------------------------------------------------------
 
@@ -533,54 +410,22 @@ class BackupsScreen(StepScreen):
         )
 
     def on_quit_confirmed(self) -> None:
-        if self.running is None or self.cancel is None:
+        if self.running is None:
             from screens.app import WizardOutcome
 
             self.app.exit(WizardOutcome.QUIT)
             return
         self._quit_after_run = True
-        self.cancel.cancel("stopped from the wizard")
-        self._status("Stopping at the next checkpoint…")
+        self.query_one(RunPanel).stop("stopped from the wizard")
 
 
 # -- the reviews --------------------------------------------------------------------------
 
 
-class _Review(ModalScreen[Any]):
-    """A review before a backup action: what it does, what it needs, then confirm."""
+def _exit_meaning(code: int) -> str:
+    from installer.backup.actions import exit_meaning
 
-    CSS_PATH = "backups.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class _FormReview(_Review):
-    """A review with a field to fill: confirmed (Enter or the button) only when ``_check``
-    passes, dismissed with ``_result``."""
-
-    def _check(self) -> bool:
-        raise NotImplementedError
-
-    def _result(self) -> Any:
-        raise NotImplementedError
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        self._check()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if self._check():
-            self.dismiss(self._result())
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "confirm" and self._check():
-            self.dismiss(self._result())
-        elif event.button.id == "cancel":
-            self.dismiss(None)
+    return exit_meaning(code)
 
 
 def _identity_problem(text: str) -> str | None:
@@ -592,7 +437,7 @@ def _identity_problem(text: str) -> str | None:
     return None
 
 
-class CreateReview(_FormReview):
+class CreateReview(FormReview):
     """What ``backup create`` will write and where; asks for a recipient when none is set."""
 
     def __init__(self, preview: CreatePreview) -> None:
@@ -601,7 +446,7 @@ class CreateReview(_FormReview):
 
     def compose(self) -> ComposeResult:
         preview = self.preview
-        with Vertical(classes="backup-review") as box:
+        with Vertical(classes="action-review") as box:
             box.border_title = "Create a backup: review"
             with VerticalScroll(classes="review-text"):
                 yield Static(create_review_text(preview), id="create-review")
@@ -663,7 +508,7 @@ def create_review_text(preview: CreatePreview) -> str:
     return "\n".join(lines)
 
 
-class VerifyReview(_FormReview):
+class VerifyReview(FormReview):
     """The full verification of one archive: asks for the identity file."""
 
     def __init__(self, entry: ArchiveEntry, identity: str = "") -> None:
@@ -672,7 +517,7 @@ class VerifyReview(_FormReview):
         self.identity = identity
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="backup-review") as box:
+        with Vertical(classes="action-review") as box:
             box.border_title = "Verify an archive"
             with VerticalScroll(classes="review-text"):
                 yield Static(verify_review_text(self.entry), id="verify-review")
@@ -726,7 +571,7 @@ def verify_review_text(entry: ArchiveEntry) -> str:
     )
 
 
-class RestoreReview(_Review):
+class RestoreReview(ActionReview):
     """What a restore replaces, the safety backup taken first; confirmation required."""
 
     class Previewed(Message):
@@ -750,7 +595,7 @@ class RestoreReview(_Review):
         self.preview: RestorePreview | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="backup-review") as box:
+        with Vertical(classes="action-review") as box:
             box.border_title = "Restore: review"
             yield Static(
                 f"Restore [b]{escape(self.entry.name)}[/b] into "

@@ -54,6 +54,7 @@ class WelcomeScreen(StepScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "start", "Start", show=False),
         Binding("ctrl+s", "start", "Start"),
+        Binding("m", "manage", "Manage"),
         Binding("b", "backups", "Backups"),
     ]
 
@@ -90,7 +91,7 @@ class WelcomeScreen(StepScreen):
     @work(thread=True, exclusive=True, group="installation")
     def _find_installation(self) -> None:
         # After the first frame (not to slow it): an installation in install_dir offers
-        # its Backups.
+        # Manage and its Backups.
         from screens.backups import find_installation
 
         installation = find_installation(self.wizard.state)
@@ -103,15 +104,17 @@ class WelcomeScreen(StepScreen):
         message.stop()
         self.installation = message.installation
         line = (
-            f"\n{installation_line(message.installation)} [b]Backups[/b] (b) manages its archives."
+            f"\n{installation_line(message.installation)} [b]Manage[/b] (m): its status, "
+            "upgrade, rollback, uninstall; [b]Backups[/b] (b): its archives."
         )
         self.query_one("#welcome-body").mount(Static(line, id="installation"), after="#intro")
+        manage = Button("Manage", id="manage", variant="primary", compact=True)
         backups = Button("Backups", id="backups", compact=True)
-        self.query_one(".nav").mount(backups, before="#start")
+        self.query_one(".nav").mount(manage, backups, before="#start")
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "backups":
+        if action in ("backups", "manage"):
             return self.installation is not None
         return super().check_action(action, parameters)
 
@@ -119,12 +122,18 @@ class WelcomeScreen(StepScreen):
         event.stop()
         if event.button.id == "backups":
             self.action_backups()
+        elif event.button.id == "manage":
+            self.action_manage()
         else:
             self.action_start()
 
     def action_backups(self) -> None:
         if self.installation is not None:
             self.wizard.go("backups")
+
+    def action_manage(self) -> None:
+        if self.installation is not None:
+            self.wizard.go("manage")
 
     def action_start(self) -> None:
         self.wizard.advance(self.STEP)

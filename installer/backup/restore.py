@@ -303,10 +303,13 @@ class RestorePlan:
         source: ArchiveSource,
         *,
         safety_backup: Path | None = None,
+        safety_note: str | None = None,
     ) -> None:
         self.target = target
         self.source = source
         self.safety_backup = safety_backup
+        # What the safety step says when there is no safety backup (default: no installation).
+        self.safety_note = safety_note
         self.database_step = RestoreDatabaseStep(self)
         # The database's work, started by the volume step beside its own (this process only).
         self.database_job: _DatabaseJob | None = None
@@ -433,7 +436,7 @@ class SafetyBackupStep(RestoreStep):
         if done:
             return f"{SAFETY_BACKUP_LINE} {done}"
         if self.restore.safety_backup is None:
-            return "no installation here: nothing to keep"
+            return self.restore.safety_note or "no installation here: nothing to keep"
         return None
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:

@@ -44,7 +44,7 @@ async def _dialog(pilot: Any, kind: type) -> Any:
 
 
 def _log(screen: BackupsScreen) -> str:
-    return "\n".join(screen.query_one("#backup-log").lines)  # type: ignore[attr-defined]
+    return "\n".join(screen.query_one("#run-log").lines)  # type: ignore[attr-defined]
 
 
 async def test_create_verify_and_restore_from_the_wizard(

@@ -113,7 +113,7 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> FakeRuns:
 
 
 def log_lines(app: InstallerApp) -> list[str]:
-    return app.screen.query_one("#backup-log", InstallLog).lines
+    return app.screen.query_one("#run-log", InstallLog).lines
 
 
 def status(app: InstallerApp) -> str:
@@ -454,8 +454,8 @@ class TestRunning:
             await wait_for_dialog(pilot, CreateReview)
             await pilot.click("#confirm")
             await wait_until(pilot, lambda: "create: working" in log_lines(app))
-            await wait_until(pilot, lambda: bool(screen.query_one("#backup-progress").display))
-            label = str(screen.query_one("#backup-progress-label", Static).render())
+            await wait_until(pilot, lambda: bool(screen.query_one("#run-progress").display))
+            label = str(screen.query_one("#run-progress-label", Static).render())
             assert "encrypting 512 B/2.0 KiB" in label
             for button in ("create", "verify", "restore", "back"):
                 assert screen.query_one(f"#{button}", Button).disabled

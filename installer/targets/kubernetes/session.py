@@ -71,6 +71,9 @@ class KubeInstall:
     bundle: Path | None = None  # the offline bundle (``apply --bundle``, or airgap.bundle)
     # Set by the prerequisites step: the namespace exists and this user may not change it.
     keep_namespace: bool = False
+    # Set by the containers step: its apply created the Namespace (True) or found it (False);
+    # None when it did not apply. The release record says so; uninstall --purge trusts it.
+    namespace_created: bool | None = None
     _cluster: Cluster | None = field(default=None, repr=False)
     _operator: bool | None = field(default=None, repr=False)
 

@@ -53,7 +53,12 @@ from installer.errors import PrerequisiteError, StepFailed
 from installer.runner import Progress, Step, StepContext, StepUpdate
 from installer.targets.kubernetes.explain import explain_pods
 from installer.targets.kubernetes.objects import ManifestObject, Phase, comparable
-from installer.targets.kubernetes.record import ReleaseRecord, read_record, record_objects
+from installer.targets.kubernetes.record import (
+    ReleaseRecord,
+    namespace_created,
+    read_record,
+    record_objects,
+)
 from installer.targets.kubernetes.session import APP_SERVICES, KubeInstall
 
 # Permissions every install needs beyond writing its own objects: (verb, group, resource).
@@ -567,6 +572,7 @@ class DeployStep(ApplyPhaseStep):
             if record is not None:
                 yield f"upgrading from the recorded release {record.version or '?'}"
         yield from super().apply(ctx)
+        self.session.namespace_created = any(e.get("kind") == "Namespace" for e in _created(ctx))
 
     def rollback(self, ctx: StepContext) -> Iterator[StepUpdate]:
         cluster = self.session.cluster()
@@ -1037,15 +1043,23 @@ class RecordStep(KubeStep):
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
         session = self.session
         answers_value, objects_value = self._wanted()
+        cluster = session.cluster()
+        previous = read_record(cluster, session.namespace)
+        live_namespace = (
+            None
+            if session.keep_namespace
+            else cluster.get(ObjectRef("v1", "Namespace", session.namespace))
+        )
         items = record_objects(
             session.namespace,
             session.release.version,
             answers_value,
             objects_value,
             session.applied(),
+            namespace_created=namespace_created(
+                previous, session.namespace_created, live_namespace
+            ),
         )
-        cluster = session.cluster()
-        previous = read_record(cluster, session.namespace)
         for ref in prune_candidates(previous, session.applied()):
             if ref.kind == "PersistentVolumeClaim":
                 # Its data outlives the answers that made it: the operator decides.
