@@ -195,6 +195,27 @@ def test_the_installer_image_adds_at_most_60_mb_and_verify_covers_it(
     assert "installer-image/unpack.tar" in verified.output
 
 
+def test_an_installer_image_missing_from_the_engine_stops_before_anything_is_written(
+    docker_engine: Any, tmp_path: Path
+) -> None:
+    """The real Engine's answer (the default reference's message is in the unit tests)."""
+    absent = f"codequal/installer:absent-{os.getpid()}"
+    out, wheelhouse = tmp_path / "o.bundle", tmp_path / "wheelhouse"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
+        result = run_cli(
+            "bundle", "create", "--release", RELEASE, "--out", str(out),
+            "--wheelhouse", str(wheelhouse), "--installer-image", absent,
+        )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert f"error: the installer image {absent} (--installer-image) is not in the local" in (
+        result.stderr
+    )
+    assert "hint: build it with `packaging/build-installer-image" in result.stderr
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no wheelhouse made, no bundle
+
+
 @pytest.mark.parametrize("python", ["python3.9", "no python3"])
 def test_the_launcher_installs_from_the_bundle_through_the_installer_image(
     python: str,
