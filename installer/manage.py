@@ -145,10 +145,10 @@ def upgrade_choices(installed: str) -> list[ReleaseChoice]:
         decision = decide(installed, known[version], known)
         if decision.allowed:
             note = "direct"
-        elif decision.path:
-            note = f"{decision.problem}: follow {' -> '.join(decision.path)}"
+        elif decision.stops:
+            note = f"required stop first: {', '.join(decision.stops)}"
         else:
-            note = str(decision.problem)
+            note = f"upgrades only from {known[version].upgrade.from_}"
         choices.append(ReleaseChoice(version, decision.allowed, note))
     return choices
 

@@ -273,7 +273,7 @@ class TestUpgrade:
             assert shown[-1] == "An offline bundle…"
             by_version = dict(zip(versions, shown, strict=False))
             assert by_version["2.0.0-test"].endswith("direct")
-            assert "skips the required stop 1.5.0-test" in by_version["3.0.0-test"]
+            assert by_version["3.0.0-test"].endswith("required stop first: 1.5.0-test")
             three, two = versions.index("3.0.0-test"), versions.index("2.0.0-test")
             confirm = review.query_one("#confirm", Button)
             # 3.0.0-test: the path is refused, naming the stop and the path to follow.
@@ -402,7 +402,7 @@ class TestUninstall:
             review = await dialog(pilot, UninstallReview)
             table = review.query_one(DataTable)
             rows = {
-                str(r[1]): str(r[3]) for r in (table.get_row_at(i) for i in range(table.row_count))
+                str(r[3]): str(r[0]) for r in (table.get_row_at(i) for i in range(table.row_count))
             }
             assert "removed" in rows["codequal-x-codequal-1"]
             assert "kept" in rows["codequal-x_pgdata"]
@@ -426,7 +426,7 @@ class TestUninstall:
             await pilot.pause()
             table = review.query_one(DataTable)
             rows = {
-                str(r[1]): str(r[3]) for r in (table.get_row_at(i) for i in range(table.row_count))
+                str(r[3]): str(r[0]) for r in (table.get_row_at(i) for i in range(table.row_count))
             }
             assert "removed" in rows["codequal-x_pgdata"]
             assert "kept" in rows["codequal-test/standin:1"]  # images are never removed
