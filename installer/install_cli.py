@@ -168,6 +168,9 @@ def _apply(
             "for airgap.bundle and for the Kubernetes targets), or leave out --key",
         )
 
+    from installer.upgrade_pending import check_apply_over_pending, settle_apply_over_pending
+
+    pending = check_apply_over_pending(answers)  # an upgrade killed mid-run: finish or refuse
     if dry_run:
         preview = target.preview()
         if as_json:
@@ -223,6 +226,7 @@ def _apply(
             display.close()
     assert runner.outcome is not None  # noqa: S101 - run() always sets it
     recorder.finished(runner.outcome)
+    settle_apply_over_pending(pending, runner.outcome, runner.plan.state)
     return runner.outcome.exit_code
 
 

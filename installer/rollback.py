@@ -44,7 +44,8 @@ import click
 
 from installer.errors import ExitCode, InstallerError, Interrupted, UsageError
 from installer.events import Event
-from installer.statedir import StateDir, atomic_write_json, read_json
+from installer.statedir import StateDir
+from installer.upgrade_pending import PENDING_UPGRADE, PendingUpgrade
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
 
 # The key a pre-upgrade backup is also encrypted to (see the module documentation).
 ROLLBACK_IDENTITY = "rollback-identity.key"
-# An upgrade between its backup and its end: what a rerun (or ``rollback``) needs.
-PENDING_UPGRADE = "upgrade-pending.json"
 PREFLIGHT_STEP = "rollback-preflight"
 SAFETY_STEP = "rollback-safety-backup"
 
@@ -111,65 +110,6 @@ def duration_text(seconds: float) -> str:
     return f"{days} days {hours} h"
 
 
-# -- an upgrade in progress ---------------------------------------------------------------
-
-
-@dataclass
-class PendingUpgrade:
-    """``state/upgrade-pending.json``: written when an upgrade's run starts, removed when
-    the upgrade (or its rollback) is over. Found by a later ``upgrade`` or ``rollback``, it
-    means the process was killed: ``phase`` says whether it was upgrading or already
-    restoring the pre-upgrade backup."""
-
-    from_release: str
-    to_release: str
-    archive: str | None
-    started_at: str
-    phase: str = "upgrading"  # upgrading | restoring
-    forced_path: str | None = None
-    path: list[str] | None = None
-
-    @staticmethod
-    def file(state: StateDir) -> Path:
-        return state.path / PENDING_UPGRADE
-
-    @classmethod
-    def load(cls, state: StateDir) -> PendingUpgrade | None:
-        data = read_json(cls.file(state))
-        if not isinstance(data, dict) or not data.get("from") or not data.get("to"):
-            return None
-        path = data.get("path")
-        return cls(
-            from_release=str(data["from"]),
-            to_release=str(data["to"]),
-            archive=str(data["archive"]) if data.get("archive") else None,
-            started_at=str(data.get("started_at") or ""),
-            phase=str(data.get("phase") or "upgrading"),
-            forced_path=data.get("forced_path"),
-            path=[str(p) for p in path] if isinstance(path, list) else None,
-        )
-
-    def save(self, state: StateDir) -> None:
-        state.ensure()
-        atomic_write_json(
-            self.file(state),
-            {
-                "from": self.from_release,
-                "to": self.to_release,
-                "archive": self.archive,
-                "started_at": self.started_at,
-                "phase": self.phase,
-                "forced_path": self.forced_path,
-                "path": self.path,
-            },
-            0o600,
-        )
-
-    @classmethod
-    def clear(cls, state: StateDir) -> None:
-        cls.file(state).unlink(missing_ok=True)
-
-
 # -- how long the service was down -------------------------------------------------------
 
 
@@ -208,15 +148,16 @@ class DowntimeClock:
             return None
         return round(self.up_at - self.down_at, 1)
 
-    def sentence(self) -> str:
+    def sentence(self, serving: str = "the restored release") -> str:
+        """How long the service was down, until ``serving`` passed its checks."""
         seconds = self.seconds
         if seconds is None:
-            return "the service is still down (the restored release did not pass its checks)"
-        if seconds == 0.0:
+            return f"the service is still down ({serving} did not pass its checks)"
+        if self.down_at is None:
             return "the service did not stop (the old services kept serving)"
         return (
-            f"the service was down for {seconds:.1f}s (from the old services stopping to the "
-            "restored release passing its checks)"
+            f"the service was down for {seconds:.1f}s (from the old services stopping to "
+            f"{serving} passing its checks)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -358,8 +299,9 @@ def _find_basis(answers: AnswerFile) -> RollbackBasis:
                 "made no backup: there is nothing to roll back to",
                 hint=f"finish it: codequal-installer upgrade --to {pending.to_release}",
             )
+        # Half upgraded: the release being installed is the one rolled back from.
         return RollbackBasis(
-            installed or pending.from_release,
+            pending.to_release,
             pending.from_release,
             Path(pending.archive),
             pending.started_at,
@@ -426,6 +368,10 @@ def _check_archive(basis: RollbackBasis, state: StateDir) -> None:
 # -- the preview ---------------------------------------------------------------------------
 
 
+def _rows(count: int | None) -> str:
+    return "1 row" if count == 1 else f"{count} rows"
+
+
 @dataclass(frozen=True)
 class TableLoss:
     """One table: its rows in the archive and now."""
@@ -444,18 +390,20 @@ class TableLoss:
     def sentence(self) -> str | None:
         """What restoring the archive does to this table (None: nothing)."""
         if self.rows_then is None:
-            return f"table {self.table}: new since the upgrade, {self.rows_now} rows, removed"
+            return f"table {self.table}: new since the upgrade, {_rows(self.rows_now)}, removed"
         if self.rows_now is None:
-            return f"table {self.table}: gone since the upgrade, comes back ({self.rows_then} rows)"
+            return (
+                f"table {self.table}: gone since the upgrade, comes back ({_rows(self.rows_then)})"
+            )
         if self.rows_now > self.rows_then:
             return (
-                f"table {self.table}: {self.rows_now - self.rows_then} rows written since the "
+                f"table {self.table}: {_rows(self.rows_now - self.rows_then)} written since the "
                 f"upgrade ({self.rows_then} -> {self.rows_now}), lost"
             )
         if self.rows_now < self.rows_then:
             return (
-                f"table {self.table}: {self.rows_then - self.rows_now} rows deleted since the "
-                f"upgrade ({self.rows_then} -> {self.rows_now}), come back"
+                f"table {self.table}: {_rows(self.rows_then - self.rows_now)} deleted since the "
+                f"upgrade ({self.rows_then} -> {self.rows_now}), back again"
             )
         if self.changed:
             return f"table {self.table}: rows changed since the upgrade, changes lost"
@@ -512,7 +460,7 @@ class RollbackPreview:
             f"CodeQual {self.installed} goes back to {self.previous}, with the data of the "
             f"pre-upgrade backup {self.archive.name if self.archive else '?'}, made {since}"
         )
-        lines.append(f"everything written since the upgrade ({since}) is lost:")
+        lines.append("everything written since the upgrade is lost:")
         said = [s for s in (t.sentence() for t in self.tables) if s]
         if said:
             lines += [f"  {s}" for s in said]
@@ -727,7 +675,7 @@ def _rollback_run(  # noqa: PLR0917 - the rollback's facts, each named at the on
         PendingUpgrade.clear(state)
         message = (
             f"rolled back: CodeQual {basis.previous} is running with the data of "
-            f"{basis.archive.name}; {clock.sentence()}"
+            f"{basis.archive.name}; {clock.sentence(f'CodeQual {basis.previous}')}"
         )
         final = Event(
             "run.finished",

@@ -35,8 +35,9 @@ from installer.credentials import LoadedSecrets
 from installer.errors import ExitCode, InstallerError, Interrupted, PrerequisiteError, UsageError
 from installer.events import Event
 from installer.release import ReleaseManifest, version_key
-from installer.rollback import ROLLBACK_IDENTITY, PendingUpgrade, display_for, with_release
+from installer.rollback import ROLLBACK_IDENTITY, display_for, with_release
 from installer.statedir import StateDir
+from installer.upgrade_pending import PendingUpgrade
 
 __all__ = ["ROLLBACK_IDENTITY", "PreUpgradeBackup", "run_upgrade", "with_release"]
 
@@ -547,7 +548,7 @@ def _run(
                             data=event.data,
                         )
                 elif event.type == "run.finished":
-                    event = _with_downtime(event, clock)
+                    event = _with_downtime(event, clock, f"CodeQual {answers.release.version}")
                 display.show(event)
         finally:
             display.close()
@@ -575,7 +576,7 @@ def _run(
     return runner.outcome.exit_code
 
 
-def _with_downtime(event: Event, clock: Any) -> Event:
+def _with_downtime(event: Event, clock: Any, serving: str) -> Event:
     """The run's last event, saying how long the service was down."""
     from dataclasses import replace
 
@@ -583,7 +584,7 @@ def _with_downtime(event: Event, clock: Any) -> Event:
         return event
     return replace(
         event,
-        message=f"{event.message}; {clock.sentence()}",
+        message=f"{event.message}; {clock.sentence(serving)}",
         data={**event.data, "downtime_seconds": clock.seconds},
     )
 

@@ -197,6 +197,16 @@ class DatabaseStep(ComposeStep):
         if "backup" in ctx.data:
             return
         if self._postgres_container() is None:
+            from installer.upgrade_pending import PendingUpgrade
+
+            pending = PendingUpgrade.load(self.target.state)
+            if pending is not None and pending.archive:
+                yield (
+                    f"the schema changes from version {record.get('schema_version')} to "
+                    f"{wanted}; the pre-upgrade backup {Path(pending.archive).name} holds the "
+                    "database as it was (a failed upgrade restores it)"
+                )
+                return
             yield (
                 "note: the schema changes from version "
                 f"{record.get('schema_version')} to {wanted}; back up this database yourself, "
