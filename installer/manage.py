@@ -249,7 +249,7 @@ def refuse_interrupted(answers: AnswerFile) -> None:
     if not answers.is_compose:
         return
     from installer.errors import UsageError
-    from installer.rollback import PendingUpgrade
+    from installer.upgrade_pending import PendingUpgrade
     from installer.statedir import StateDir
 
     pending = PendingUpgrade.load(StateDir.for_install_dir(answers.install_dir))

@@ -91,7 +91,7 @@ def test_an_interrupted_upgrade_is_refused_until_finished(
     monkeypatch.setattr(upgrade, "check_healthy", lambda a: "installation healthy")
     state = Path(answers.install_dir) / "state"
     state.mkdir(parents=True)
-    from installer.rollback import PendingUpgrade
+    from installer.upgrade_pending import PendingUpgrade
     from installer.statedir import StateDir
 
     PendingUpgrade("1.0.0-test", "2.0.0-test", None, "2026-12-04T18:00:00Z").save(
