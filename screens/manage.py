@@ -156,8 +156,7 @@ class ManageScreen(StepScreen):
                 yield Button("Rollback", id="rollback", variant="warning", compact=True)
                 yield Button("Uninstall", id="uninstall", variant="error", compact=True)
             yield RunPanel(
-                idle="Choose an action; it is reviewed before anything changes, and its "
-                "log appears here.",
+                idle="Choose an action: it is reviewed before anything changes.",
                 exit_meaning=_exit_meaning,
             )
         yield Footer()
