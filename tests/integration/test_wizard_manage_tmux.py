@@ -74,7 +74,7 @@ def test_upgrade_from_manage_in_a_terminal(
                 cwd=install.root,
             )
             terminal.wait_for("step 1 of 6: Welcome", 30)
-            terminal.wait_for("Manage (m)", 30)
+            terminal.wait_for(lambda s: "its status, upgrade" in s and "Manage" in s, 30)
             terminal.send("m")
             status = terminal.wait_for(
                 lambda s: "CodeQual 1.0.0-test (development)" in s and "healthy;" in s, 60
