@@ -458,7 +458,9 @@ class UpgradeReview(ActionReview):
     def on_mount(self) -> None:
         self.query_one("#reading").display = False
         self.query_one("#bundle-row").display = False
-        self.query_one(OptionList).focus()
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
