@@ -99,11 +99,13 @@ def test_upgrade_from_manage_in_a_terminal(
                 UPGRADE_TIMEOUT,
                 fail_on=FAILED,
             )
-            assert "upgrade     1.0.0-test -> 2.0.0-test  finished (exit 0)" in done
-            # On the way, the live log showed the checks, the backup and the plan's steps.
+            assert "✗" not in done, done
+            # On the way, the live log showed the checks, the backup, the plan's steps and,
+            # at the end, how long the service was down.
             logged = "\n".join(terminal.screens)
             assert "==> Check the installation and the path" in logged
             assert "==> Pre-upgrade backup" in logged
+            assert "the service was down for" in logged, done
 
             terminal.send("C-q")
             terminal.wait_for("Quit the installer?", 10)
