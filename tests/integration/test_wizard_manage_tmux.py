@@ -105,7 +105,7 @@ def test_upgrade_from_manage_in_a_terminal(
             logged = "\n".join(terminal.screens)
             assert "==> Check the installation and the path" in logged
             assert "==> Pre-upgrade backup" in logged
-            assert "the service was down for" in logged, done
+            assert "the service was down for" in " ".join(logged.split()), done
 
             terminal.send("C-q")
             terminal.wait_for("Quit the installer?", 10)
