@@ -19,7 +19,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from installer.alerting import ALERTING_SECRET_KEYS, Alerting, alerting_problems
+from installer.audit import Audit
 from installer.backup.section import Backup
+from installer.identity import Identity
 
 # The names are defined in installer.names; "X as X" re-exports them with the model.
 from installer.names import CHECK_NAMES as CHECK_NAMES  # noqa: PLC0414
@@ -28,11 +31,21 @@ from installer.names import KUBERNETES_TARGETS as KUBERNETES_TARGETS  # noqa: PL
 from installer.names import TARGETS as TARGETS  # noqa: PLC0414
 from installer.names import CheckName as CheckName  # noqa: PLC0414
 from installer.names import Target as Target  # noqa: PLC0414
+from installer.telemetry import Telemetry
 
 Provider = Literal["anthropic", "openai", "deepseek", "gemini"]
 MonitoringComponent = Literal["prometheus", "grafana", "loki"]
 ServiceName = Literal[
-    "codequal", "deepwiki", "nginx", "postgres", "prometheus", "grafana", "loki", "promtail"
+    "codequal",
+    "deepwiki",
+    "nginx",
+    "postgres",
+    "prometheus",
+    "grafana",
+    "loki",
+    "promtail",
+    "alertmanager",
+    "blackbox",
 ]
 _ALL_COMPONENTS: tuple[MonitoringComponent, ...] = ("prometheus", "grafana", "loki")
 _DEFAULT_PROVIDERS: tuple[Provider, ...] = ("anthropic", "openai")
@@ -512,6 +525,9 @@ SECRET_KEYS: tuple[str, ...] = (
     "ldap_bind_password",
     "registry_password",
     "grafana_admin_password",
+    *ALERTING_SECRET_KEYS,
+    "oidc_client_secret",
+    "sentry_dsn",
 )
 
 
@@ -572,6 +588,16 @@ class AnswerFile(BaseModel):
     release: Release = Field(default_factory=Release, description="Release and image overrides.")
     checks: Checks = Field(default_factory=Checks, description="Prerequisite check overrides.")
     backup: Backup = Field(default_factory=Backup, description="Backup archives (Compose targets).")
+    alerting: Alerting = Field(
+        default_factory=Alerting, description="Alert routing (Alertmanager) and uptime probing."
+    )
+    identity: Identity = Field(
+        default_factory=Identity, description="Sign-in through an OpenID Connect provider."
+    )
+    telemetry: Telemetry = Field(
+        default_factory=Telemetry, description="Error tracking (Sentry) and tracing (OTLP)."
+    )
+    audit: Audit = Field(default_factory=Audit, description="Audit log and data retention.")
 
     @model_validator(mode="before")
     @classmethod
@@ -673,6 +699,14 @@ class AnswerFile(BaseModel):
             problems.append(
                 (("release", "images", "deepwiki"), "not used: deepwiki.mode is external")
             )
+        problems += alerting_problems(
+            self.alerting, self.monitoring.enabled, self.monitoring.components
+        )
+        problems += [(("identity", *path), m) for path, m in self.identity.problems()]
+        loki = self.monitoring.enabled and "loki" in self.monitoring.components
+        problems += [
+            (("audit", *path), m) for path, m in self.audit.problems(compose=compose, loki=loki)
+        ]
         return problems
 
     @property

@@ -31,6 +31,11 @@ _DESCRIPTIONS = {
     "ldap_bind_password": "Password of ldap.bind_dn.",
     "registry_password": "Password of registry.username on the mirror.",
     "grafana_admin_password": "Grafana's admin password; generated when empty.",
+    "smtp_password": "Password of alerting.email.username on the SMTP server.",
+    "slack_webhook_url": "Slack incoming webhook URL for alerting.slack.",
+    "pagerduty_routing_key": "PagerDuty Events API v2 routing key for alerting.pagerduty.",
+    "oidc_client_secret": "Client secret of identity.client_id at the OIDC provider.",
+    "sentry_dsn": "Sentry DSN the services report errors to (telemetry.sentry).",
 }
 
 GENERATED_SECRETS: tuple[str, ...] = ("database_password", "grafana_admin_password")
@@ -67,6 +72,17 @@ class Secrets(BaseModel):
     grafana_admin_password: SecretStr | None = Field(
         None, description=_DESCRIPTIONS["grafana_admin_password"]
     )
+    smtp_password: SecretStr | None = Field(None, description=_DESCRIPTIONS["smtp_password"])
+    slack_webhook_url: SecretStr | None = Field(
+        None, description=_DESCRIPTIONS["slack_webhook_url"]
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        None, description=_DESCRIPTIONS["pagerduty_routing_key"]
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        None, description=_DESCRIPTIONS["oidc_client_secret"]
+    )
+    sentry_dsn: SecretStr | None = Field(None, description=_DESCRIPTIONS["sentry_dsn"])
 
     def get(self, key: str) -> str | None:
         """The plain value of ``key``, or None when nobody supplied it."""

@@ -94,6 +94,14 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
         "domain": "codequal.example.com",
         "tls": {"mode": "self-signed"},
         "database": {"kind": "postgres"},
+        "alerting": {
+            "enabled": True,
+            "email": {
+                "smtp_host": "smtp.example.com:587",
+                "from_address": "codequal@example.com",
+                "to": ["ops@example.com"],
+            },
+        },
     },
     "kubernetes": {
         "domain": "codequal.example.com",
@@ -105,6 +113,8 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
             "sslmode": "verify-full",
         },
         "kubernetes": {"namespace": "codequal", "ingress_class": "nginx"},
+        "telemetry": {"otlp_endpoint": "http://otel-collector.observability:4318"},
+        "audit": {"destination": "log-stack", "retention_days": 365},
     },
     "enterprise": {
         "domain": "codequal.corp.local",
@@ -132,6 +142,18 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
             "user_base_dn": "ou=people,dc=corp,dc=local",
             "group_base_dn": "ou=groups,dc=corp,dc=local",
             "ca_file": "/etc/codequal/corp-ca.pem",
+        },
+        "identity": {
+            "enabled": True,
+            "issuer": "https://login.corp.local/realms/corp",
+            "client_id": "codequal",
+            "scopes": ["openid", "profile", "email", "groups"],
+            "roles": {"codequal-admins": "admin", "engineering": "developer"},
+        },
+        "audit": {
+            "destination": "log-stack",
+            "retention_days": 730,
+            "analysis_retention_days": 180,
         },
         "airgap": {"enabled": True, "bundle": "/srv/codequal/codequal.bundle"},
         "resources": {"profile": "enterprise"},

@@ -34,6 +34,7 @@ CheckName = Literal[
     "proxy",
     "deepwiki",
     "supabase",
+    "oidc",
 ]
 
 TARGETS: tuple[Target, ...] = get_args(Target)

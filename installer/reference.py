@@ -69,9 +69,10 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         rows.append(
             f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {description} |"
         )
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows.extend(_rows(annotation, f"{path}."))
+        # A section, or an optional one (``alerting.email``): its keys follow.
+        for annotation in (info.annotation, *typing.get_args(info.annotation)):
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                rows.extend(_rows(annotation, f"{path}."))
     return rows
 
 

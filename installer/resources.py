@@ -107,6 +107,8 @@ _WEIGHTS: dict[str, tuple[float, float, int]] = {
     "grafana": (0.03, 0.04, 128),
     "loki": (0.04, 0.05, 256),
     "promtail": (0.03, 0.03, 64),
+    "alertmanager": (0.02, 0.02, 64),
+    "blackbox": (0.02, 0.02, 64),
 }
 # What the operating system and Docker keep for themselves.
 _HEADROOM = 0.10

@@ -48,7 +48,10 @@ MAX_CONFIG_FILE = 1024 * 1024
 # The shortest text searched for: shorter fragments would match ordinary text by chance.
 MIN_FORM_LENGTH = 8
 # Files of the install directory that hold secrets: never copied, whatever they contain.
-SECRET_FILE_NAMES = frozenset({".env", "generated-secrets.json", "secrets.yaml", "secrets.yml"})
+SECRET_FILE_NAMES = frozenset(
+    # alertmanager.yml holds the alert receivers' passwords, webhook URL and routing key.
+    {".env", "generated-secrets.json", "secrets.yaml", "secrets.yml", "alertmanager.yml"}
+)
 SECRET_SUFFIXES = (".key", ".p12", ".pfx", ".keystore")
 SKIPPED_DIRECTORIES = frozenset({"state", "backups"})
 

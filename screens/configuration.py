@@ -30,7 +30,17 @@ from textual.widgets import (
     Static,
 )
 
-from screens.form import FormField, FormSection, is_shown, sections_for, target_defaults
+from screens.form import (
+    FormField,
+    FormSection,
+    is_shown,
+    mapping_text,
+    parse_mapping,
+    parse_words,
+    sections_for,
+    target_defaults,
+    words_text,
+)
 from screens.state import Validation
 from screens.step import StepScreen
 
@@ -76,7 +86,30 @@ def _input_for(form_field: FormField, value: Any) -> Widget:
     kind = form_field.kind
     if kind == "bool":
         return Checkbox("", value=bool(value), id=widget_id, compact=True)
+    if kind == "present":
+        return Checkbox("", value=value is not None, id=widget_id, compact=True)
+    if kind in ("words", "mapping"):
+        shown = words_text(value) if kind == "words" else mapping_text(value)
+        return Input(
+            value=shown,
+            placeholder=(
+                (words_text(form_field.default) or "separated by commas")
+                if kind == "words"
+                else "name=" + "|".join(form_field.options or ("value",)) + ", ..."
+            ),
+            id=widget_id,
+            compact=True,
+        )
     if kind == "choice":
+        if form_field.optional:  # not set is an answer of its own (the services' default)
+            return Select(
+                [(option, option) for option in form_field.options],
+                value=value if value in form_field.options else Select.NULL,
+                prompt="not set",
+                allow_blank=True,
+                id=widget_id,
+                compact=True,
+            )
         return Select(
             [(option, option) for option in form_field.options],
             value=value if value in form_field.options else form_field.options[0],
@@ -174,7 +207,10 @@ class ConfigurationScreen(StepScreen):
         if value is _UNSET:
             from screens.state import get_path
 
-            return get_path(self.defaults, path)
+            value = get_path(self.defaults, path, _UNSET)
+            if value is _UNSET:  # inside a sub-section that is absent by default
+                form_field = self.fields.get(path)
+                return None if form_field is None else form_field.default
         return value
 
     def compose(self) -> ComposeResult:
@@ -189,6 +225,8 @@ class ConfigurationScreen(StepScreen):
                     yield Static("", classes="section-error field-error", markup=False)
                     for form_field in section.fields:
                         yield FieldRow(form_field, self.value_of(form_field.path))
+                    if section.name == "identity":
+                        yield Static("", id="identity-redirect", classes="field-help")
         with Horizontal(classes="nav"):
             yield Static("", id="form-status", classes="status")
             yield Button("Show all", id="show-all", compact=True)
@@ -245,7 +283,7 @@ class ConfigurationScreen(StepScreen):
         elsewhere: list[tuple[str, str]] = []
         section_names = {s.name for s in self.sections}
         for path, messages in self.validation.problems.items():
-            target = _field_path(path)
+            target = self._field_of_problem(_field_path(path))
             if target in self.fields or target in section_names:
                 by_field.setdefault(target, []).extend(messages)
             else:
@@ -255,6 +293,29 @@ class ConfigurationScreen(StepScreen):
                 "required for these answers; it is not in the environment either"
             )
         return by_field, elsewhere
+
+    def _field_of_problem(self, path: str) -> str:
+        """The field a problem is about: ``identity.roles.admins`` is ``identity.roles``'s."""
+        while path not in self.fields and "." in path:
+            parent = path.rsplit(".", 1)[0]
+            if parent not in self.fields:
+                return path
+            path = parent
+        return path
+
+    def _show_redirect_url(self) -> None:
+        """The identity section names the redirect URL to register, from the domain."""
+        from installer.identity import redirect_url
+
+        for line in self.query("#identity-redirect").results(Static):
+            state = self.wizard.state
+            on = self.value_of("identity.enabled") is True
+            line.display = on
+            if on:
+                url = redirect_url(
+                    str(state.get("domain") or "localhost"), str(self.value_of("tls.mode"))
+                )
+                line.update(f"Register this redirect URL with the provider: {url}")
 
     def _refresh_form(self, *, focus_first: bool = False) -> None:
         self.validation = self.wizard.state.validate()
@@ -285,6 +346,7 @@ class ConfigurationScreen(StepScreen):
                 box.display = wanted
         if elsewhere != self._elsewhere_shown:
             self._show_elsewhere(elsewhere)
+        self._show_redirect_url()
         count = sum(len(v) for v in by_field.values()) + len(elsewhere)
         self.query_one("#form-status", Static).update(
             "all answers valid" if not count else f"{count} to fix"
@@ -339,7 +401,11 @@ class ConfigurationScreen(StepScreen):
         else:
             if value == self.value_of(form_field.path):
                 return
+            within = form_field.within
+            present = within is not None and state.get(within) is not None
             state.set(form_field.path, value)
+            if present and state.get(within) is None:  # emptied, not removed: still on
+                state.set(within, {})
             # A field this change made unused loses its answer (a certificate path once TLS
             # is self-signed again), as an operator editing the file by hand would delete it.
             for other in self.fields.values():
@@ -363,6 +429,10 @@ class ConfigurationScreen(StepScreen):
         value: Any
         if form_field.kind == "secret":
             value = text
+        elif form_field.kind == "words":
+            value = parse_words(text)
+        elif form_field.kind == "mapping":
+            value = parse_mapping(text)
         elif form_field.kind == "int":
             stripped = text.strip()
             value = int(stripped) if re.fullmatch(r"[+-]?\d+", stripped) else (stripped or None)
@@ -373,7 +443,14 @@ class ConfigurationScreen(StepScreen):
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
         form_field = self._field_for(event.checkbox)
-        if form_field is not None:
+        if form_field is None:
+            return
+        if form_field.kind == "present":
+            # On: the sub-section exists (its fields appear); off: it and its answers go.
+            if event.value and self.value_of(form_field.path) is not None:
+                return
+            self._changed(form_field, {} if event.value else None)
+        else:
             self._changed(form_field, event.value)
 
     def on_select_changed(self, event: Select.Changed) -> None:

@@ -10,6 +10,7 @@ sections a target uses, and which fields to hide while another field makes them 
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -21,7 +22,9 @@ from pydantic.fields import FieldInfo
 
 from installer.answers import COMPOSE_TARGETS, AnswerFile
 
-FieldKind = Literal["text", "int", "bool", "choice", "multi", "secret", "context"]
+FieldKind = Literal[
+    "text", "int", "bool", "choice", "multi", "secret", "context", "words", "mapping", "present"
+]
 
 # Sections the form never shows: fixed, chosen on another screen, or expert-only (the
 # pre-filled values of these still reach the saved answer file untouched).
@@ -58,6 +61,20 @@ _SHOWN_WHEN: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "ldap.group_base_dn": ("ldap.enabled", lambda v: v is True),
     "ldap.ca_file": ("ldap.enabled", lambda v: v is True),
     "airgap.bundle": ("airgap.enabled", lambda v: v is True),
+    "identity.issuer": ("identity.enabled", lambda v: v is True),
+    "identity.client_id": ("identity.enabled", lambda v: v is True),
+    "identity.scopes": ("identity.enabled", lambda v: v is True),
+    "identity.role_claim": ("identity.enabled", lambda v: v is True),
+    "identity.roles": ("identity.enabled", lambda v: v is True),
+    "identity.default_role": ("identity.enabled", lambda v: v is True),
+    "telemetry.otlp_protocol": ("telemetry.otlp_endpoint", bool),
+    # The receivers' own fields are shown while their receiver is on (FormField.within).
+    "alerting.email": ("alerting.enabled", lambda v: v is True),
+    "alerting.slack": ("alerting.enabled", lambda v: v is True),
+    "alerting.pagerduty": ("alerting.enabled", lambda v: v is True),
+    "alerting.external_monitor_url": ("alerting.enabled", lambda v: v is True),
+    "alerting.certificate_warning_days": ("alerting.enabled", lambda v: v is True),
+    "alerting.llm_daily_token_budget": ("alerting.enabled", lambda v: v is True),
 }
 
 # Secrets the form asks for, and the answer that makes each one used. Values typed here
@@ -77,6 +94,11 @@ _SECRET_WHEN: dict[str, Callable[[Callable[[str], Any]], bool]] = {
     ),
     "ldap_bind_password": lambda get: get("ldap.enabled") is True,
     "registry_password": lambda get: bool(get("registry.username")),
+    "oidc_client_secret": lambda get: get("identity.enabled") is True,
+    "sentry_dsn": lambda get: get("telemetry.sentry") is True,
+    "smtp_password": lambda get: bool(get("alerting.email.username")),
+    "slack_webhook_url": lambda get: get("alerting.slack") is not None,
+    "pagerduty_routing_key": lambda get: get("alerting.pagerduty") is not None,
 }
 
 
@@ -91,6 +113,7 @@ class FormField:
     options: tuple[str, ...] = ()
     optional: bool = False
     default: Any = None
+    within: str | None = None  # an optional sub-section's path: shown while it is present
 
     @property
     def widget_id(self) -> str:
@@ -127,6 +150,13 @@ def _kind_of(annotation: Any) -> tuple[FieldKind | None, tuple[str, ...]]:
         (item,) = get_args(annotation)
         if get_origin(item) is Literal:
             return "multi", tuple(str(a) for a in get_args(item))
+        if item is str:
+            return "words", ()
+        return None, ()
+    if origin is dict:
+        key, value = get_args(annotation)
+        if key is str and (value is str or get_origin(value) is Literal):
+            return "mapping", tuple(str(a) for a in get_args(value))
         return None, ()
     if annotation is bool:
         return "bool", ()
@@ -137,11 +167,24 @@ def _kind_of(annotation: Any) -> tuple[FieldKind | None, tuple[str, ...]]:
     return None, ()
 
 
-def _field_from(path: str, info: FieldInfo, default: Any) -> list[FormField]:
-    """The form field(s) for one model field: nested sections are flattened."""
+def _field_from(
+    path: str, info: FieldInfo, default: Any, within: str | None = None
+) -> list[FormField]:
+    """The form field(s) for one model field: nested sections are flattened; an optional
+    one (``alerting.email``) gets a check box that adds or removes it, its fields after."""
     annotation, optional = _unwrap_optional(info.annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return _fields_of(annotation, path + ".", default or {})
+        if not optional:
+            return _fields_of(annotation, path + ".", default or {}, within)
+        presence = FormField(
+            path=path,
+            label=path.split(".", 1)[-1],
+            help=info.description or "",
+            kind="present",
+            optional=True,
+            within=within,
+        )
+        return [presence, *_fields_of(annotation, path + ".", default or {}, path)]
     kind, options = _kind_of(annotation)
     if kind is None:
         return []
@@ -154,14 +197,19 @@ def _field_from(path: str, info: FieldInfo, default: Any) -> list[FormField]:
             options=options,
             optional=optional,
             default=default,
+            within=within,
         )
     ]
 
 
-def _fields_of(model: type[BaseModel], prefix: str, defaults: dict[str, Any]) -> list[FormField]:
+def _fields_of(
+    model: type[BaseModel], prefix: str, defaults: dict[str, Any], within: str | None = None
+) -> list[FormField]:
     out: list[FormField] = []
     for name, info in model.model_fields.items():
-        out += _field_from(f"{prefix}{name}", info, defaults.get(name))
+        # A sub-section that is absent by default still shows its fields' own defaults.
+        default = defaults.get(name, None if info.is_required() else info.get_default())
+        out += _field_from(f"{prefix}{name}", info, default, within)
     return out
 
 
@@ -194,7 +242,7 @@ def sections_for(target: str) -> list[FormSection]:
             sections.append(
                 FormSection(
                     name,
-                    name.capitalize() if name not in ("tls", "ldap") else name.upper(),
+                    _TITLES.get(name, name.capitalize()),
                     info.description or "",
                     _fields_of(annotation, name + ".", defaults.get(name) or {}),
                 )
@@ -204,6 +252,14 @@ def sections_for(target: str) -> list[FormSection]:
     sections.append(FormSection("secrets", "Secrets", _SECRETS_HELP, secret_fields()))
     return sections
 
+
+_TITLES = {
+    "tls": "TLS",
+    "ldap": "LDAP",
+    "identity": "Sign-in (OIDC)",
+    "telemetry": "Error tracking and tracing",
+    "audit": "Audit log and retention",
+}
 
 _SECRETS_HELP = (
     "Never written to the answer file. Passwords left empty are generated and kept, mode "
@@ -232,11 +288,44 @@ def is_shown(form_field: FormField, value_of: Callable[[str], Any]) -> bool:
     if form_field.kind == "secret":
         rule = _SECRET_WHEN.get(form_field.path.split(".", 1)[1])
         return rule is None or rule(value_of)
+    if form_field.within is not None and value_of(form_field.within) is None:
+        return False
     controlling = _SHOWN_WHEN.get(form_field.path)
     if controlling is None:
         return True
     path, predicate = controlling
     return predicate(value_of(path))
+
+
+def words_text(value: Any) -> str:
+    """A list as the form shows it: ``openid, profile``."""
+    return ", ".join(str(v) for v in value or [])
+
+
+def parse_words(text: str) -> list[str] | None:
+    """``openid, profile email`` -> ``["openid", "profile", "email"]``; empty -> None."""
+    items = [w for w in re.split(r"[,\s]+", text.strip()) if w]
+    return items or None
+
+
+def mapping_text(value: Any) -> str:
+    """A mapping as the form shows it: ``admins=admin, staff=viewer``."""
+    return ", ".join(f"{k}={v}" for k, v in (value or {}).items())
+
+
+def parse_mapping(text: str) -> dict[str, str] | str | None:
+    """``admins=admin, staff=viewer`` -> a dict; empty -> None. An entry without ``=``
+    comes back as the text itself, which the model then refuses in its own words."""
+    entries = [e.strip() for e in text.split(",") if e.strip()]
+    if not entries:
+        return None
+    mapping: dict[str, str] = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key.strip():
+            return text.strip()
+        mapping[key.strip()] = value.strip()
+    return mapping
 
 
 def required_secrets(answers: AnswerFile) -> list[str]:

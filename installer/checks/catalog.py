@@ -312,6 +312,7 @@ LIVE_CHECK_NAMES: tuple[CheckName, ...] = (
     "proxy",
     "deepwiki",
     "supabase",
+    "oidc",
 )
 # The checks of the machine (or cluster) itself: a report without the answers' live checks.
 MACHINE_CHECK_NAMES: tuple[CheckName, ...] = tuple(

@@ -17,6 +17,7 @@ from installer.live.database import check_database
 from installer.live.endpoints import check_deepwiki, check_supabase
 from installer.live.images import check_images
 from installer.live.ldap import check_ldap
+from installer.live.oidc import check_oidc
 from installer.live.proxy import check_proxy
 from installer.live.result import LiveInput, LiveResult
 from installer.live.tls import check_tls
@@ -33,6 +34,7 @@ LIVE_CHECKS: Mapping[str, LiveCheck] = {
     "proxy": check_proxy,
     "deepwiki": check_deepwiki,
     "supabase": check_supabase,
+    "oidc": check_oidc,
 }
 LIVE_CHECK_NAMES: tuple[str, ...] = tuple(LIVE_CHECKS)
 
@@ -48,6 +50,7 @@ def _what(name: str, inputs: LiveInput) -> str:
         "proxy": "the Docker Engine",
         "deepwiki": str(answers.deepwiki.url),
         "supabase": str(answers.supabase.url),
+        "oidc": str(answers.identity.issuer),
     }.get(name, name)
 
 

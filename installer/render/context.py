@@ -14,13 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from installer.alerting import (
+    ALERTMANAGER_PORT,
+    BLACKBOX_PORT,
+    PROBE_CA_FILE,
+    PRODUCTION_TIMING,
+    AlertingView,
+    AlertTiming,
+    alert_timing,
+    required_alerting_secrets,
+)
 from installer.answers import AnswerFile
 from installer.credentials import LoadedSecrets, Secrets
+from installer.identity import redirect_url
 from installer.release import HealthCheck, ReleaseManifest, Route
 from installer.render.escape import RenderError
 from installer.render.images import mirrored
 from installer.resources import Capacity, ServiceResources, allocate, capacity_for
 from installer.secretstore import ResolvedSecret, SecretStore
+from installer.telemetry import TRACED_SERVICES
 
 PROJECT = "codequal"
 APP_LABEL_PART_OF = "codequal"
@@ -106,6 +118,9 @@ class RenderContext:
     version: str
     version_label: str
     project: str
+    # Alertmanager and the prober (alerting.enabled), and the intervals they run at.
+    alerting: AlertingView | None = None
+    timing: AlertTiming = PRODUCTION_TIMING
 
     def has(self, service: str) -> bool:
         return service in self.services
@@ -128,6 +143,8 @@ def _service_names(answers: AnswerFile, release: ReleaseManifest) -> list[str]:
         # own log agent ships to Loki (a node-log DaemonSet cannot run "restricted").
         if "loki" in components and answers.is_compose:
             names.append("promtail")
+        if answers.alerting.enabled and "prometheus" in components:
+            names += ["alertmanager", "blackbox"]
     missing = [n for n in names if n not in release.services]
     if missing:
         raise RenderError(
@@ -187,6 +204,11 @@ def required_secrets(answers: AnswerFile) -> list[tuple[str, str]]:
         required.append(("ldap_bind_password", "the password of ldap.bind_dn"))
     if answers.registry.mirror and answers.registry.username:
         required.append(("registry_password", "the password of registry.username"))
+    required += required_alerting_secrets(answers.alerting)
+    if answers.identity.enabled:
+        required.append(("oidc_client_secret", "the client secret of identity.client_id"))
+    if answers.telemetry.sentry:
+        required.append(("sentry_dsn", "the Sentry DSN the services report to"))
     return required
 
 
@@ -411,6 +433,24 @@ def build_context(
                     value("grafana_admin_password"),
                 )
             ]
+        # Sign-in, error tracking, tracing, audit: only what the answers set.
+        if name == "codequal":
+            env.update(answers.identity.environment(redirect_url(answers.domain, answers.tls.mode)))
+        env.update(
+            answers.telemetry.environment(
+                name,
+                install=answers.compose_project if compose else namespace,
+                target=answers.target,
+                version=release.version,
+            )
+        )
+        env.update(answers.audit.environment(name))
+        if name == "codequal" and answers.identity.enabled:
+            secret_env.append(
+                secret("OIDC_CLIENT_SECRET", ("oidc_client_secret",), value("oidc_client_secret"))
+            )
+        if name in TRACED_SERVICES and answers.telemetry.sentry:
+            secret_env.append(secret("SENTRY_DSN", ("sentry_dsn",), value("sentry_dsn")))
         env.update(proxy_env)
         secret_env += proxy_vars
         specs[name] = ServiceSpec(
@@ -451,6 +491,22 @@ def build_context(
 
     routes = [r for r in release.routes if r.service in specs]
     monitoring_on = answers.monitoring.enabled
+    alerting_view = None
+    if "alertmanager" in specs:
+        alerting_view = AlertingView(
+            section=answers.alerting,
+            smtp_password=value("smtp_password"),
+            slack_webhook_url=value("slack_webhook_url"),
+            pagerduty_routing_key=value("pagerduty_routing_key"),
+            probe_url=_probe_url(public_url, routes, specs),
+            probe_ca_file=(
+                PROBE_CA_FILE
+                if tls_pair is not None and (compose or not answers.kubernetes.openshift)
+                else None
+            ),
+            alertmanager_url=f"{host('alertmanager')}:{ALERTMANAGER_PORT}",
+            blackbox_address=f"{host('blackbox')}:{BLACKBOX_PORT}",
+        )
     return RenderContext(
         answers=answers,
         release=release,
@@ -480,7 +536,19 @@ def build_context(
         # After install_dir, so two installs on one engine never share containers or
         # volumes; "codequal" for the default install_dir.
         project=answers.compose_project,
+        alerting=alerting_view,
+        timing=alert_timing(environ),
     )
+
+
+def _probe_url(public_url: str, routes: list[Route], specs: dict[str, ServiceSpec]) -> str:
+    """What the blackbox prober requests: the public URL's health path, through nginx or the
+    Ingress; on Compose without nginx (development over plain HTTP) the API itself."""
+    root = next((r for r in routes if r.path == "/"), None)
+    health = root.health_path if root is not None else "/health"
+    if public_url.startswith("http://localhost:"):
+        return f"http://codequal:{specs['codequal'].port}{health}"
+    return f"{public_url}{health}"
 
 
 def _label_safe(text: str) -> str:

@@ -48,7 +48,15 @@ _MONITORING_TEMPLATES: tuple[tuple[str, str, str], ...] = (
     ),
     ("loki", "monitoring/loki/loki.yml.j2", "monitoring/loki/loki.yml"),
     ("promtail", "monitoring/promtail/promtail.yml.j2", "monitoring/promtail/promtail.yml"),
+    (
+        "alertmanager",
+        "monitoring/alertmanager/alertmanager.yml.j2",
+        "monitoring/alertmanager/alertmanager.yml",
+    ),
+    ("blackbox", "monitoring/blackbox/blackbox.yml.j2", "monitoring/blackbox/blackbox.yml"),
 )
+# Monitoring files that hold secrets (the receivers' passwords, webhook URL, routing key).
+SECRET_MONITORING_FILES = frozenset({"monitoring/alertmanager/alertmanager.yml"})
 
 # What a secret the plan could use shows when nobody supplied it and it is not generated.
 NOT_SET = "<not set>"
@@ -81,6 +89,11 @@ def render_plan(
         answers, secrets, release, store, capacity, source_dir=source_dir, environ=environ
     )
     variables = vars(ctx).copy()
+    if ctx.alerting is not None:
+        from installer.alerting import alertmanager_config, blackbox_config
+
+        variables["alertmanager_config"] = alertmanager_config(ctx.alerting, ctx.timing)
+        variables["blackbox_config"] = blackbox_config(ctx.alerting)
     files: list[RenderedFile] = []
 
     def text_file(path: str, text: str, *, secret: bool = False) -> None:
@@ -103,7 +116,7 @@ def render_plan(
                 text_file("nginx/ssl/codequal.crt", ctx.tls_pair[0])
                 text_file("nginx/ssl/codequal.key", ctx.tls_pair[1], secret=True)
         for path, text in monitoring.items():
-            text_file(path, text)
+            text_file(path, text, secret=path in SECRET_MONITORING_FILES)
     else:
         from installer.render.kubernetes import object_path, plan_objects
 
@@ -145,4 +158,8 @@ def _secret_keys_used(ctx: object) -> list[str]:
     keys = {key for variable in ctx.secret_variables.values() for key in variable.keys}
     if ctx.registry_auth is not None:
         keys.add("registry_password")
+    if ctx.alerting is not None:
+        from installer.alerting import required_alerting_secrets
+
+        keys.update(key for key, _ in required_alerting_secrets(ctx.alerting.section))
     return [k for k in SECRET_KEYS if k in keys]

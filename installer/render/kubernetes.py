@@ -54,6 +54,7 @@ VOLUME_SIZES: dict[str, str] = {
     "prometheus_data": "20Gi",
     "grafana_data": "2Gi",
     "loki_data": "20Gi",
+    "alertmanager_data": "1Gi",
 }
 _DEFAULT_VOLUME_SIZE = "10Gi"
 
@@ -63,6 +64,8 @@ DEFAULT_UIDS: dict[str, int] = {
     "prometheus": 65534,
     "grafana": 472,
     "loki": 10001,
+    "alertmanager": 65534,
+    "blackbox": 65534,
 }
 
 # On Kubernetes the API keeps its state in PostgreSQL; its data directory is a cache, so it
@@ -200,6 +203,14 @@ def _workload(
     if config_files:
         for volume_name, spec in config_files.items():
             mounts.append({"name": volume_name, "mountPath": spec["mount"], "readOnly": True})
+            if "secret" in spec:
+                # Files that hold secrets come from a Secret, readable by the pod's group.
+                secret_source: dict[str, Any] = {"secretName": spec["secret"]}
+                if spec.get("items"):
+                    secret_source["items"] = spec["items"]
+                secret_source["defaultMode"] = 0o440
+                volumes.append({"name": volume_name, "secret": secret_source})
+                continue
             source: dict[str, Any] = {"name": spec["configmap"]}
             if spec.get("items"):
                 source["items"] = spec["items"]
@@ -278,6 +289,20 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
             secret=True,
         )
 
+    if "alertmanager" in ctx.services:
+        add(
+            "Secret",
+            "alertmanager-config",
+            {
+                "type": "Opaque",
+                "data": {
+                    "alertmanager.yml": monitoring_files["monitoring/alertmanager/alertmanager.yml"]
+                },
+                "app": "alertmanager",
+                "component": "monitoring",
+            },
+            secret=True,
+        )
     for svc in ctx.services.values():
         if svc.env:
             add("ConfigMap", f"{svc.name}-env", {"data": dict(svc.env), "app": svc.name})
@@ -315,6 +340,16 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
                     ],
                 },
                 "app": "grafana",
+                "component": "monitoring",
+            },
+        )
+    if "blackbox" in ctx.services:
+        add(
+            "ConfigMap",
+            "blackbox-config",
+            {
+                "data": {"blackbox.yml": monitoring_files["monitoring/blackbox/blackbox.yml"]},
+                "app": "blackbox",
                 "component": "monitoring",
             },
         )
@@ -404,6 +439,24 @@ def plan_objects(ctx: RenderContext, monitoring_files: dict[str, str]) -> list[P
         elif svc.name == "loki":
             config_files["config"] = {"configmap": "loki-config", "mount": "/etc/loki"}
             args = ["-config.file=/etc/loki/loki.yml"]
+        elif svc.name == "alertmanager":
+            config_files["config"] = {"secret": "alertmanager-config", "mount": "/etc/alertmanager"}
+            args = [
+                "--config.file=/etc/alertmanager/alertmanager.yml",
+                "--storage.path=/alertmanager",
+                "--cluster.listen-address=",  # one replica: no cluster gossip
+            ]
+        elif svc.name == "blackbox":
+            config_files["config"] = {"configmap": "blackbox-config", "mount": "/etc/blackbox"}
+            if ctx.alerting is not None and ctx.alerting.probe_ca_file:
+                from installer.alerting import PROBE_CA_DIR
+
+                config_files["probe-ca"] = {
+                    "secret": _TLS,
+                    "mount": PROBE_CA_DIR,
+                    "items": [{"key": "tls.crt", "path": "codequal.crt"}],
+                }
+            args = ["--config.file=/etc/blackbox/blackbox.yml"]
         if svc.command:
             args = None  # the manifest's own command knows its arguments
         obj = _workload(
@@ -627,6 +680,8 @@ def network_policies(ctx: RenderContext) -> dict[str, dict[str, Any]]:
             ]
             or [{"to": [{"podSelector": _pods("grafana")}]}],
         }
+    if ctx.alerting is not None:
+        policies.update(_alerting_policies(ctx))
     if "loki" in services:
         policies["loki-traffic"] = {
             "podSelector": _pods("loki"),
@@ -640,3 +695,37 @@ def network_policies(ctx: RenderContext) -> dict[str, dict[str, Any]]:
             ],
         }
     return policies
+
+
+def _alerting_policies(ctx: RenderContext) -> dict[str, dict[str, Any]]:
+    """Alertmanager: alerts in from Prometheus, out to the receivers. The prober: asked by
+    Prometheus, out to the public URL (through the Ingress, wherever it is)."""
+    from urllib.parse import urlsplit
+
+    view = ctx.alerting
+    assert view is not None  # noqa: S101 - the caller checks
+    section = view.section
+    anywhere = {"ipBlock": {"cidr": "0.0.0.0/0"}}
+    receiver_ports = {443}
+    if section.email is not None:
+        receiver_ports.add(int(section.email.smtp_host.rsplit(":", 1)[1]))
+    if section.pagerduty is not None:
+        parts = urlsplit(section.pagerduty.url)
+        receiver_ports.add(parts.port or (443 if parts.scheme == "https" else 80))
+    probe = urlsplit(view.probe_url)
+    probe_port = probe.port or (443 if probe.scheme == "https" else 80)
+    from_prometheus = [{"podSelector": _pods("prometheus")}]
+    return {
+        "alertmanager-traffic": {
+            "podSelector": _pods("alertmanager"),
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": from_prometheus, "ports": _port_rules([9093])}],
+            "egress": [{"to": [anywhere], "ports": _port_rules(sorted(receiver_ports))}],
+        },
+        "blackbox-traffic": {
+            "podSelector": _pods("blackbox"),
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": from_prometheus, "ports": _port_rules([9115])}],
+            "egress": [{"to": [anywhere], "ports": _port_rules([probe_port])}],
+        },
+    }

@@ -227,6 +227,15 @@ OPENSHIFT_TYPES: tuple[ResourceType, ...] = (
 PROMETHEUS_OPERATOR_TYPES: tuple[ResourceType, ...] = (
     _rt("monitoring.coreos.com", "v1", "servicemonitors", "ServiceMonitor", True, generation=True),
     _rt("monitoring.coreos.com", "v1", "prometheusrules", "PrometheusRule", True, generation=True),
+    _rt("monitoring.coreos.com", "v1", "probes", "Probe", True, generation=True),
+    _rt(
+        "monitoring.coreos.com",
+        "v1alpha1",
+        "alertmanagerconfigs",
+        "AlertmanagerConfig",
+        True,
+        generation=True,
+    ),
 )
 
 

@@ -146,6 +146,50 @@ class TestConfiguration:
         assert snap_compare(app, terminal_size=size, run_before=settle("configuration"))
 
 
+def at_section(section: str, path: str) -> RunBefore:
+    """Settle on the configuration step scrolled to ``section``, its field ``path`` focused."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle("configuration")(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#field-" + path.replace(".", "--")).focus(scroll_visible=False)
+        screen.query_one(f"#section-{section}").scroll_visible(animate=False, top=True)
+        await pilot.pause()
+        no_cursor_blink(pilot)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+class TestConfigurationSections:
+    """The sign-in, telemetry, audit and alerting sections, each with an inline problem."""
+
+    def test_sign_in(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        draft = {
+            **production_draft(),
+            "identity": {"enabled": True, "issuer": "http://login.example.com"},
+            "audit": {"destination": "volume", "retention_days": 0},
+        }
+        app = app_at("configuration", WizardState(draft=draft))
+        assert snap_compare(
+            app, terminal_size=size, run_before=at_section("identity", "identity.issuer")
+        )
+
+    def test_alerting(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        draft = {
+            **production_draft(),
+            "alerting": {
+                "enabled": True,
+                "email": {"smtp_host": "smtp example", "from_address": "alerts@example.com"},
+            },
+        }
+        app = app_at("configuration", WizardState(draft=draft))
+        assert snap_compare(
+            app, terminal_size=size, run_before=at_section("alerting", "alerting.email.smtp_host")
+        )
+
+
 @pytest.mark.parametrize("size", SIZES)
 class TestReview:
     def test_files(self, snap_compare: Any, size: tuple[int, int]) -> None:

@@ -161,6 +161,7 @@ def test_every_check_has_a_name_the_table_can_register() -> None:
         "proxy",
         "deepwiki",
         "supabase",
+        "oidc",
     )
 
 

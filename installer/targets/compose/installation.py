@@ -285,6 +285,9 @@ class ComposeInstallation:
                 urls["grafana"] = "http://127.0.0.1:3001/"
             if "prometheus" in answers.monitoring.components:
                 urls["prometheus"] = "http://127.0.0.1:9090/"
+        from installer.alerting import summary_urls
+
+        urls.update(summary_urls(answers.alerting))
         return urls
 
     def result_document(self, summary: RunSummary) -> dict[str, Any]:

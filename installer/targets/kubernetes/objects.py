@@ -35,6 +35,8 @@ _PHASE_OF_KIND: dict[str, Phase] = {
     "NetworkPolicy": "services",
     "ServiceMonitor": "monitoring",
     "PrometheusRule": "monitoring",
+    "AlertmanagerConfig": "monitoring",
+    "Probe": "monitoring",
 }
 NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

@@ -220,6 +220,9 @@ def public_urls(session: KubeInstall) -> dict[str, str]:
     deepwiki = session.answers.deepwiki
     if deepwiki.mode == "external" and deepwiki.url:
         urls["deepwiki"] = deepwiki.url
+    from installer.alerting import summary_urls
+
+    urls.update(summary_urls(session.answers.alerting))
     return urls
 
 

@@ -161,7 +161,32 @@ class KubeInstall:
             # Grafana's data source is our own Prometheus: keep it, and let the cluster's
             # Prometheus scrape the services too.
             return items + monitors
-        return [o for o in items if o.service != "prometheus"] + monitors
+        # The cluster's Prometheus and Alertmanager take over: our routing goes to theirs.
+        own = ("prometheus", "alertmanager")
+        return [o for o in items if o.service not in own] + monitors + self._operator_alerting()
+
+    def _operator_alerting(self) -> list[ManifestObject]:
+        """The AlertmanagerConfig, its receivers' Secret and the uptime Probe (alerting on)."""
+        from installer.alerting_operator import (
+            ALERTMANAGER_CONFIG_KEY,
+            ALERTMANAGER_CONFIG_SECRET,
+            PROMETHEUS_CONFIG,
+            operator_alerting_objects,
+        )
+
+        rendered = {(o.kind, o.ref.name): o.obj for o in self.objects}
+        secret = rendered.get(("Secret", ALERTMANAGER_CONFIG_SECRET))
+        config = rendered.get(("ConfigMap", PROMETHEUS_CONFIG))
+        if secret is None or config is None:
+            return []
+        labels = dict((secret.get("metadata") or {}).get("labels") or {})
+        objects = operator_alerting_objects(
+            (secret.get("stringData") or {})[ALERTMANAGER_CONFIG_KEY],
+            (config.get("data") or {})["prometheus.yml"],
+            self.namespace,
+            labels,
+        )
+        return [ManifestObject(obj) for obj in objects]
 
     def applied(self) -> list[ManifestObject]:
         """Everything the install applies, in order."""

@@ -30,6 +30,10 @@ HTTP:
         200 {"status": "ok", "service": ..., "version": ..., "database": {...}}
         (503 from the "unhealthy" build, or when STANDIN_HEALTH_REQUIRES names a database state
         that does not hold: "database" or "migrated")
+    GET /metrics             Prometheus text: process_start_time_seconds, and LLM usage counters
+                             that grow with uptime (codequal_llm_tokens_total{provider, kind},
+                             codequal_llm_requests_total{provider, outcome}) for the providers in
+                             ENABLED_PROVIDERS
     GET .../items            rows of the items table;  POST .../items  stores the request body
                              as a row AND as a file, ``<items dir>/<id>`` holding the body's
                              bytes (written and fsynced before the row is committed, so every
@@ -67,6 +71,7 @@ BUILD_FILE = "/usr/local/share/standin/build.json"
 DEFAULT_ITEMS_DIR = "/app/data/items"
 CHECK_LIST_LIMIT = 100
 HEALTH_SUFFIXES = ("/health", "/-/healthy", "/api/health", "/ready")
+STARTED = time.time()
 DEFAULT_SCHEMA_VERSION = "1"
 
 
@@ -404,6 +409,32 @@ class StandinHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _metrics(self) -> None:
+        uptime = time.time() - STARTED
+        lines = [
+            "# TYPE process_start_time_seconds gauge",
+            f"process_start_time_seconds {STARTED:.3f}",
+            "# TYPE codequal_llm_tokens_total counter",
+            "# TYPE codequal_llm_requests_total counter",
+        ]
+        providers = [p for p in os.environ.get("ENABLED_PROVIDERS", "").split(",") if p]
+        for provider in providers:
+            tokens = int(uptime) * 40
+            lines.append(
+                f'codequal_llm_tokens_total{{provider="{provider}",kind="prompt"}} {tokens}'
+            )
+            lines.append(
+                f'codequal_llm_requests_total{{provider="{provider}",outcome="success"}} '
+                f"{int(uptime)}"
+            )
+        body = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _health(self) -> None:
         database = database_state()
         status = 200
@@ -429,6 +460,8 @@ class StandinHandler(BaseHTTPRequestHandler):
         trimmed = path.rstrip("/") or "/"
         if trimmed.endswith(HEALTH_SUFFIXES):
             self._health()
+        elif trimmed == "/metrics":
+            self._metrics()
         elif trimmed.endswith("/items/check"):
             self._items_request("CHECK")
         elif trimmed.endswith("/items"):
