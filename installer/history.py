@@ -285,10 +285,25 @@ def last_backup(backup_directory: Path) -> dict[str, Any] | None:
 
 
 def lifecycle_summary(state: StateDir, backup_directory: Path, count: int = 5) -> dict[str, Any]:
-    """What ``status`` adds about the installation's life: last backup, last entries."""
+    """What ``status`` adds about the installation's life: last backup, last entries, and
+    an upgrade that was interrupted (killed) and is not finished."""
+    from installer.upgrade_pending import PendingUpgrade
+
+    pending = PendingUpgrade.load(state)
     return {
         "last_backup": last_backup(backup_directory),
         "history": [e.to_dict() for e in read_history(history_path(state))[-count:]],
+        "interrupted_upgrade": (
+            {
+                "from": pending.from_release,
+                "to": pending.to_release,
+                "started_at": pending.started_at,
+                "phase": pending.phase,
+                "backup": pending.archive,
+            }
+            if pending is not None
+            else None
+        ),
     }
 
 
@@ -300,6 +315,14 @@ def print_lifecycle(console: Any, data: dict[str, Any]) -> None:
         console.print(f"last backup: {backup['archive']} ({backup['created']}, {verified})")
     else:
         console.print("last backup: none")
+    interrupted = data.get("interrupted_upgrade")
+    if interrupted:
+        console.print(
+            f"interrupted upgrade: {interrupted['from']} -> {interrupted['to']} (started "
+            f"{interrupted['started_at']}): run `codequal-installer upgrade --to "
+            f"{interrupted['to']}` again to finish it, or `codequal-installer rollback`",
+            markup=False,
+        )
     entries = data.get("history") or []
     if entries:
         console.print("history (newest last):")

@@ -457,8 +457,9 @@ class RollbackPreview:
             else "at an unknown time"
         )
         lines.append(
-            f"CodeQual {self.installed} goes back to {self.previous}, with the data of the "
-            f"pre-upgrade backup {self.archive.name if self.archive else '?'}, made {since}"
+            f"CodeQual {self.installed} goes back to {self.previous}, with the data of "
+            + (f"the pre-upgrade backup {self.archive.name}" if self.archive else "its backup")
+            + f", made {since}"
         )
         lines.append("everything written since the upgrade is lost:")
         said = [s for s in (t.sentence() for t in self.tables) if s]
@@ -467,7 +468,8 @@ class RollbackPreview:
         elif self.tables:
             lines.append("  no rows written since the upgrade (every table equals the backup's)")
         lines += [f"  {n}" for n in self.notes]
-        lines.append("  files written into the volumes since the upgrade are replaced too")
+        if self.target in ("development", "production"):
+            lines.append("  files written into the volumes since the upgrade are replaced too")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -638,6 +640,35 @@ def _abandon_interrupted_upgrade(state: StateDir, basis: RollbackBasis) -> None:
             journal.save()
     finally:
         lock.release()
+    _record_interrupted_upgrade(state, basis.pending)
+
+
+def _record_interrupted_upgrade(state: StateDir, pending: PendingUpgrade) -> None:
+    """The killed upgrade never wrote its history entry: an ``interrupted`` one, once."""
+    from installer.history import HistoryEntry, append_entry, history_path, read_history
+
+    entries = read_history(history_path(state))
+    for entry in reversed(entries):
+        if entry.kind == "upgrade" and entry.started_at == pending.started_at:
+            return
+        if entry.started_at < pending.started_at:
+            break
+    with contextlib.suppress(InstallerError):
+        append_entry(
+            history_path(state),
+            HistoryEntry(
+                kind="upgrade",
+                from_release=pending.from_release,
+                to_release=pending.to_release,
+                started_at=pending.started_at,
+                duration_seconds=_seconds_since(pending.started_at) or 0.0,
+                exit_code=int(ExitCode.INTERRUPTED),
+                outcome="interrupted",
+                backup=pending.archive,
+                forced_path=pending.forced_path,
+                details={"killed": True, "phase": pending.phase, "then": "rollback"},
+            ),
+        )
 
 
 def _rollback_run(  # noqa: PLR0917 - the rollback's facts, each named at the one call

@@ -359,6 +359,9 @@ def test_an_upgrade_killed_in_its_migration_is_finished_or_rolled_back_by_the_re
         "upgrading",
     )
     assert install.journal()["status"] == "running"  # the kill left it unfinished
+    status = install.run("status", "--install-dir", str(install.install_dir), "--json")
+    shown = json.loads(status.stdout)["interrupted_upgrade"]
+    assert (shown["from"], shown["to"]) == ("1.0.0-test", "2.0.0-slow-migration")
 
     if rerun == "upgrade":
         again = _upgrade(install, answers, "2.0.0-slow-migration")
@@ -386,7 +389,9 @@ def test_an_upgrade_killed_in_its_migration_is_finished_or_rolled_back_by_the_re
         assert back.last["type"] == "run.finished" and "rolled back" in back.last["message"]
         assert _serving(install, target) == "1.0.0-test"
         assert _database_dump(install, target) == before
-        entry = _history(install)[-1]
+        killed_entry, entry = _history(install)[-2:]
+        assert (killed_entry["kind"], killed_entry["outcome"]) == ("upgrade", "interrupted")
+        assert killed_entry["backup"] == pending["archive"]
         assert (entry["kind"], entry["outcome"]) == ("rollback", "finished")
         assert entry["release"]["to"] == "1.0.0-test"
     _files_match_rows(install, target)

@@ -231,3 +231,21 @@ def test_durations_read_as_an_operator_says_them() -> None:
     assert rollback.duration_text(303) == "5 min 3 s"
     assert rollback.duration_text(7800) == "2 h 10 min"
     assert rollback.duration_text(3 * 86400 + 4 * 3600) == "3 days 4 h"
+
+
+def test_status_names_an_interrupted_upgrade(state: StateDir) -> None:
+    from installer.history import lifecycle_summary, print_lifecycle
+
+    assert lifecycle_summary(state, state.path / "none")["interrupted_upgrade"] is None
+    PendingUpgrade("1.0.0-test", "2.0.0-test", None, "2026-12-04T20:00:00Z").save(state)
+    data = lifecycle_summary(state, state.path / "none")
+    assert data["interrupted_upgrade"]["to"] == "2.0.0-test"
+    printed: list[str] = []
+
+    class Console:
+        def print(self, text: str, **kwargs: Any) -> None:
+            printed.append(text)
+
+    print_lifecycle(Console(), data)
+    assert any("interrupted upgrade: 1.0.0-test -> 2.0.0-test" in line for line in printed)
+    assert any("upgrade --to 2.0.0-test` again" in line for line in printed)
