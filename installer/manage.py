@@ -249,8 +249,8 @@ def refuse_interrupted(answers: AnswerFile) -> None:
     if not answers.is_compose:
         return
     from installer.errors import UsageError
-    from installer.upgrade_pending import PendingUpgrade
     from installer.statedir import StateDir
+    from installer.upgrade_pending import PendingUpgrade
 
     pending = PendingUpgrade.load(StateDir.for_install_dir(answers.install_dir))
     if pending is not None:

@@ -91,8 +91,8 @@ def test_an_interrupted_upgrade_is_refused_until_finished(
     monkeypatch.setattr(upgrade, "check_healthy", lambda a: "installation healthy")
     state = Path(answers.install_dir) / "state"
     state.mkdir(parents=True)
-    from installer.upgrade_pending import PendingUpgrade
     from installer.statedir import StateDir
+    from installer.upgrade_pending import PendingUpgrade
 
     PendingUpgrade("1.0.0-test", "2.0.0-test", None, "2026-12-04T18:00:00Z").save(
         StateDir.for_install_dir(answers.install_dir)
