@@ -140,8 +140,8 @@ def upgrade_choices(installed: str) -> list[ReleaseChoice]:
     known = known_releases()
     choices = []
     for version in sorted(known, key=version_key):
-        if version == installed or version_key(version) < version_key(installed):
-            continue
+        if version_key(version) <= version_key(installed):
+            continue  # not newer (another build of the same release is not an upgrade path)
         decision = decide(installed, known[version], known)
         if decision.allowed:
             note = "direct"
