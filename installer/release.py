@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from installer.answers import AnswerFile, ServiceName
-from installer.errors import AnswerFileError, UsageError
+from installer.errors import AnswerFileError, BundleIntegrityError, UsageError
 
 RELEASES_PACKAGE = "installer.releases"
 
@@ -239,6 +239,53 @@ def load_release(name_or_path: str | None = None) -> ReleaseManifest:
     return parse_release(text, f"release {name}")
 
 
+def bundle_release(
+    path: str | Path,
+    *,
+    version: str | None = None,
+    key: Path | None = None,
+    asked_by: str = "release.version in the answers",
+) -> ReleaseManifest:
+    """The release manifest the bundle carries: what an install from the bundle installs.
+
+    It is the authority for ``apply --bundle``, ``airgap.bundle`` and ``upgrade --bundle``:
+    the installer's own manifests are not consulted, so a bundle of a release this installer
+    does not ship installs as it is. ``version`` (the answers' ``release.version``, or
+    ``upgrade --to``, named by ``asked_by``) must match when given, else
+    :class:`~installer.errors.UsageError` (exit 2) names both. With ``key``, the signature
+    (which covers the manifest) must verify first
+    (:class:`~installer.errors.BundleIntegrityError`, exit 4). Reads the tail only.
+    """
+    from installer.bundle.format import RELEASE_NAME
+    from installer.bundle.reader import locate_bundle, read_index
+
+    source = locate_bundle(path)
+    index = read_index(source)
+    index.check_signature(key)
+    held = index.metadata.release_version
+    if version is not None and version != held:
+        raise UsageError(
+            f"the bundle {source.display} holds release {held}, {asked_by} is {version}",
+            hint=f"give the bundle of release {version}, or install {held} from this one",
+        )
+    text = index.release_text()
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = ""
+    release = parse_release(decoded, f"{source.display}: {RELEASE_NAME}")
+    if release.version != held:
+        raise BundleIntegrityError(
+            f"{source.display}: {RELEASE_NAME} is release {release.version}, the metadata "
+            f"says {held}: the bundle was changed"
+        )
+    return release
+
+
 def release_for(answers: AnswerFile) -> ReleaseManifest:
-    """The release the answers ask for."""
+    """The release the answers ask for: the offline bundle's own when ``airgap.enabled``
+    names one that is here (checked against ``release.version``), else by version."""
+    bundle = answers.airgap.bundle if answers.airgap.enabled else None
+    if bundle is not None and Path(bundle).exists():
+        return bundle_release(bundle, version=answers.release.version)
     return load_release(answers.release.version)

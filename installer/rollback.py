@@ -461,7 +461,12 @@ class RollbackPreview:
             + (f"the pre-upgrade backup {self.archive.name}" if self.archive else "its backup")
             + f", made {since}"
         )
-        lines.append("everything written since the upgrade is lost:")
+        ago = (
+            f" ({duration_text(self.seconds_since_upgrade)} ago)"
+            if self.seconds_since_upgrade is not None
+            else ""
+        )
+        lines.append(f"everything written since the upgrade{ago} is lost:")
         said = [s for s in (t.sentence() for t in self.tables) if s]
         if said:
             lines += [f"  {s}" for s in said]

@@ -6,8 +6,9 @@ The inventory lists everything the installation holds, found by the Compose proj
 * Compose: containers, networks, volumes with their sizes, images, the state directory,
   backup archives, certificates;
 * Kubernetes: the objects of the release record by kind, the volume claims with their sizes,
-  and the namespace, marked as created by this tool or not (a namespace whose only field
-  manager is this installer was created by it; one that existed before has another).
+  and the namespace, marked as created by this tool or not (the release record says so;
+  for a record written before it did, a namespace whose only field manager is this
+  installer was created by it, one that existed before has another).
 
 Without ``--purge`` the data stays: Compose volumes, Kubernetes claims, backups and the
 state directory (generated passwords, history). A later ``apply`` with the same answers
@@ -298,18 +299,11 @@ def _now() -> str:
 
 
 def namespace_created_by_us(namespace: dict[str, Any] | None) -> bool:
-    """True when this installer made the live namespace.
+    """The guess from the live namespace's field managers, for a release record that does
+    not say (see :func:`installer.targets.kubernetes.record.namespace_created_by_installer`)."""
+    from installer.targets.kubernetes.record import namespace_created_by_installer
 
-    A namespace somebody made first (``kubectl create namespace``, a GitOps tool) carries
-    that creator's field manager; one this installer created by server-side apply has only
-    ``codequal-installer`` (and the API server's own ``kube-apiserver``, which labels every
-    namespace with its name).
-    """
-    if namespace is None:
-        return False
-    entries = (namespace.get("metadata") or {}).get("managedFields") or []
-    managers = {m.get("manager") for m in entries} - {"kube-apiserver"}
-    return managers == {MANAGER}
+    return namespace_created_by_installer(namespace)
 
 
 def _claim_size(claim: dict[str, Any]) -> str:
@@ -318,8 +312,35 @@ def _claim_size(claim: dict[str, Any]) -> str:
     return str(status.get("storage") or spec.get("storage") or "?")
 
 
+def _lifecycle_objects(cluster: Any, namespace: str, known: set[Any]) -> list[Any]:
+    from installer.engine.kubernetes import ObjectRef
+    from installer.targets.kubernetes.lifecycle import BACKUP_COMPONENT
+    from installer.targets.kubernetes.record import (
+        PREVIOUS_RECORD_NAME,
+        PREVIOUS_RECORD_SECRET_NAME,
+    )
+
+    found: list[Any] = []
+    selector = (
+        f"app.kubernetes.io/component={BACKUP_COMPONENT},app.kubernetes.io/managed-by={MANAGER}"
+    )
+    for api_version, kind in (("batch/v1", "Job"), ("networking.k8s.io/v1", "NetworkPolicy")):
+        for obj in cluster.list_objects(api_version, kind, namespace, label_selector=selector):
+            ref = ObjectRef.of(obj)
+            if ref not in known:
+                found.append(ref)
+    for ref in (
+        ObjectRef("v1", "ConfigMap", PREVIOUS_RECORD_NAME, namespace),
+        ObjectRef("v1", "Secret", PREVIOUS_RECORD_SECRET_NAME, namespace),
+    ):
+        if cluster.get(ref) is not None:
+            found.append(ref)
+    return found
+
+
 def kubernetes_inventory(answers: AnswerFile, cluster: Any) -> tuple[Inventory, dict[str, Any]]:
     from installer.engine.kubernetes import ObjectRef
+    from installer.targets.kubernetes.lifecycle import BACKUP_CLAIM
     from installer.targets.kubernetes.record import RECORD_NAME, RECORD_SECRET_NAME, read_record
 
     namespace = answers.kubernetes.namespace
@@ -337,7 +358,14 @@ def kubernetes_inventory(answers: AnswerFile, cluster: Any) -> tuple[Inventory, 
     )
     ns_ref = ObjectRef("v1", "Namespace", namespace)
     live_ns = cluster.get(ns_ref)
-    created = namespace_created_by_us(live_ns)
+    # The record says whether this installer made the namespace; an older record does not,
+    # and then the field managers of the live namespace are the best evidence left.
+    if live_ns is None:
+        created = False
+    elif record.namespace_created is not None:
+        created = record.namespace_created
+    else:
+        created = namespace_created_by_us(live_ns)
     claims: dict[ObjectRef, dict[str, Any]] = {}
     for claim in cluster.list_objects("v1", "PersistentVolumeClaim", namespace):
         labels = (claim.get("metadata") or {}).get("labels") or {}
@@ -349,15 +377,21 @@ def kubernetes_inventory(answers: AnswerFile, cluster: Any) -> tuple[Inventory, 
     objects = [r for r in record.objects if r.kind not in ("Namespace", "PersistentVolumeClaim")]
     for ref in objects:
         inventory.items.append(Item(ref.kind, ref.name))
+    # What upgrades added beside the release: the dump Jobs' network policies, a Job kept
+    # after it failed, the saved previous release record.
+    extra = _lifecycle_objects(cluster, namespace, set(objects))
+    for ref in extra:
+        inventory.items.append(Item(ref.kind, ref.name, detail="upgrade backup and rollback"))
+    objects += extra
     for ref in (
         ObjectRef("v1", "Secret", RECORD_SECRET_NAME, namespace),
         ObjectRef("v1", "ConfigMap", RECORD_NAME, namespace),
     ):
         inventory.items.append(Item(ref.kind, ref.name, detail="release record"))
     for ref, claim in claims.items():
-        inventory.items.append(
-            Item("PersistentVolumeClaim", ref.name, detail=_claim_size(claim), data=True)
-        )
+        size = _claim_size(claim)
+        detail = f"{size}, pre-upgrade database dumps" if ref.name == BACKUP_CLAIM else size
+        inventory.items.append(Item("PersistentVolumeClaim", ref.name, detail=detail, data=True))
     inventory.items.append(
         Item(
             "Namespace",

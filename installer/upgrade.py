@@ -230,7 +230,14 @@ def _upgrade(
     loaded = load_secrets(secrets_path)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
-    target_release: ReleaseManifest = load_release(to)
+    if bundle is not None:  # the bundle's own release, whether this installer ships it or not
+        from installer.release import bundle_release
+
+        target_release: ReleaseManifest = bundle_release(
+            Path(bundle), version=to, key=Path(key) if key else None, asked_by="--to"
+        )
+    else:
+        target_release = load_release(to)
 
     state = StateDir.for_install_dir(answers.install_dir) if answers.is_compose else None
     pending = PendingUpgrade.load(state) if state is not None else None
@@ -255,6 +262,7 @@ def _upgrade(
         backup=check.backup,
         force_path=check.force_path,
         path=check.decision.path,
+        kube_current=check.kube_current,
     )
 
 
@@ -268,6 +276,8 @@ class UpgradeCheck:
     new_answers: AnswerFile
     backup: PreUpgradeBackup | None  # None: no Compose state (Kubernetes)
     force_path: str | None  # the reason recorded, when a refused path is forced
+    # Kubernetes: the installed release's answers, whose database the dump Job reads.
+    kube_current: AnswerFile | None = None
 
 
 def check_upgrade(
@@ -325,6 +335,7 @@ def check_upgrade(
         new_answers=new_answers,
         backup=backup,
         force_path=force_path if not decision.allowed else None,
+        kube_current=current if not answers.is_compose else None,
     )
 
 
@@ -445,6 +456,7 @@ def perform_upgrade(
         force_path=check.force_path,
         path=check.decision.path,
         frontend=frontend,
+        kube_current=check.kube_current,
     )
 
 
@@ -471,6 +483,7 @@ def _run(
     path: list[str] | None,
     resumed: PendingUpgrade | None = None,
     frontend: Frontend | None = None,
+    kube_current: AnswerFile | None = None,
 ) -> int:
     from installer.history import HistoryRecorder, installed_release, utc_now
     from installer.rollback import DowntimeClock
@@ -498,6 +511,27 @@ def _run(
                 frontend.say(outcome.note)
             else:
                 _say(outcome.note, as_json)
+        kube_backup = None
+        if kube_current is not None:
+            # Kubernetes: the dump is made by a Job in the cluster (in-cluster database), the
+            # release record is kept for rollback; a managed database is said to stay as is.
+            from installer.targets.kubernetes.lifecycle import kubernetes_pre_upgrade_backup
+
+            display = _shown(frontend, "backup", as_json)
+            try:
+                kube_backup = kubernetes_pre_upgrade_backup(
+                    kube_current,
+                    loaded,
+                    to_version=str(answers.release.version),
+                    display=display,
+                    cancel=cancel,
+                )
+            finally:
+                display.close()
+            if frontend is not None:
+                frontend.say(kube_backup.note)
+            else:
+                _say(kube_backup.note, as_json)
         runner = Runner(target.plan(), cancel=cancel)
         state = runner.plan.state
         pending: PendingUpgrade | None = None
@@ -516,7 +550,7 @@ def _run(
             state,
             target.release,  # type: ignore[attr-defined]
             kind="upgrade",
-            backup=str(archive) if archive else None,
+            backup=str(archive) if archive else (kube_backup.label if kube_backup else None),
             forced_path=force_path,
         )
         if resumed is not None:
@@ -524,6 +558,8 @@ def _run(
             recorder.details["resumed"] = True
         if path:
             recorder.details["path"] = path
+        if kube_backup is not None:
+            recorder.details.update(kube_backup.details())
         clock = DowntimeClock()
         display = _shown(frontend, "upgrade", as_json)
         restore = False
@@ -567,6 +603,11 @@ def _run(
             clock=clock,
             recorder=recorder,
             frontend=frontend,
+        )
+    if kube_backup is not None and kube_current is not None and runner.outcome.exit_code == 1:
+        # The runner re-applied the previous release's objects; now its data.
+        recorder.details["database_restore"] = _kube_restore(
+            kube_current, loaded, kube_backup, as_json=as_json, cancel=cancel, frontend=frontend
         )
     if clock.seconds:
         recorder.details["downtime"] = clock.to_dict()
@@ -699,3 +740,36 @@ def _restore_after_failure(
     if restored:
         PendingUpgrade.clear(state)
     return code
+
+
+def _kube_restore(
+    answers: AnswerFile,
+    loaded: LoadedSecrets,
+    backup: Any,
+    *,
+    as_json: bool,
+    cancel: Any,
+    frontend: Frontend | None,
+) -> str:
+    """After the runner put the previous release's objects back: its data (the dump)."""
+    from installer.targets.kubernetes.lifecycle import kubernetes_restore_after_failed_upgrade
+
+    def say(message: str) -> None:
+        if frontend is not None:
+            frontend.say(message)
+        else:
+            _say(message, as_json)
+
+    display = _shown(frontend, "restore", as_json)
+    try:
+        kubernetes_restore_after_failed_upgrade(
+            answers, loaded, backup, display=display, cancel=cancel
+        )
+    except InstallerError as e:
+        say(f"error: the database was NOT restored: {e.message}")
+        if e.hint:
+            say(f"hint: {e.hint}")
+        return f"failed: {e.message}"
+    finally:
+        display.close()
+    return "not rolled back (managed database)" if backup.path is None else "restored"

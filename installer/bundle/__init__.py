@@ -2,10 +2,15 @@
 
 The engine's entry points:
 
+- :func:`installer.release.bundle_release` reads the release the bundle carries (what an
+  install from it installs) from the tail alone.
+- :func:`check_bundle_for_install` and :func:`load_images_into_docker` are a Compose
+  install's: the whole bundle verified (and free disk checked) before anything is written,
+  then the images streamed from the bundle into ``docker load`` (nothing extracted).
 - :func:`open_bundle` verifies a bundle (parts, signature, every member) while extracting
   it with hardened extraction into a work directory, after checking free disk; it returns
-  an :class:`OpenedBundle` whose ``load_images()`` streams the images into Docker (Compose
-  targets) and whose ``push_images()`` pushes them to ``registry.mirror`` (Kubernetes).
+  an :class:`OpenedBundle` whose ``load_images()`` streams the images into Docker and
+  whose ``push_images()`` pushes them to ``registry.mirror`` (Kubernetes).
 - :func:`verify_bundle` and :func:`inspect_bundle` back ``bundle verify`` and ``bundle inspect``.
 - :func:`~installer.bundle.create.create_bundle` backs ``bundle create``.
 
@@ -227,13 +232,6 @@ def _updates_of(work: Callable[[ProgressCallback], T], out: list[T]) -> Iterator
         raise outcome[0]
 
 
-def install_workdir_parent() -> Path:
-    """Where ``apply --bundle`` extracts the bundle: ``$TMPDIR`` (default ``/tmp``)."""
-    import tempfile
-
-    return Path(tempfile.gettempdir())
-
-
 def docker_root_dir(docker_client: Any = None) -> Path | None:
     """The Engine's data root, when it is a directory on this machine (else None)."""
     import docker
@@ -251,14 +249,15 @@ def docker_root_dir(docker_client: Any = None) -> Path | None:
 
 
 def check_install_space(
-    index: BundleIndex, workdir_parent: Path, docker_root: Path | None
+    index: BundleIndex, workdir_parent: Path | None, docker_root: Path | None
 ) -> list[str]:
     """Free disk against the bundle's recorded sizes, per file system; lines to show.
 
-    The extraction needs the whole uncompressed stream (``uncompressed_size``) under
-    ``workdir_parent``; Docker then stores the images (``images_size``) under its data
-    root. On one file system the two add up. Raises :class:`PrerequisiteError` (exit 3)
-    naming each short file system: nothing has been written yet.
+    An extraction needs the whole uncompressed stream (``uncompressed_size``) under
+    ``workdir_parent`` (None: nothing is extracted); Docker stores the images
+    (``images_size``) under its data root. On one file system the two add up. Raises
+    :class:`PrerequisiteError` (exit 3) naming each short file system: nothing has been
+    written yet.
     """
     import os
     import shutil
@@ -273,7 +272,9 @@ def check_install_space(
         return path
 
     needs: dict[int, tuple[Path, int, list[str]]] = {}
-    wanted = [(workdir_parent, index.metadata.uncompressed_size, "extraction")]
+    wanted: list[tuple[Path, int, str]] = []
+    if workdir_parent is not None:
+        wanted.append((workdir_parent, index.metadata.uncompressed_size, "extraction"))
     if docker_root is not None:
         wanted.append((docker_root, index.metadata.images_size, "Docker's images"))
     for path, size, what in wanted:
@@ -291,9 +292,10 @@ def check_install_space(
         )
         (short if free < needed else lines).append(line)
     if short:
+        extraction = " or set TMPDIR to a larger file system for the extraction;"
         raise PrerequisiteError(
             "not enough free disk for the bundle: " + "; ".join(short),
-            hint="free some space, or set TMPDIR to a larger file system for the extraction; "
+            hint=f"free some space{',' + extraction if workdir_parent else ';'} "
             "nothing was written",
         )
     return lines
@@ -310,10 +312,11 @@ def check_bundle_for_install(
     """``apply --bundle``'s prerequisites, read-only, before anything is written.
 
     The bundle must be intact (parts, signature when ``key`` is given, every byte), hold
-    the release the answers install, and fit: free disk for the extraction and for
-    Docker's images is checked against the recorded sizes when ``missing`` images are to be
-    loaded. Yields output lines and byte progress; raises ``BundleIntegrityError`` (exit 4),
-    ``UsageError`` (exit 2, another release) or ``PrerequisiteError`` (exit 3, disk).
+    the release the answers install, and fit: free disk for Docker's images (streamed from
+    the bundle: nothing is extracted) is checked against the recorded size when ``missing``
+    images are to be loaded. Yields output lines and byte progress; raises
+    ``BundleIntegrityError`` (exit 4), ``UsageError`` (exit 2, another release) or
+    ``PrerequisiteError`` (exit 3, disk).
     """
     from installer.bundle.extract import check_index_paths
     from installer.errors import UsageError
@@ -338,29 +341,27 @@ def check_bundle_for_install(
     )
     yield f"bundle verified: {metadata.files} files and {len(metadata.symlinks)} links match"
     if not missing:
-        yield "every image is present already: nothing to extract from the bundle"
+        yield "every image is present already: nothing to load from the bundle"
         return
-    for line in check_install_space(
-        index, install_workdir_parent(), docker_root_dir(docker_client)
-    ):
+    for line in check_install_space(index, None, docker_root_dir(docker_client)):
         yield f"free disk: {line}"
 
 
 def load_images_into_docker(
     bundle: Path, references: Sequence[str], *, key: Path | None = None
 ) -> Iterator[str | Any]:
-    """The Compose engine's loader: extract ``bundle`` (hardened), load its images into Docker.
+    """The Compose engine's loader: stream the bundle's images into Docker.
 
     Yields output lines and :class:`installer.runner.Progress` (bytes). ``references`` are
     the images the install still misses; each must be in the bundle (checked first), and
-    with ``key`` its signature must verify with that public key. The
-    bundle is extracted with hardened extraction into a new directory under ``$TMPDIR``
-    (every member verified before the load starts), the images are loaded from there, and
-    the directory is removed at the end.
+    with ``key`` its signature must verify with that public key (the prerequisites
+    verified the whole bundle; the file may have been replaced since). Nothing is
+    extracted: the images are decompressed straight into ``docker load``, each member
+    checked against its SHA-256 as it passes. A member that fails its check stops the
+    stream before its end, and Docker loads nothing from a stream that stops early (it
+    reads the image manifests, at the end of the archive, only after the whole archive).
     """
-    import shutil
-    import tempfile
-
+    from installer.bundle.docker_load import load_images_into_docker as load_index
     from installer.engine.images import ImageReference
     from installer.errors import BundleIntegrityError
 
@@ -370,22 +371,13 @@ def load_images_into_docker(
     source = locate_bundle(bundle)
     source.check_parts()
     index = read_index(source)
+    index.check_signature(key)
     held = {normalized(r) for image in index.metadata.images for r in image.references}
     absent = [r for r in references if normalized(r) not in held]
     if absent:
         raise BundleIntegrityError(f"the bundle does not hold {', '.join(absent)}")
-    scratch = Path(tempfile.mkdtemp(prefix="codequal-bundle-", dir=install_workdir_parent()))
-    try:
-        yield f"extracting {source.display} into {scratch} (hardened)"
-        opened: list[OpenedBundle] = []
-        yield from _updates_of(
-            lambda progress: open_bundle(bundle, scratch / "bundle", key=key, progress=progress),
-            opened,
-        )
-        yield f"extracted {opened[0].metadata.files} files; loading the images into Docker"
-        loaded: list[list[LoadedImage]] = []
-        yield from _updates_of(lambda progress: opened[0].load_images(progress=progress), loaded)
-        for image in loaded[0]:
-            yield f"loaded    {image.reference} ({image.id[:19]})"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    yield f"streaming the images from {source.display} into Docker (each member checked)"
+    loaded: list[list[LoadedImage]] = []
+    yield from _updates_of(lambda progress: load_index(index, progress=progress), loaded)
+    for image in loaded[0]:
+        yield f"loaded    {image.reference} ({image.id[:19]})"

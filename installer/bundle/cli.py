@@ -66,6 +66,12 @@ def bundle() -> None:
     type=click.IntRange(1, 19),
     help="zstd compression level.",
 )
+@click.option(
+    "--installer-image",
+    metavar="REF",
+    help="Ship this installer image (codequal/installer:VERSION, from "
+    "packaging/build-installer-image) for hosts without Python 3.10.",
+)
 def bundle_create(
     *,
     release_name: str,
@@ -76,6 +82,7 @@ def bundle_create(
     wheelhouse_path: str | None,
     python_versions: tuple[str, ...],
     level: int,
+    installer_image: str | None,
 ) -> None:
     """Make codequal-<version>.bundle from the release's local images."""
     import tempfile
@@ -114,6 +121,7 @@ def bundle_create(
                 part_size=size,
                 progress=progress,
                 level=level,
+                installer_image=installer_image,
             )
     metadata = created.metadata
     click.echo(

@@ -139,6 +139,15 @@ class Wheels:
     packed: list[Path]
 
 
+def _installer_image_inputs(reference: str) -> list[FileInput]:
+    from installer.bundle import installer_image as image
+
+    return [
+        FileInput(image.REFERENCE_NAME, data=image.reference_text(reference)),
+        FileInput(image.UNPACKER_NAME, data=image.unpacker_rootfs()),
+    ]
+
+
 def wheel_inputs(wheelhouse: Path) -> Wheels:
     wheels = sorted(p for p in wheelhouse.iterdir() if p.name.endswith(".whl") and p.is_file())
     for wanted, role in (
@@ -266,13 +275,21 @@ def create_bundle(
     docker_client: Any = None,
     progress: ProgressCallback | None = None,
     level: int = 3,
+    installer_image: str | None = None,
 ) -> CreatedBundle:
-    """Write the bundle for ``release`` to ``out`` (or its parts beside it)."""
+    """Write the bundle for ``release`` to ``out`` (or its parts beside it).
+
+    ``installer_image`` (``codequal/installer:<version>``) is saved with the release's
+    images, and the bootstrap gets what the launcher needs to load it on a host without
+    Python (:mod:`installer.bundle.installer_image`).
+    """
     from installer.bundle import signing
     from installer.engine.docker import docker_client as engine_docker_client
     from installer.examples import example_text
 
     references = image_references(release, answers)
+    if installer_image is not None and installer_image not in references:
+        references = sorted([*references, installer_image])
     # Docker exports the images to its own disk before it sends the first byte (seconds
     # for large images): the save is asked for first, straight from the Engine without
     # the Docker SDK, and everything else up to the first byte is done meanwhile.
@@ -288,11 +305,14 @@ def create_bundle(
         private_key = signing.load_private_key(sign_key) if sign_key is not None else None
         wheels = wheel_inputs(wheelhouse)
         bootstrap = [FileInput(LAUNCHER_NAME, data=launcher_text(), mode=0o755), *wheels.unpacked]
+        if installer_image is not None:
+            bootstrap += _installer_image_inputs(installer_image)
         before_images = [
             FileInput(ANSWERS_NAME, data=answers_text or example_text("enterprise").encode()),
         ]
+        manifest_text = release_text(release)
         after_images = [
-            FileInput(RELEASE_NAME, data=release_text(release)),
+            FileInput(RELEASE_NAME, data=manifest_text),
             *template_inputs(),
         ]
         sink, final_path = _open_output(out, part_size)
@@ -344,6 +364,7 @@ def create_bundle(
             key_id=signing.key_id(private_key.public_key()) if private_key else None,
             bootstrap_size=writer.bootstrap_size,
             body_sha256=body_sha256,
+            release_manifest=manifest_text.decode("utf-8"),
         )
         metadata_bytes = metadata.to_bytes()
         writer.add_file(SUMS_NAME, len(sums_bytes), sums_bytes)

@@ -43,7 +43,9 @@ missing. ``metadata.json`` also holds ``body_sha256``, the SHA-256 of every byte
 the tail frame (bootstrap frame and body frames): the default ``verify`` hashes the file
 once against it, as ``sha256sum -c`` would, and only when it differs reads member by member
 to name what is damaged (``verify --deep`` always does). ``bootstrap_size`` is the
-bootstrap payload's size (0: none).
+bootstrap payload's size (0: none). ``release_manifest`` repeats ``release.yaml``'s text
+(its SHA-256 must be the one ``SHA256SUMS`` lists), so that an install reads the bundle's
+release from the tail alone.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ WHEELHOUSE_DIR = "wheelhouse"
 PACKED_WHEELS_NAME = f"{WHEELHOUSE_DIR}/wheels.tar.zst"
 PACKED_WHEELS_LEVEL = 9  # single-threaded: the same wheels give the same bytes
 UNPACKED_WHEEL_PREFIX = "zstandard-"  # the launcher needs this wheel to unpack the others
+INSTALLER_IMAGE_DIR = "installer-image"  # how the launcher loads the installer image
 
 # zstd skippable frame: magic 0x184D2A50..5F, then a 4-byte little-endian payload size.
 BOOTSTRAP_MAGIC = 0x184D2A50
@@ -89,7 +92,9 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 def is_bootstrap_member(name: str) -> bool:
     """Whether ``name`` belongs in the bootstrap frame (the installer's offline form)."""
-    return name == LAUNCHER_NAME or name.startswith(f"{WHEELHOUSE_DIR}/")
+    return name == LAUNCHER_NAME or name.startswith(
+        (f"{WHEELHOUSE_DIR}/", f"{INSTALLER_IMAGE_DIR}/")
+    )
 
 
 def bootstrap_header(payload_size: int) -> bytes:
@@ -229,6 +234,9 @@ class BundleMetadata:
     key_id: str | None = None
     bootstrap_size: int = 0  # bytes of the bootstrap frame's payload (0: none)
     body_sha256: str | None = None  # SHA-256 of every byte before the tail frame
+    # release.yaml's text, also here so that an install reads its release from the tail
+    # alone (the member itself sits behind the images); its SHA-256 is SHA256SUMS's.
+    release_manifest: str | None = None
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -252,6 +260,8 @@ class BundleMetadata:
             "bootstrap_size": self.bootstrap_size,
             "body_sha256": self.body_sha256,
         }
+        if self.release_manifest is not None:
+            document["release_manifest"] = self.release_manifest
         return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
     @classmethod
@@ -280,6 +290,7 @@ class BundleMetadata:
                 key_id=doc.get("key_id"),
                 bootstrap_size=int(doc.get("bootstrap_size") or 0),
                 body_sha256=_optional_sha256(doc.get("body_sha256")),
+                release_manifest=_optional_text(doc.get("release_manifest")),
             )
         except BundleIntegrityError:
             raise
@@ -294,6 +305,12 @@ def _optional_sha256(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not _SHA256_HEX.match(value):
         raise ValueError(f"body_sha256 {value!r} is not a SHA-256")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("release_manifest is not text")
     return value
 
 

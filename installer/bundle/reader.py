@@ -26,6 +26,7 @@ from installer.bundle.format import (
     BOOTSTRAP_OFFSET,
     FOOTER_SIZE,
     METADATA_NAME,
+    RELEASE_NAME,
     SIGNATURE_NAME,
     SUMS_NAME,
     TAIL_NAMES,
@@ -152,6 +153,22 @@ class BundleIndex:
         signing.check_signature(public_key, self.signature, self.metadata_bytes)
         return f"signed by {wanted} (signature valid)"
 
+    def release_text(self) -> bytes:
+        """``release.yaml``: from the metadata (the tail) when it carries it, else read from
+        the body (a bundle made before it did), checked against ``SHA256SUMS`` either way."""
+        text = self.metadata.release_manifest
+        if text is not None:
+            return text.encode("utf-8")  # read_index checked it against SHA256SUMS
+        for member in iter_members(self, operation="read"):
+            if member.name == RELEASE_NAME:
+                data = member.read_all()
+                if hashlib.sha256(data).hexdigest() != self.sums.get(RELEASE_NAME):
+                    raise BundleIntegrityError(
+                        f"{RELEASE_NAME} does not match its SHA-256: the bundle was changed"
+                    )
+                return data
+        raise BundleIntegrityError(f"the bundle holds no {RELEASE_NAME}: it was changed")
+
 
 def _decompress_all(data: bytes) -> bytes:
     import zstandard
@@ -220,11 +237,20 @@ def read_index(source: BundleSource) -> BundleIndex:
             f"aggregate hash mismatch: {SUMS_NAME} does not match metadata.json: "
             "the checksum list was changed"
         )
+    sums = parse_sums(sums_bytes)
+    manifest = metadata.release_manifest
+    if manifest is not None and (
+        hashlib.sha256(manifest.encode("utf-8")).hexdigest() != sums.get(RELEASE_NAME)
+    ):
+        raise BundleIntegrityError(
+            f"the release manifest in metadata.json differs from {RELEASE_NAME}'s SHA-256 "
+            f"in {SUMS_NAME}: the bundle was changed"
+        )
     return BundleIndex(
         source=source,
         metadata=metadata,
         metadata_bytes=members[METADATA_NAME],
-        sums=parse_sums(sums_bytes),
+        sums=sums,
         sums_bytes=sums_bytes,
         signature=members.get(SIGNATURE_NAME),
         compressed_size=size,

@@ -65,6 +65,7 @@ class OsInfo:
     id_like: tuple[str, ...] = ()
     version_id: str | None = None
     pretty_name: str | None = None
+    unseen: str | None = None  # why the host's distribution could not be read (in the image)
 
 
 @dataclass(frozen=True)

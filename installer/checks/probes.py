@@ -127,6 +127,11 @@ class Probe(Protocol):
 # --------------------------------------------------------------------------- helpers
 
 
+# Set in the installer image (packaging/build-installer-image): where the launcher mounts
+# read-only views of the host (its /etc/os-release); the probes read host facts there.
+HOST_ROOT_VARIABLE = "CODEQUAL_HOST_ROOT"
+
+
 def nearest_existing(path: str) -> str:
     """``path`` itself, or its closest parent that exists."""
     current = os.path.normpath(path)
@@ -369,6 +374,26 @@ class HostProbe:
             release = platform.mac_ver()[0] if system == "Darwin" else platform.release()
             return OsInfo(system=system, version_id=release or None, pretty_name=system)
         values: dict[str, str] = {}
+        host_root = self.environ.get(HOST_ROOT_VARIABLE)
+        if host_root:
+            # In the installer image: its own /etc/os-release describes the image, not the
+            # host; the launcher mounts the host's file read-only under the host root.
+            host_file = os.path.join(host_root, "etc/os-release")
+            try:
+                values = parse_os_release(_read_text(host_file))
+            except OSError:
+                return OsInfo(
+                    system=system,
+                    unseen=f"the host's operating system cannot be seen from inside the "
+                    f"installer image: {host_file} is not mounted",
+                )
+            return OsInfo(
+                system=system,
+                id=values.get("ID"),
+                id_like=tuple(values.get("ID_LIKE", "").split()),
+                version_id=values.get("VERSION_ID"),
+                pretty_name=values.get("PRETTY_NAME"),
+            )
         for candidate in ("etc/os-release", "usr/lib/os-release"):
             try:
                 values = parse_os_release(_read_text(os.path.join(self.root, candidate)))
@@ -424,6 +449,20 @@ class HostProbe:
                 "without privileges"
             )
         listeners = tuple(_name_owners(busy)) if busy else ()
+        if self.environ.get(HOST_ROOT_VARIABLE):
+            # In the installer image without the host's process namespace (--pid host) the
+            # holders are out of sight: say so rather than name nobody.
+            listeners = tuple(
+                Listener(
+                    item.port,
+                    item.address,
+                    process="a process outside the installer image's view "
+                    "(run the image with --pid host to name it)",
+                )
+                if item.pid is None
+                else item
+                for item in listeners
+            )
         return ListenerScan(listeners, complete=not untested, error=error)
 
     def resolve(self, host: str, timeout: float, *, compare_local: bool = False) -> Resolution:
@@ -646,8 +685,8 @@ def describe_cluster(cluster: Cluster) -> KubernetesInfo:
         nodes = tuple(
             NodeInfo(
                 name=str(node["metadata"]["name"]),
-                cpus=parse_quantity(_capacity(node).get("cpu")),
-                memory_bytes=int(parse_quantity(_capacity(node).get("memory"))),
+                cpus=parse_quantity(_allocatable(node).get("cpu")),
+                memory_bytes=int(parse_quantity(_allocatable(node).get("memory"))),
                 architecture=((node.get("status") or {}).get("nodeInfo") or {}).get("architecture"),
                 provider_id=(node.get("spec") or {}).get("providerID"),
             )
@@ -671,9 +710,12 @@ def describe_cluster(cluster: Cluster) -> KubernetesInfo:
     )
 
 
-def _capacity(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    capacity: Mapping[str, Any] = (node.get("status") or {}).get("capacity") or {}
-    return capacity
+def _allocatable(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What pods may use of a node (capacity less what the kubelet reserves), as the
+    scheduler and the plan read it; capacity only when a node reports no allocatable."""
+    status = node.get("status") or {}
+    found: Mapping[str, Any] = status.get("allocatable") or status.get("capacity") or {}
+    return found
 
 
 def _http_text(error: KubernetesError) -> str:

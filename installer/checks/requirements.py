@@ -394,6 +394,16 @@ def evaluate_os(info: OsInfo, req: Requirements) -> CheckResult:
         "id_like": list(info.id_like),
         "version_id": info.version_id,
     }
+    if info.unseen is not None:
+        return _result(
+            "os",
+            "warn",
+            "unknown",
+            required,
+            f"{info.unseen}: run the image with -v /etc/os-release:/host/etc/os-release:ro "
+            "(the bundle's launcher does)",
+            details={**details, "unseen": info.unseen},
+        )
     if info.system != "Linux":
         measured = f"{info.system} {info.version_id or ''}".strip()
         if req.target == "development" and info.system == "Darwin":
@@ -696,7 +706,7 @@ def evaluate_ports(scan: ListenerScan, req: Requirements) -> CheckResult:
             if listener.process and listener.pid is not None
             else f"pid {listener.pid}"
             if listener.pid is not None
-            else "a process this user cannot see"
+            else listener.process or "a process this user cannot see"
         )
         entry = f"{owner} on {listener.address}"
         if entry not in held.setdefault(listener.port, []):

@@ -31,6 +31,7 @@ __all__ = ["InstallTarget", "PlanPreview", "PlannedFile", "PlannedStep", "target
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.credentials import LoadedSecrets, Redactor
+    from installer.release import ReleaseManifest
     from installer.runner import InstallPlan
 
 
@@ -53,11 +54,19 @@ def target_for(
     bundle_key: Path | None = None,
 ) -> InstallTarget:
     """The adapter that installs ``answers.target``; ``bundle_key``: the public key the
-    offline bundle's signature must verify with (``apply --key``)."""
+    offline bundle's signature must verify with (``apply --key``).
+
+    An install from an offline bundle installs the release the bundle carries (checked
+    against ``release.version`` when that is set), never one looked up among the
+    installer's own manifests: see :func:`installer.release.bundle_release`.
+    """
+    release = _bundle_release(answers, bundle, bundle_key)
     if answers.is_compose:
         from installer.targets.compose import ComposeTarget
 
-        return ComposeTarget(answers, secrets, bundle=bundle, bundle_key=bundle_key)
+        return ComposeTarget(
+            answers, secrets, bundle=bundle, bundle_key=bundle_key, release=release
+        )
     try:
         from installer.targets import kubernetes  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
@@ -66,6 +75,20 @@ def target_for(
             hint="use the development or production target",
         ) from None
     target: InstallTarget = kubernetes.KubernetesTarget(
-        answers, secrets, bundle=bundle, bundle_key=bundle_key
+        answers, secrets, bundle=bundle, bundle_key=bundle_key, release=release
     )
     return target
+
+
+def _bundle_release(
+    answers: AnswerFile, bundle: Path | None, bundle_key: Path | None
+) -> ReleaseManifest | None:
+    """The release of the bundle the install will use (``--bundle``, else ``airgap.bundle``
+    when ``airgap.enabled``; the Kubernetes targets use one only when air-gapped)."""
+    if bundle is None and answers.airgap.enabled and answers.airgap.bundle:
+        bundle = Path(answers.airgap.bundle)
+    if bundle is None or not (answers.is_compose or answers.airgap.enabled):
+        return None
+    from installer.release import bundle_release
+
+    return bundle_release(bundle, version=answers.release.version, key=bundle_key)

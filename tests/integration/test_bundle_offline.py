@@ -146,9 +146,11 @@ def test_the_launcher_verifies_the_bundle_with_python3_alone_and_no_network(
     good = _bare([*launcher, "bundle", "verify", str(small_bundle)], fresh)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "OK" in good.stdout and "(body hash)" in good.stdout
-    # The wheels went into .installer/ beside the launcher, run by the system python3.
-    assert (fresh / ".installer" / "installer" / "__init__.py").is_file()
-    assert (fresh / ".installer" / "zstandard").is_dir()
+    # The wheels went into .installer/ beside the launcher, a virtual environment of the
+    # system python3.
+    site = fresh / ".installer" / "lib" / f"python{_python_version()}" / "site-packages"
+    assert (site / "installer" / "__init__.py").is_file()
+    assert (site / "zstandard").is_dir()
     assert sorted(p.name for p in fresh.iterdir() if p.name.startswith(".installer")) == [
         ".installer"
     ]  # the unpacked wheels are gone
@@ -156,6 +158,11 @@ def test_the_launcher_verifies_the_bundle_with_python3_alone_and_no_network(
     bad = _bare([*launcher, "bundle", "verify", str(damaged)], fresh)
     assert bad.returncode == ExitCode.BUNDLE_INTEGRITY, bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def _python_version() -> str:
+    done = _bare([SYSTEM_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], Path())
+    return done.stdout.strip()
 
 
 _INTERFACES = "import socket; print(*(name for _, name in socket.if_nameindex()))"

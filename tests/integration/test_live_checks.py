@@ -448,10 +448,16 @@ def test_without_a_network_every_check_answers_within_ten_seconds_in_operator_wo
 
 
 def _bundle_listing(path: Path, references: list[str]) -> Path:
+    from installer.bundle.create import release_text
     from installer.bundle.format import METADATA_NAME, BundleMetadata, ImageInfo
+    from installer.release import load_release
     from tests.bundle_helpers import file_member, rewrite_bundle, write_bundle
 
-    plain = write_bundle(path.with_suffix(".plain"), [file_member("images/x", b"x")])
+    # Every bundle carries its release manifest (what an install from it installs): the
+    # installer's own release, under the version write_bundle records.
+    manifest = load_release(None).model_copy(update={"version": "0.0.0-test"})
+    members = [file_member("images/x", b"x"), file_member("release.yaml", release_text(manifest))]
+    plain = write_bundle(path.with_suffix(".plain"), members)
     images = [
         ImageInfo(
             references=[reference],

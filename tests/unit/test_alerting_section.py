@@ -302,3 +302,31 @@ def test_a_support_bundle_leaves_alertmanagers_file_out(tmp_path: Path) -> None:
     assert "config/monitoring/blackbox/blackbox.yml" in names
     assert "config/monitoring/alertmanager/alertmanager.yml" not in names
     assert HOOK.encode() not in everything
+
+
+def test_the_stand_in_serves_metrics_prometheus_can_read(tmp_path: Path) -> None:
+    # The end-to-end alerting test scrapes the stand-in with a real Prometheus; promtool
+    # reads the same text here.
+    import shutil
+    import subprocess
+    import urllib.request
+
+    from tests.unit.test_standin import Server
+
+    server = Server(tmp_path, ENABLED_PROVIDERS="anthropic,openai")
+    try:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+            kind = response.headers["Content-Type"]
+    finally:
+        server.stop()
+    assert kind.startswith("text/plain")
+    assert 'codequal_llm_tokens_total{provider="openai",kind="prompt"}' in text
+    assert 'codequal_llm_requests_total{provider="anthropic",outcome="success"}' in text
+    promtool = shutil.which("promtool")
+    if promtool is not None:  # Debian's prometheus (scripts/test installs it)
+        check = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
+        )
+        assert "error" not in (check.stdout + check.stderr).lower(), check.stdout + check.stderr

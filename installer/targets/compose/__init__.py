@@ -13,10 +13,12 @@ database        SQLite, or PostgreSQL: wait until ready, create the role and dat
                 release's migration command (the ``migrate`` service); a managed server is
                 reached over the network the same way
 services        ``docker compose up`` of the application services and nginx: Compose recreates
-                only those whose configuration or image changed
+                only those whose configuration or image changed; the monitoring services
+                that changed start in the same ``up``, so they come up during verification
 verification    every container healthy, then an HTTP(S) request to each public route through
                 nginx, TLS verified against the installation's own certificate (read-only)
-monitoring      Prometheus, Grafana, Loki when turned on, up and healthy
+monitoring      Prometheus, Grafana, Loki when turned on, up (started here when the services
+                step did not) and healthy
 ==============  ================================================================================
 
 Each step's ``check`` compares the wanted state with the real one, so a second ``apply`` of

@@ -78,6 +78,8 @@ class ComposeInstallation:
         self._rendered: RenderedPlan | None = None
         self._compose_doc: dict[str, Any] | None = None
         self.verified: dict[str, dict[str, Any]] = {}
+        # Set by the services step when it started the monitoring services with its own.
+        self.monitoring_started = False
         self._schema_version: str | None = None
         self._config_hashes: dict[str, str] | None = None
 

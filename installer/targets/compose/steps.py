@@ -238,10 +238,16 @@ class ServicesStep(ComposeStep):
         for service, reason in outdated.items():
             yield f"{service}: {reason}"
         ctx.remember("changed", sorted(outdated))
+        # The monitoring services start in the same `up` and come up while the services do
+        # and are verified; the monitoring step then waits for them (mostly up by then).
+        monitoring = sorted(self.target.outdated(self.target.monitoring_services(), ctx.cancel))
+        if monitoring:
+            yield f"starting {', '.join(monitoring)} with them (the monitoring step waits for it)"
         try:
-            yield from self.target.project.up(services, cancel=ctx.cancel)
+            yield from self.target.project.up([*services, *monitoring], cancel=ctx.cancel)
         except CommandFailed as e:
             raise step_failure(self.name, e, "cannot start the services") from e
+        self.target.monitoring_started = bool(monitoring)
 
 
 class MonitoringStep(ComposeStep):
@@ -253,12 +259,14 @@ class MonitoringStep(ComposeStep):
         services = self.target.monitoring_services()
         if not services:
             return "monitoring is turned off"
-        return f"start {', '.join(services)} and wait until healthy"
+        return f"start {', '.join(services)} (with the services) and wait until healthy"
 
     def check(self, ctx: StepContext) -> str | None:
         services = self.target.monitoring_services()
         if not services:
             return "monitoring is turned off in the answers"
+        if self.target.monitoring_started:
+            return None  # started by the services step: wait for it and probe it here
         if self.target.outdated(services, ctx.cancel):
             return None
         if not all(c.ready for c in self.target.containers() if c.service in services):
@@ -267,10 +275,11 @@ class MonitoringStep(ComposeStep):
 
     def apply(self, ctx: StepContext) -> Iterator[StepUpdate]:
         services = self.target.monitoring_services()
-        try:
-            yield from self.target.project.up(services, cancel=ctx.cancel)
-        except CommandFailed as e:
-            raise step_failure(self.name, e, "cannot start the monitoring services") from e
+        if self.target.outdated(services, ctx.cancel):
+            try:
+                yield from self.target.project.up(services, cancel=ctx.cancel)
+            except CommandFailed as e:
+                raise step_failure(self.name, e, "cannot start the monitoring services") from e
         yield from self.target.wait_healthy(ctx, services)
         yield from self._probe_published(ctx, services)
 

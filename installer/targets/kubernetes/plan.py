@@ -345,12 +345,27 @@ def _dry_verdict(
         live = cluster.get(ref)
         result = cluster.apply(obj, dry_run=True)
     except KubernetesError as e:
+        if ref.kind == "Job" and job_template_changed(e):
+            return (
+                "would be replaced (a Job's pod template cannot change: the earlier Job is "
+                "deleted and this one runs)"
+            )
         return f"REJECTED by the server: {e.message}"
     if live is None:
         return "would be created"
     if comparable(result.obj) == comparable(live):
         return "unchanged"
     return "would be changed"
+
+
+def job_template_changed(error: KubernetesError) -> bool:
+    """Whether the API refused an apply to an existing Job only because its pod template
+    changed (immutable): the install then replaces the Job."""
+    return (
+        error.status == 422
+        and bool(error.causes)
+        and all(c.startswith("spec.template") and "immutable" in c for c in error.causes)
+    )
 
 
 def kubernetes_status(answers: AnswerFile, *, options: KubeOptions | None = None) -> dict[str, Any]:
@@ -370,6 +385,10 @@ def kubernetes_status(answers: AnswerFile, *, options: KubeOptions | None = None
             "namespace": namespace,
             "installed": record is not None,
         }
+        from installer.targets.kubernetes.history import kubernetes_lifecycle
+
+        # The last pre-upgrade dump and the last history entries (the Compose status's keys).
+        status.update(kubernetes_lifecycle(answers))
         if record is None:
             return status
         services = []
@@ -393,6 +412,7 @@ def kubernetes_status(answers: AnswerFile, *, options: KubeOptions | None = None
             )
         status.update(
             version=record.version,
+            schema_version=_schema_version(record.version),
             installed_at=record.installed_at,
             installer_version=record.installer_version,
             answers_digest=record.answers_digest,
@@ -401,6 +421,16 @@ def kubernetes_status(answers: AnswerFile, *, options: KubeOptions | None = None
             healthy=all(s["healthy"] for s in services),
         )
         return status
+
+
+def _schema_version(version: str) -> str | None:
+    """The database schema version of release ``version`` (None: a release unknown here)."""
+    from installer.release import load_release
+
+    try:
+        return str(load_release(version).migration.schema_version)
+    except InstallerError:
+        return None
 
 
 def print_kubernetes_status(answers: AnswerFile, *, as_json: bool) -> int:
@@ -424,10 +454,15 @@ def print_kubernetes_status(answers: AnswerFile, *, as_json: bool) -> int:
     where = f"namespace {status['namespace']} of {status['context'] or status['server']}"
     if not status["installed"]:
         console.print(f"nothing installed in {where} (no release record)")
+        if status.get("history"):
+            from installer.history import print_lifecycle
+
+            print_lifecycle(console, status)
         return code
     console.print(
         f"[bold]CodeQual {status['version']}[/bold] ({status['target']}) in {where}, "
         f"installed {status['installed_at']} by installer {status['installer_version']}"
+        + (f", schema version {status['schema_version']}" if status.get("schema_version") else "")
     )
     table = Table(show_edge=False)
     for column in ("deployment", "ready", "state"):
@@ -438,4 +473,7 @@ def print_kubernetes_status(answers: AnswerFile, *, as_json: bool) -> int:
             service["name"], f"[{style}]{service.get('ready', '-')}[/{style}]", service["state"]
         )
     console.print(table)
+    from installer.history import print_lifecycle
+
+    print_lifecycle(console, status)
     return code

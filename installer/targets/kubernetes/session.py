@@ -41,6 +41,7 @@ class KubeOptions:
     request_timeout: float = 30.0
     https_port: int = 443  # the public host's HTTPS port (tests use another)
     https_timeout: float = 120.0
+    namespace_timeout: float = 300.0  # for a namespace still being deleted (Terminating)
     environ: Mapping[str, str] | None = None  # KUBECONFIG and friends; os.environ when None
     bundle_key: Path | None = None  # apply --key: the bundle's signature must verify with it
 
@@ -70,6 +71,9 @@ class KubeInstall:
     bundle: Path | None = None  # the offline bundle (``apply --bundle``, or airgap.bundle)
     # Set by the prerequisites step: the namespace exists and this user may not change it.
     keep_namespace: bool = False
+    # Set by the containers step: its apply created the Namespace (True) or found it (False);
+    # None when it did not apply. The release record says so; uninstall --purge trusts it.
+    namespace_created: bool | None = None
     _cluster: Cluster | None = field(default=None, repr=False)
     _operator: bool | None = field(default=None, repr=False)
 
