@@ -140,15 +140,15 @@ def upgrade_choices(installed: str) -> list[ReleaseChoice]:
     known = known_releases()
     choices = []
     for version in sorted(known, key=version_key):
-        if version == installed or version_key(version) < version_key(installed):
-            continue
+        if version_key(version) <= version_key(installed):
+            continue  # not newer (another build of the same release is not an upgrade path)
         decision = decide(installed, known[version], known)
         if decision.allowed:
             note = "direct"
-        elif decision.path:
-            note = f"{decision.problem}: follow {' -> '.join(decision.path)}"
+        elif decision.stops:
+            note = f"required stop first: {', '.join(decision.stops)}"
         else:
-            note = str(decision.problem)
+            note = f"upgrades only from {known[version].upgrade.from_}"
         choices.append(ReleaseChoice(version, decision.allowed, note))
     return choices
 
@@ -249,8 +249,8 @@ def refuse_interrupted(answers: AnswerFile) -> None:
     if not answers.is_compose:
         return
     from installer.errors import UsageError
-    from installer.rollback import PendingUpgrade
     from installer.statedir import StateDir
+    from installer.upgrade_pending import PendingUpgrade
 
     pending = PendingUpgrade.load(StateDir.for_install_dir(answers.install_dir))
     if pending is not None:

@@ -97,7 +97,9 @@ class InstallLog(ScrollView, can_focus=True):
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Append lines; follow them only if the reader was at the bottom."""
-        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        # ``following`` too: a line wider than the view brings the horizontal scrollbar,
+        # which shortens the view without the reader scrolling; that is not "scrolled up".
+        at_end = self.following or self.is_vertical_scroll_end or self.max_scroll_y == 0
         new = [self._clean(part) for line in lines for part in (line.splitlines() or [""])]
         if not new:
             return

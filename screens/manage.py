@@ -155,10 +155,8 @@ class ManageScreen(StepScreen):
                 yield Button("Backups", id="backups", compact=True)
                 yield Button("Rollback", id="rollback", variant="warning", compact=True)
                 yield Button("Uninstall", id="uninstall", variant="error", compact=True)
-                yield Button("Back", id="back", compact=True)
             yield RunPanel(
-                idle="Choose an action; it is reviewed before anything changes, and its "
-                "log appears here.",
+                idle="Choose an action: it is reviewed before anything changes.",
                 exit_meaning=_exit_meaning,
             )
         yield Footer()
@@ -209,7 +207,6 @@ class ManageScreen(StepScreen):
     def _sync_actions(self) -> None:
         for action in ("upgrade", "backups", "rollback", "uninstall"):
             self.query_one(f"#{action}", Button).disabled = not self._allowed(action)
-        self.query_one("#back", Button).disabled = self.running is not None
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -461,7 +458,9 @@ class UpgradeReview(ActionReview):
     def on_mount(self) -> None:
         self.query_one("#reading").display = False
         self.query_one("#bundle-row").display = False
-        self.query_one(OptionList).focus()
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -496,7 +495,6 @@ class UpgradeReview(ActionReview):
         if self.focused is confirm:
             self.query_one(OptionList).focus()
         confirm.disabled = True
-        confirm.label = "Upgrade"
         self.query_one("#upgrade-review", Static).update("Nothing changes until you confirm.")
 
     def _read(self, version: str | None, bundle: str | None, key: str | None) -> None:
@@ -543,7 +541,6 @@ class UpgradeReview(ActionReview):
         confirm = self.query_one("#confirm", Button)
         confirm.disabled = not message.preview.allowed
         if message.preview.allowed:
-            confirm.label = f"Upgrade to {message.preview.target}"
             confirm.focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -713,7 +710,7 @@ class UninstallReview(ActionReview):
             self.query_one("#cancel", Button).focus()
             return
         table = self.query_one(DataTable)
-        for column in ("Kind", "Name", "Size", "Uninstall"):
+        for column in ("Uninstall", "Kind", "Size", "Name"):
             table.add_column(column, key=column.lower())
         self._fill(purge=False)
         self.query_one("#phrase-label").display = False
@@ -730,10 +727,10 @@ class UninstallReview(ActionReview):
         for index, item in enumerate(inventory.items):
             action = item.action(purge)
             table.add_row(
-                item.kind,
-                _short(item.name),
-                "" if item.size is None else human_size(item.size),
                 f"{'✗' if action == 'removed' else '✓'} {action}",
+                item.kind,
+                "" if item.size is None else human_size(item.size),
+                _short(item.name),
                 key=str(index),
             )
         self.query_one("#uninstall-summary", Static).update(

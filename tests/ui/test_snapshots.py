@@ -479,3 +479,262 @@ def test_fixed_rows_cover_every_status() -> None:
     statuses = {row.status for row in fixed_rows([])}
     assert {"pass", "warn", "fail"} <= statuses
     assert {row.status for row in fixed_rows(["cpu"])} >= {"skipped"}
+
+
+# -- Manage ------------------------------------------------------------------------------
+
+
+MANAGE_BACKUPS = f"{INSTALL_DIR}/backups"
+PRE_UPGRADE = f"{MANAGE_BACKUPS}/codequal-install-2a0f4c-20261204T175959Z-1.0.0-test.cqbackup"
+
+
+@pytest.fixture
+def fixed_manage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installation of 1.0.0-test, its status, and what each review would read."""
+    from installer import manage, rollback
+    from installer.backup import actions
+    from installer.history import HistoryEntry
+    from installer.uninstall import Inventory, Item
+
+    installation = actions.Installation(
+        install_dir=INSTALL_DIR,
+        target="production",
+        release="1.0.0-test",
+        project="codequal-install-2a0f4c",
+        database="postgres",
+    )
+    monkeypatch.setattr(
+        actions, "installed_at", lambda d: installation if str(d) == INSTALL_DIR else None
+    )
+    overview = manage.Overview(
+        install_dir=INSTALL_DIR,
+        installed=True,
+        target="production",
+        release="1.0.0-test",
+        schema_version="1",
+        healthy=True,
+        services=[
+            ("codequal", "running, healthy"),
+            ("deepwiki", "running, healthy"),
+            ("nginx", "running, healthy"),
+            ("postgres", "running, healthy"),
+        ],
+        docker_error=None,
+        last_backup={
+            "archive": PRE_UPGRADE.replace("175959", "170000"),
+            "created": "2026-12-04T17:00:00Z",
+            "verified": True,
+        },
+        history=[
+            HistoryEntry(
+                "install", None, "1.0.0-test", "2026-12-04T16:00:00Z", 41.0, 0, "finished"
+            ),
+            HistoryEntry(
+                "reconfigure", "1.0.0-test", "1.0.0-test", "2026-12-04T16:30:00Z", 12.0, 0,
+                "finished",
+            ),
+        ],
+    )  # fmt: skip
+    monkeypatch.setattr(manage, "overview", lambda install_dir: overview)
+    monkeypatch.setattr(
+        manage,
+        "upgrade_choices",
+        lambda installed: [
+            manage.ReleaseChoice("1.5.0-test", True, "direct"),
+            manage.ReleaseChoice("2.0.0-test", True, "direct"),
+            manage.ReleaseChoice("3.0.0-test", False, "required stop first: 1.5.0-test"),
+        ],
+    )
+
+    def upgrade_preview(answers: Any, secrets: Any, *, to: str, bundle: Any = None) -> Any:
+        checks = ["installation healthy"]
+        if to == "3.0.0-test":
+            return manage.UpgradePreview(
+                install_dir=INSTALL_DIR, installed="1.0.0-test", target=to, bundle=None,
+                checks=checks, path=None, images=[], backup_directory=Path(MANAGE_BACKUPS),
+                backup_recipients=[RECIPIENT], migration="",
+                refusal="the upgrade from 1.0.0-test to 3.0.0-test skips the required stop "
+                "1.5.0-test",
+                hint="follow the path 1.0.0-test -> 1.5.0-test -> 3.0.0-test: upgrade to "
+                "1.5.0-test first; or, knowing the risk, pass --force-path REASON (the reason "
+                "is recorded in the history)",
+                exit_code=2,
+            )  # fmt: skip
+        return manage.UpgradePreview(
+            install_dir=INSTALL_DIR,
+            installed="1.0.0-test",
+            target=to,
+            bundle=None,
+            checks=[
+                *checks,
+                f"upgrade path: 1.0.0-test -> {to}",
+                "free disk: 41.2 GiB (needs 1.9 GiB)",
+            ],
+            path=["1.0.0-test", to],
+            images=[
+                ("codequal", "codequal-test/standin:1", "codequal-test/standin:2"),
+                ("deepwiki", "codequal-test/standin:1", "codequal-test/standin:2"),
+            ],
+            backup_directory=Path(MANAGE_BACKUPS),
+            backup_recipients=[RECIPIENT],
+            migration="standin migrate --to 2",
+        )
+
+    monkeypatch.setattr(manage, "upgrade_preview", upgrade_preview)
+    monkeypatch.setattr(
+        rollback,
+        "rollback_preview",
+        lambda answers, secrets: rollback.RollbackPreview(
+            install_dir=INSTALL_DIR,
+            target="production",
+            installed="2.0.0-test",
+            previous="1.0.0-test",
+            upgraded_at="2026-12-04T18:00:00Z",
+            seconds_since_upgrade=7_500.0,
+            archive=Path(PRE_UPGRADE),
+            verified=True,
+            tables=(
+                rollback.TableLoss("items", 1_200, 1_217),
+                rollback.TableLoss("reviews", 80, 80),
+            ),
+        ),
+    )
+    project = installation.project
+    inventory = Inventory(
+        "production",
+        f"{INSTALL_DIR} (Compose project {project})",
+        [
+            Item("container", f"{project}-codequal-1", detail="running, codequal"),
+            Item("container", f"{project}-postgres-1", detail="running, postgres"),
+            Item("network", f"{project}_default"),
+            Item("volume", f"{project}_pgdata", 48_234_567, "pgdata", data=True),
+            Item("volume", f"{project}_codequal_data", 1_234_567, "codequal_data", data=True),
+            Item("image", "codequal-test/standin:1", detail="may be shared", removable=False),
+            Item("state", f"{INSTALL_DIR}/state", 23_456, "passwords, history, logs", data=True),
+            Item("backup", PRE_UPGRADE, 498_765_432, data=True),
+        ],
+        "1.0.0-test",
+    )
+    monkeypatch.setattr(
+        manage,
+        "uninstall_preview",
+        lambda answers: manage.UninstallPreview(inventory, "codequal.example.com"),
+    )
+
+
+def manage_app() -> InstallerApp:
+    return app_at("welcome", WizardState(draft=backups_draft()))
+
+
+async def open_manage(pilot: Pilot[Any]) -> None:
+    await wait_for_screen(pilot, "welcome")
+    await wait_until(pilot, lambda: bool(pilot.app.screen.query("#manage")))
+    await pilot.press("m")
+    await settle("manage", lambda a: getattr(a.screen, "loaded", None) is not None)(pilot)
+
+
+async def open_manage_review(pilot: Pilot[Any], key: str, kind: str) -> None:
+    await open_manage(pilot)
+    await pilot.press(key)
+    await wait_until(pilot, lambda: type(pilot.app.screen).__name__ == kind)
+    await pilot.pause()
+    no_cursor_blink(pilot)
+    await pilot.pause()
+
+
+async def read_upgrade(pilot: Pilot[Any], version: str) -> None:
+    from textual.widgets import OptionList
+
+    await open_manage_review(pilot, "u", "UpgradeReview")
+    options = pilot.app.screen.query_one(OptionList)
+    options.highlighted = options.get_option_index(version)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: not pilot.app.screen.query_one("#reading").display)
+    await pilot.pause()
+
+
+@pytest.mark.usefixtures("fixed_manage")
+@pytest.mark.parametrize("size", SIZES)
+class TestManage:
+    def test_welcome_offers_manage(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await settle("welcome")(pilot)
+            await wait_until(pilot, lambda: bool(pilot.app.screen.query("#manage")))
+            await pilot.pause()
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
+
+    def test_status(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        assert snap_compare(manage_app(), terminal_size=size, run_before=open_manage)
+
+    def test_upgrade_review(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await read_upgrade(pilot, "2.0.0-test")
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
+
+    def test_upgrade_path_refused(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await read_upgrade(pilot, "3.0.0-test")
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
+
+    def test_rollback_review(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_manage_review(pilot, "r", "RollbackReview")
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
+
+    def test_uninstall_review(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await open_manage_review(pilot, "x", "UninstallReview")
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
+
+    def test_uninstall_purge(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        async def run_before(pilot: Pilot[Any]) -> None:
+            from textual.widgets import Checkbox
+
+            await open_manage_review(pilot, "x", "UninstallReview")
+            pilot.app.screen.query_one("#purge", Checkbox).value = True
+            await pilot.pause()
+            await pilot.press(*"codequal.exa")
+            no_cursor_blink(pilot)
+            await pilot.pause()
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
+
+    def test_upgrade_log(
+        self, snap_compare: Any, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from installer import manage
+        from installer.events import Event
+
+        def upgrade(answers: Any, secrets: Any, *, to: str, cancel: Any, **_: Any) -> Any:
+            yield Event("run.started", f"upgrade {INSTALL_DIR} to CodeQual {to}")
+            yield Event("step.started", "Check the installation and the path", step="checks")
+            yield Event("step.output", "installation healthy", step="checks")
+            yield Event("step.output", f"upgrade path: 1.0.0-test -> {to}", step="checks")
+            yield Event("step.finished", "checks passed: nothing changed yet", step="checks")
+            yield Event("step.started", "Pre-upgrade backup", step="backup")
+            yield Event("step.output", f"pre-upgrade backup {PRE_UPGRADE} (verified)")
+            yield Event("step.finished", "backup written", step="backup")
+            yield Event("step.started", "Migrate the database", step="database")
+            yield Event("step.output", "schema 1 -> 2: 1217 rows migrated", step="database")
+            yield Event("step.finished", "database migrated", step="database")
+            yield Event(
+                "run.finished",
+                f"CodeQual {to} is installed and running; the service was down for 6 s",
+                exit_code=0,
+            )
+
+        monkeypatch.setattr(manage, "upgrade_events", upgrade)
+
+        async def run_before(pilot: Pilot[Any]) -> None:
+            await read_upgrade(pilot, "2.0.0-test")
+            await pilot.click("#confirm")
+            await wait_until(pilot, lambda: getattr(pilot.app.screen, "verdict", None) is not None)
+            await wait_until(pilot, lambda: not pilot.app.screen.running)  # type: ignore[attr-defined]
+            await pilot.pause()
+
+        assert snap_compare(manage_app(), terminal_size=size, run_before=run_before)
