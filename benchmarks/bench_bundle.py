@@ -259,7 +259,7 @@ def main() -> int:
     (create_s, create_rss), (save_s, save_rss) = paired(
         ("bundle create",
          [CLI, "bundle", "create", "--release", str(release), "--out", str(bundle),
-          "--wheelhouse", str(wheelhouse)], False),
+          "--wheelhouse", str(wheelhouse), "--no-installer-image"], False),
         ("docker save | zstd -T0",
          f"docker save {' '.join(references)} | zstd -q -T0 -3 -f -o {baseline}", True),
     )  # fmt: skip

@@ -171,7 +171,8 @@ def main() -> int:
     bundle = work / f"codequal-{RELEASE}.bundle"
     _run(
         [*installer, "bundle", "create", "--release", RELEASE, "--out", str(bundle),
-         "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(work / "vendor.key")],
+         "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(work / "vendor.key"),
+         "--no-installer-image"],
         vendor, work,
     )  # fmt: skip
     plain = work / "images.tar.zst"

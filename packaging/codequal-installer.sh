@@ -227,7 +227,7 @@ load_image() {
 			"name the bundle: CODEQUAL_BUNDLE=/path/to/codequal-<version>.bundle $0 ..."
 	[ -f "$here/installer-image/unpack.tar" ] ||
 		fail "the installer image $image is not loaded, and $here has no installer-image/unpack.tar" \
-			"extract the launcher from a bundle made with --installer-image: tail -c +9 BUNDLE | tar x"
+			"extract the launcher from a bundle made without --no-installer-image: tail -c +9 BUNDLE | tar x"
 	say "loading the installer image $image from $bundle (once)"
 	unpacker="codequal/installer-unpack:$$"
 	scratch=$(mktemp -d "${TMPDIR:-/tmp}/codequal-installer-image.XXXXXX")
@@ -256,7 +256,7 @@ load_image() {
 {"Config"/g' | grep -F "\"$image\"" | sed -n 1p)
 	[ -n "$entry" ] ||
 		fail "$bundle does not hold the installer image $image" \
-			"make the bundle with \`bundle create --installer-image $image\`, or install python3 3.10 or newer"
+			"make the bundle again without --no-installer-image (every bundle carries $image), or install python3 3.10 or newer"
 	config=$(printf '%s\n' "$entry" | sed -n 's/.*"Config":"\([^"]*\)".*/\1/p')
 	layers=$(printf '%s\n' "$entry" | sed -n 's/.*"Layers":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | tr -d '"')
 	wanted=

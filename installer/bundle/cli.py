@@ -69,8 +69,13 @@ def bundle() -> None:
 @click.option(
     "--installer-image",
     metavar="REF",
-    help="Ship this installer image (codequal/installer:VERSION, from "
-    "packaging/build-installer-image) for hosts without Python 3.10.",
+    help="Ship this installer image instead of codequal/installer:<this installer's "
+    "version> (made by packaging/build-installer-image).",
+)
+@click.option(
+    "--no-installer-image",
+    is_flag=True,
+    help="Leave the installer image out: a bundle for hosts with Python 3.10+ only.",
 )
 def bundle_create(
     *,
@@ -83,8 +88,14 @@ def bundle_create(
     python_versions: tuple[str, ...],
     level: int,
     installer_image: str | None,
+    no_installer_image: bool,
 ) -> None:
-    """Make codequal-<version>.bundle from the release's local images."""
+    """Make codequal-<version>.bundle from the release's local images.
+
+    Every bundle carries the installer image (codequal/installer:<this installer's
+    version>, built with packaging/build-installer-image) for hosts without Python 3.10:
+    when it is not in the local Docker Engine, nothing is written and the command exits 3.
+    """
     import tempfile
 
     from installer.bundle.create import create_bundle
@@ -95,6 +106,7 @@ def bundle_create(
 
     release = load_release(release_name)
     size = parse_size(part_size) if part_size else None
+    installer_image = _installer_image(installer_image, no_installer_image)
     answers = None
     answers_text = None
     if answers_path is not None:
@@ -132,6 +144,30 @@ def bundle_create(
     )
     for part in created.parts:
         click.echo(f"  {part}")
+
+
+def _installer_image(reference: str | None, leave_out: bool) -> str | None:
+    """The installer image the bundle ships (``None``: none), checked present before the
+    wheelhouse or the bundle is written."""
+    from installer.bundle import installer_image as image
+    from installer.errors import UsageError
+
+    if leave_out:
+        if reference is not None:
+            raise UsageError(
+                "--installer-image and --no-installer-image contradict each other",
+                hint="give one of them",
+            )
+        return None
+    from installer.engine.docker import docker_client
+
+    chosen = reference or image.default_reference()
+    client = docker_client()
+    try:
+        image.check_ready(chosen, default=reference is None, client=client)
+    finally:
+        client.close()
+    return chosen
 
 
 def _report_json(report: Any) -> dict[str, Any]:

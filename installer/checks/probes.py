@@ -685,8 +685,8 @@ def describe_cluster(cluster: Cluster) -> KubernetesInfo:
         nodes = tuple(
             NodeInfo(
                 name=str(node["metadata"]["name"]),
-                cpus=parse_quantity(_capacity(node).get("cpu")),
-                memory_bytes=int(parse_quantity(_capacity(node).get("memory"))),
+                cpus=parse_quantity(_allocatable(node).get("cpu")),
+                memory_bytes=int(parse_quantity(_allocatable(node).get("memory"))),
                 architecture=((node.get("status") or {}).get("nodeInfo") or {}).get("architecture"),
                 provider_id=(node.get("spec") or {}).get("providerID"),
             )
@@ -710,9 +710,12 @@ def describe_cluster(cluster: Cluster) -> KubernetesInfo:
     )
 
 
-def _capacity(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    capacity: Mapping[str, Any] = (node.get("status") or {}).get("capacity") or {}
-    return capacity
+def _allocatable(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What pods may use of a node (capacity less what the kubelet reserves), as the
+    scheduler and the plan read it; capacity only when a node reports no allocatable."""
+    status = node.get("status") or {}
+    found: Mapping[str, Any] = status.get("allocatable") or status.get("capacity") or {}
+    return found
 
 
 def _http_text(error: KubernetesError) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,12 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IN_CLUSTER = "in-cluster"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# Answers that mean "not now" (API Priority and Fairness throttling, an overloaded or
+# restarting server): the request is sent again after Retry-After or a back-off.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_ATTEMPTS = 6
+RETRY_BACKOFF_SECONDS = 0.5
+RETRY_MAX_WAIT_SECONDS = 30.0
 
 Obj = dict[str, Any]
 
@@ -274,6 +281,10 @@ class Cluster:
     context: str
     server: str
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # Status answers in RETRY_STATUSES: attempts in all, and the first back-off (doubled
+    # each time, capped; a Retry-After header is honoured up to the cap).
+    retry_attempts: int = RETRY_ATTEMPTS
+    retry_backoff: float = RETRY_BACKOFF_SECONDS
     _resources: dict[str, dict[str, ApiResource]] = field(default_factory=dict, repr=False)
     _groups: set[str] | None = field(default=None, repr=False)
 
@@ -373,40 +384,93 @@ class Cluster:
         what: str = "",
     ) -> Any:
         """One request; the decoded JSON answer (or the raw response when streaming)."""
-        from kubernetes.client.exceptions import ApiException
-
         headers = {"Accept": "application/json, */*" if not stream else "*/*"}
         if content_type:
             headers["Content-Type"] = content_type
         payload: Any = body
         if content_type == APPLY_CONTENT_TYPE:
             payload = json.dumps(body)  # JSON is YAML; sent as is
+        response = self._send(
+            method,
+            path,
+            query=query,
+            headers=headers,
+            payload=payload,
+            timeout=timeout or self.timeout,
+            what=what or path,
+        )
+        if stream:
+            return response.response
         try:
-            request = self.api.param_serialize(
-                method,
-                path,
-                query_params=list(query),
-                header_params=headers,
-                body=payload,
-                auth_settings=["BearerToken"],
-            )
-            response = self.api.call_api(*request, _request_timeout=timeout or self.timeout)
-            if not 200 <= response.status <= 299:
-                response.read()
-                self.api.response_deserialize(response, {})
-            if stream:
-                return response.response
             raw = response.read()
-        except ApiException as e:
-            raise self._api_error(e, method, what or path) from e
-        except InstallerError:
-            raise
-        except Exception as e:  # urllib3 and the client raise many kinds for "unreachable"
+        except Exception as e:  # urllib3 raises many kinds for a connection that broke
             raise self.unreachable(e, what or f"{method} {path}") from e
         try:
             return json.loads(raw) if raw else {}
         except ValueError:
             return raw.decode("utf-8", "replace")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]],
+        headers: dict[str, str],
+        payload: Any,
+        timeout: float,
+        what: str,
+    ) -> Any:
+        """Send one request, again while the answer is 429 or 5xx (up to
+        ``retry_attempts``); the client's response once it is a success."""
+        from kubernetes.client.exceptions import ApiException
+
+        attempts, waited = 0, 0.0
+        while True:
+            attempts += 1
+            try:
+                request = self.api.param_serialize(
+                    method,
+                    path,
+                    query_params=list(query),
+                    header_params=headers,
+                    body=payload,
+                    auth_settings=["BearerToken"],
+                )
+                response = self.api.call_api(*request, _request_timeout=timeout)
+                status = int(response.status)
+                if status in RETRY_STATUSES and attempts < self.retry_attempts:
+                    response.read()
+                    delay = self._retry_delay(response, attempts)
+                    time.sleep(delay)
+                    waited += delay
+                    continue
+                if not 200 <= status <= 299:
+                    response.read()
+                    self.api.response_deserialize(response, {})
+                return response
+            except ApiException as e:
+                error = self._api_error(e, method, what)
+                if attempts > 1:
+                    error.message += (
+                        f" (answered {error.status} {attempts} times in a row; retried with "
+                        f"back-off for {waited:.1f} s)"
+                    )
+                raise error from e
+            except InstallerError:
+                raise
+            except Exception as e:  # urllib3 and the client raise many kinds for "unreachable"
+                raise self.unreachable(e, what if what != path else f"{method} {path}") from e
+
+    def _retry_delay(self, response: Any, attempts: int) -> float:
+        """Retry-After when the server sent one, else an exponential back-off; capped."""
+        backoff = self.retry_backoff * 2 ** (attempts - 1)
+        header = (response.getheaders() or {}).get("Retry-After")
+        try:
+            wanted = float(header) if header is not None else backoff
+        except ValueError:
+            wanted = backoff
+        return max(0.0, min(wanted, RETRY_MAX_WAIT_SECONDS))
 
     def unreachable(self, error: BaseException, what: str) -> ClusterUnreachable:
         """``error``, a failure to reach the API server while doing ``what``, in the
@@ -454,7 +518,12 @@ class Cluster:
                 kind="unauthorized",
                 detail=f"HTTP {status} {reason or 'Unauthorized'}",
             )
-        if status == 403:
+        if status == 403 and "because it is being terminated" in message:
+            hint = (
+                "the namespace is being deleted (Terminating); wait until it is gone "
+                "(`kubectl get namespace`), then run again"
+            )
+        elif status == 403:
             hint = (
                 "ask a cluster administrator to grant this user the verb on that resource "
                 "(a Role and RoleBinding in the namespace), then run again"
@@ -467,6 +536,11 @@ class Cluster:
             )
         elif status == 422:
             hint = "the object was rejected by the API's validation; see the causes above"
+        elif status == 400 and "not declared in schema" in message:
+            hint = (
+                "the API does not know the field named above: a typo in the template, or a "
+                "field newer than this cluster's Kubernetes version"
+            )
         return KubernetesError(
             f"{what}: {message}" if what and what not in message else message,
             hint=hint,
@@ -579,33 +653,29 @@ class Cluster:
         """Server-side apply of ``obj`` as field manager ``codequal-installer``."""
         ref = ObjectRef.of(obj)
         resource = self.resource(ref.api_version, ref.kind)
-        query = [("fieldManager", FIELD_MANAGER)]
+        obj = secret_as_data(obj)
+        # Strict: a field the API does not know (a typo in a template) is an error, not
+        # silently dropped as the server's default (Warn) does.
+        query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
         if force:
             query.append(("force", "true"))
         if dry_run:
             query.append(("dryRun", "All"))
-        from kubernetes.client.exceptions import ApiException
-
         path = resource.path(ref.namespace, ref.name)
+        what = f"applying {ref}"
+        response = self._send(
+            "PATCH",
+            path,
+            query=query,
+            headers={"Accept": "application/json", "Content-Type": APPLY_CONTENT_TYPE},
+            payload=json.dumps(obj),
+            timeout=self.timeout,
+            what=what,
+        )
         try:
-            request = self.api.param_serialize(
-                "PATCH",
-                path,
-                query_params=query,
-                header_params={"Accept": "application/json", "Content-Type": APPLY_CONTENT_TYPE},
-                body=json.dumps(obj),
-                auth_settings=["BearerToken"],
-            )
-            response = self.api.call_api(*request, _request_timeout=self.timeout)
             raw = response.read()
-            if not 200 <= response.status <= 299:
-                self.api.response_deserialize(response, {})
-        except ApiException as e:
-            raise self._api_error(e, "PATCH", f"applying {ref}") from e
-        except InstallerError:
-            raise
-        except Exception as e:  # urllib3 and the client raise many kinds for "unreachable"
-            raise self.unreachable(e, f"applying {ref}") from e
+        except Exception as e:  # urllib3 raises many kinds for a connection that broke
+            raise self.unreachable(e, what) from e
         return ApplyResult(json.loads(raw), response.status == 201)
 
     def delete(self, ref: ObjectRef, *, dry_run: bool = False) -> bool:
@@ -715,6 +785,25 @@ _NETWORK_MARKERS = (
     ("network is unreachable", "network is unreachable"),
     ("certificate verify failed", "certificate verify failed"),
 )
+
+
+def secret_as_data(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Secret with its ``stringData`` moved into ``data`` (base64); other objects as they are.
+
+    The API server turns ``stringData`` into ``data`` on every write, so an applier owns only
+    ``stringData`` keys, and a key it stops sending stays behind in ``data`` for ever
+    (kubernetes/kubernetes#108008). Applied as ``data``, a removed key is removed.
+    """
+    if obj.get("kind") != "Secret" or not obj.get("stringData"):
+        return obj
+    import base64
+
+    converted = {k: v for k, v in obj.items() if k != "stringData"}
+    data = dict(obj.get("data") or {})
+    for key, value in obj["stringData"].items():
+        data[key] = base64.b64encode(str(value).encode("utf-8")).decode("ascii")
+    converted["data"] = data
+    return converted
 
 
 def _network_reason(error: BaseException) -> str:

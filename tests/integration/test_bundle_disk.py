@@ -45,7 +45,7 @@ def release_bundle(tmp_path_factory: pytest.TempPathFactory, test_images: Any) -
         patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
         result = run_cli(
             "bundle", "create", "--release", RELEASE, "--out", str(out),
-            "--wheelhouse", str(cached_wheelhouse()),
+            "--wheelhouse", str(cached_wheelhouse()), "--no-installer-image",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out

@@ -52,6 +52,7 @@ def signed(
     result = run_cli(
         "bundle", "create", "--release", str(release), "--out", str(out),
         "--wheelhouse", str(wheelhouse), "--sign-key", str(directory / "k.key"),
+        "--no-installer-image",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out, directory / "k.pub"
@@ -140,7 +141,7 @@ def test_parts_of_a_real_bundle(tmp_path: Path, images: dict[str, str], wheelhou
     out = tmp_path / "split" / "codequal-7.0.2-bundle.bundle"
     result = run_cli(
         "bundle", "create", "--release", str(release), "--out", str(out),
-        "--wheelhouse", str(wheelhouse), "--part-size", "4M",
+        "--wheelhouse", str(wheelhouse), "--part-size", "4M", "--no-installer-image",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     header = out.with_name(out.name + ".parts")
@@ -221,7 +222,7 @@ def test_a_missing_image_is_a_prerequisite_error(tmp_path: Path, wheelhouse: Pat
     )
     result = run_cli(
         "bundle", "create", "--release", str(release), "--out", str(tmp_path / "o.bundle"),
-        "--wheelhouse", str(wheelhouse),
+        "--wheelhouse", str(wheelhouse), "--no-installer-image",
     )  # fmt: skip
     assert result.exit_code == ExitCode.PREREQUISITES
     assert "cqbundle-test/none:1" in result.stderr

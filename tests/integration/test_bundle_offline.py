@@ -36,7 +36,7 @@ def small_bundle(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -
     out = directory / "codequal-7.1.0-offline.bundle"
     result = run_cli(
         "bundle", "create", "--release", str(release), "--out", str(out),
-        "--wheelhouse", str(cached_wheelhouse()),
+        "--wheelhouse", str(cached_wheelhouse()), "--no-installer-image",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out

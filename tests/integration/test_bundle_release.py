@@ -45,6 +45,7 @@ def release_bundle(
         result = run_cli(
             "bundle", "create", "--release", RELEASE, "--out", str(out),
             "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(keys["private"]),
+            "--no-installer-image",
         )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out

@@ -80,6 +80,7 @@ def test_check_apply_and_bundle_create_reach_the_rootless_engine_or_fail_alike(
                 str(tmp_path / "b.bundle"),
                 "--wheelhouse",
                 str(wheelhouse),
+                "--no-installer-image",
                 env=env,
             ),
         }

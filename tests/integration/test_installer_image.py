@@ -130,9 +130,11 @@ def bundle(
     wheelhouse: Path,
     keys: dict[str, Path],
 ) -> Path:
-    """The signed production bundle of the test release, with the installer image."""
+    """The signed production bundle of the test release: the installer image is in it by
+    default (no flag), as in every bundle."""
+    assert installer_image == INSTALLER_IMAGE  # the default: the installer's own version
     out = tmp_path_factory.mktemp("image-bundle") / f"codequal-{RELEASE}.bundle"
-    _create(out, wheelhouse, keys, "--installer-image", installer_image)
+    _create(out, wheelhouse, keys)
     return out
 
 
@@ -154,7 +156,7 @@ def test_the_installer_image_adds_at_most_60_mb_and_verify_covers_it(
     bundle: Path, wheelhouse: Path, keys: dict[str, Path], tmp_path: Path
 ) -> None:
     without = tmp_path / f"codequal-{RELEASE}-without.bundle"
-    _create(without, wheelhouse, keys)
+    _create(without, wheelhouse, keys, "--no-installer-image")
     added = bundle.stat().st_size - without.stat().st_size
     assert 0 < added <= LIMIT, f"the installer image adds {added / 1e6:.1f} MB"
 
@@ -162,6 +164,14 @@ def test_the_installer_image_adds_at_most_60_mb_and_verify_covers_it(
     assert inspected.exit_code == 0, inspected.output
     images = json.loads(inspected.output)["images"]
     assert INSTALLER_IMAGE in json.dumps(images)
+    left_out = run_cli("bundle", "inspect", str(without), "--json")
+    assert left_out.exit_code == 0, left_out.output
+    assert INSTALLER_IMAGE not in left_out.output  # --no-installer-image: not in images/
+    bootstrap = subprocess.run(
+        ["sh", "-c", f'tail -c +9 "{without}" | tar t'], capture_output=True, text=True, check=True
+    ).stdout
+    assert "codequal-installer\n" in bootstrap, bootstrap  # the bootstrap was read
+    assert "installer-image/" not in bootstrap  # nor its bootstrap members
     # Every member the launcher reads is in the signed checksum list.
     fresh = tmp_path / "fresh"
     fresh.mkdir()
@@ -183,6 +193,27 @@ def test_the_installer_image_adds_at_most_60_mb_and_verify_covers_it(
     verified = run_cli("bundle", "verify", str(damaged), "--key", str(keys["public"]))
     assert verified.exit_code == 4, verified.output
     assert "installer-image/unpack.tar" in verified.output
+
+
+def test_an_installer_image_missing_from_the_engine_stops_before_anything_is_written(
+    docker_engine: Any, tmp_path: Path
+) -> None:
+    """The real Engine's answer (the default reference's message is in the unit tests)."""
+    absent = f"codequal/installer:absent-{os.getpid()}"
+    out, wheelhouse = tmp_path / "o.bundle", tmp_path / "wheelhouse"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
+        result = run_cli(
+            "bundle", "create", "--release", RELEASE, "--out", str(out),
+            "--wheelhouse", str(wheelhouse), "--installer-image", absent,
+        )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert f"error: the installer image {absent} (--installer-image) is not in the local" in (
+        result.stderr
+    )
+    assert "hint: build it with `packaging/build-installer-image" in result.stderr
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # no wheelhouse made, no bundle
 
 
 @pytest.mark.parametrize("python", ["python3.9", "no python3"])

@@ -19,17 +19,56 @@ What it implements, with the real semantics:
   object really changes, ``metadata.generation`` that moves only when the object's spec (all
   but ``metadata`` and ``status``) changes, and ``status.observedGeneration`` set by the
   controllers below. Namespaced objects need their namespace (404 otherwise). Nodes
-  (:class:`Node`, three of 8 CPU / 32 GiB by default) are served read-only.
+  (:class:`Node`, three of 8 CPU / 32 GiB by default) are served read-only, with
+  ``allocatable`` below ``capacity`` by what the kubelet reserves (100m CPU, 512 MiB by
+  default); the scheduler places pods against allocatable.
 * Server-side apply: PATCH ``application/apply-patch+yaml`` with ``fieldManager`` and
   ``force``; ``metadata.managedFields`` (``FieldsV1``) per manager and operation; a field owned
   by another manager with a different live value is a 409 conflict naming the manager and the
   field, unless ``force=true`` takes it over; fields a manager stops applying are removed when
   nobody else owns them; an apply that changes nothing writes nothing. Updates (create, PUT,
-  merge patch) take ownership of the fields they change, as in the real server.
-* Authorization: denials are configured per verb, group, resource and namespace
-  (:meth:`FakeKubeAPI.deny`); a denied request gets the API's 403 Forbidden body, and
-  ``SelfSubjectAccessReview`` answers from the same rules. An apply that creates an object
-  needs both ``patch`` and ``create``, as in the real server.
+  merge patch) take ownership of the fields they change, as in the real server. Field paths
+  follow the kind's official schema (the strict JSON schemas ``kubernetes-validate`` ships, of
+  the newest Kubernetes minor not above the server's version): lists marked
+  ``x-kubernetes-list-type: map`` are merged item by item on their
+  ``x-kubernetes-list-map-keys`` (``containers`` and ``env`` by ``name``, ports by port and
+  protocol), so two managers may each own items of one list; ``set`` lists value by value;
+  other lists are atomic. An item nobody applies any more goes whole. Duplicate keys in an
+  applied map list are a 400 (``duplicate entries for key [name="A"]``). Conflicts name the
+  field as the API does (``.spec.template.spec.containers[name="codequal"].image``).
+* Field validation (``fieldValidation``): fields the kind's schema does not declare are
+  dropped with a ``Warning: 299 - "unknown field \"spec.x\""`` header (``Warn``, the
+  default; :attr:`FakeKubeAPI.warnings_sent` keeps them), dropped silently with ``Ignore``, a
+  400 BadRequest naming them with ``Strict``. Kinds without a shipped schema (Route,
+  ServiceMonitor) are not checked.
+* Quantities in container resources and claim sizes are stored in canonical form (``1024Mi``
+  -> ``1Gi``, ``0.5`` -> ``500m``); a claim may grow but not shrink (422).
+* Deletion that takes time: an object with ``metadata.finalizers`` only gets its
+  ``deletionTimestamp`` until they are removed (:meth:`FakeKubeAPI.add_finalizer`,
+  :meth:`FakeKubeAPI.remove_finalizer`); claims carry ``kubernetes.io/pvc-protection``, which
+  goes once no pod uses the claim; a deleted namespace is ``Terminating`` for
+  :attr:`FakeKubeAPI.namespace_termination_seconds` (1 s by default), refuses new content with
+  the API's 403 (``unable to create new content in namespace X because it is being
+  terminated``), then goes with everything in it; dependents of a deleted owner (a Job's or a
+  Deployment's pods) are removed by the garbage collector :attr:`FakeKubeAPI.gc_delay` later.
+* Overload: :meth:`FakeKubeAPI.inject` answers the next requests with 429 (with
+  ``Retry-After``, as API Priority and Fairness throttles), 500 or 503;
+  :attr:`FakeKubeAPI.injected` records them.
+* Authorization: RBAC. Roles, ClusterRoles, RoleBindings and ClusterRoleBindings are stored
+  objects and every request is evaluated against them as the RBAC authorizer does: a
+  ClusterRoleBinding grants everywhere, a RoleBinding (of a Role or a ClusterRole) only in its
+  own namespace; rules match verbs, API groups, resources (``pods/log``, ``*/status``) and
+  ``resourceNames``; a request on ``/api/v1/namespaces/<name>`` is in namespace ``<name>``, so
+  ``admin`` bound in a namespace may ``get`` that Namespace object but not patch or delete it.
+  The bootstrap ClusterRoles ``cluster-admin``, ``admin``, ``edit`` and ``view`` exist (their
+  aggregated rules, flattened, on the resources served here); the user starts bound to
+  ``cluster-admin`` (``FakeKubeAPI(cluster_admin=False)`` and :meth:`FakeKubeAPI.bind` for
+  anything less). Writing a Role or ClusterRole that grants what the writer does not hold is
+  refused (the escalation check) unless the writer may ``escalate``. :meth:`FakeKubeAPI.deny`
+  takes single permissions away on top of RBAC (a test shorthand: real RBAC has no deny
+  rules). A denied request gets the API's 403 Forbidden body; ``SelfSubjectAccessReview``
+  (allowed to every user, as ``system:basic-user`` grants) answers from the same evaluation.
+  An apply that creates an object needs both ``patch`` and ``create``, as in the real server.
 * Errors as ``Status`` bodies: 400 BadRequest, 401 Unauthorized (wrong bearer token), 403
   Forbidden, 404 NotFound, 405 MethodNotAllowed, 409 AlreadyExists / Conflict, 415
   UnsupportedMediaType, 422 Invalid (with ``details.causes``), messages worded as the real ones.
@@ -53,9 +92,11 @@ What it implements, with the real semantics:
   :attr:`FakeKubeAPI.forbidden_images` are refused at creation with a ``FailedCreate`` event
   on their ReplicaSet (or Job), as an admission refusal reads; Jobs run one pod at a
   time up to ``backoffLimit`` with the log lines and exit code from
-  :attr:`FakeKubeAPI.job_runs`, ending ``Complete`` or ``Failed``; EndpointSlices follow the
-  ready pods behind each Service; Events are recorded (and counted) as the kubelet, scheduler
-  and controllers word them.
+  :attr:`FakeKubeAPI.job_runs`, ending ``Complete`` or ``Failed`` (with ``restartPolicy:
+  OnFailure`` a failed container restarts in the same pod after a back-off, its restarts
+  counted against ``backoffLimit``, and the pod is removed when the Job fails);
+  EndpointSlices follow the ready pods behind each Service; Events are recorded (and
+  counted) as the kubelet, scheduler and controllers word them.
 * Pod logs: ``/pods/<name>/log`` with ``container``, ``tailLines``, ``previous`` and
   ``follow`` (streamed, chunked, until the container stops).
 
@@ -65,31 +106,44 @@ and refused ones too), :meth:`FakeKubeAPI.writes` the ones that would change som
 :attr:`FakeKubeAPI.applied_bodies` every server-side apply body as sent, and
 :meth:`FakeKubeAPI.resource_versions` every stored object's version.
 
-What it does not model (the installer must not rely on these here):
-
-* ``watch`` (refused with 400), aggregated discovery, OpenAPI, protobuf, table output,
-  pagination (``limit``/``continue`` are ignored: lists are whole), ``deletecollection``.
-* TLS and real authentication: plain HTTP; one bearer token; one user name.
-
 Going away: :attr:`FakeKubeAPI.vanish_when` names a request at which the server stops
 answering, as an API server that crashes or drops off the network does: that request and
 every later one get their connection closed without an answer, and the server stops
 listening. :meth:`FakeKubeAPI.start` with the old ``port`` brings it back with the objects
 it stored.
+
+What it does not model (the installer must not rely on these here):
+
+* ``watch`` (refused with 400), aggregated discovery, OpenAPI, protobuf, table output,
+  pagination (``limit``/``continue`` are ignored: lists are whole), ``deletecollection``.
+* TLS and real authentication: plain HTTP; one bearer token; one user name.
+* RBAC: aggregated ClusterRoles (``aggregationRule``) are not aggregated; the escalation
+  check of RoleBindings (``bind``) is not made; non-resource URLs (discovery, ``/version``)
+  are open to everyone.
+
 * Strategic merge patch is applied as a JSON merge patch (lists replaced whole); JSON patch
-  is refused (415). In server-side apply every list is atomic (the real server merges lists
-  such as ``containers`` by key), so two managers sharing a list conflict on the whole list.
-  ``managedFields`` sent by clients are ignored; status fields are not tracked there.
+  is refused (415). ``managedFields`` sent by clients are ignored; status fields are not
+  tracked there; ``x-kubernetes-map-type: atomic`` maps are walked like others; an applied
+  map-list item matches a live one on the keys it names (a defaulted key such as a port's
+  ``protocol`` is not compared). Empty maps and structs: one applied empty is owned as a
+  field, and a map a removal leaves empty is dropped; the real server's finer rules (an empty
+  struct kept, ``omitempty``) are not modelled. Quantities in an exponent form (``1e3``) are
+  kept as sent.
+* Field validation checks field names only (not types, enums or formats: the 422 checks
+  below do some of that); the duplicate-field check of JSON decoding is not made.
+* Deletion: ``gracePeriodSeconds`` and ``propagationPolicy`` are not read (dependents always
+  go in the background; pods go at once); namespace finalizers other than the namespace
+  controller's are not modelled; controllers still act on an owner that is being deleted.
+* Overload: no real priority levels or queues; injected answers are taken in order.
 * Time: back-offs, restarts and log lines advance in fractions of a second, not the
   kubelet's minutes; ``progressDeadlineSeconds`` is honoured in real seconds.
-* A Job's ``restartPolicy: OnFailure`` is run like ``Never``: every attempt is a new pod.
-  ``previous=true`` logs of a crashing container are its last run's, like the current ones.
+* ``previous=true`` logs of a crashing container are its last run's, like the current ones;
+  a restarted Job container's earlier runs are not kept.
 * ReplicaSets (pods are owned by the Deployment directly), rolling-update pacing
   (``maxSurge``/``maxUnavailable``), probes (a started container is ready at once),
   ``minReadySeconds``, HPA, PDB, NetworkPolicy, Ingress, Route and ServiceMonitor behaviour
-  (they are stored and returned, nothing acts on them), finalizers and graceful deletion
-  (deletes are immediate; deleting a namespace removes what it holds at once), admission
-  webhooks, quotas, OpenShift security context constraints.
+  (they are stored and returned, nothing acts on them), a pod's graceful termination,
+  admission webhooks, quotas, OpenShift security context constraints.
 """
 
 from __future__ import annotations
@@ -97,6 +151,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import re
@@ -104,9 +159,11 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -205,6 +262,8 @@ CORE_TYPES: tuple[ResourceType, ...] = (
     _rt("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
     _rt("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     _rt(
         "authorization.k8s.io",
         "v1",
@@ -239,6 +298,117 @@ PROMETHEUS_OPERATOR_TYPES: tuple[ResourceType, ...] = (
 )
 
 
+# --- RBAC: the bootstrap ClusterRoles a cluster ships -------------------------------------
+
+_RW = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+_RO = ["get", "list", "watch"]
+
+
+def _rule(groups: list[str], resources: list[str], verbs: list[str]) -> Obj:
+    return {"apiGroups": groups, "resources": resources, "verbs": verbs}
+
+
+# The user-facing roles as their aggregation stands on a plain cluster (view < edit <
+# admin), flattened: what kube-apiserver's bootstrap policy grants on the resources here.
+VIEW_RULES: list[Obj] = [
+    _rule(
+        [""],
+        [
+            "configmaps",
+            "endpoints",
+            "persistentvolumeclaims",
+            "persistentvolumeclaims/status",
+            "pods",
+            "replicationcontrollers",
+            "serviceaccounts",
+            "services",
+            "services/status",
+            "bindings",
+            "events",
+            "limitranges",
+            "namespaces/status",
+            "pods/log",
+            "pods/status",
+            "resourcequotas",
+            "resourcequotas/status",
+            "namespaces",
+        ],
+        _RO,
+    ),
+    _rule(
+        ["apps"],
+        ["daemonsets", "deployments", "deployments/scale", "replicasets", "statefulsets"],
+        _RO,
+    ),
+    _rule(["autoscaling"], ["horizontalpodautoscalers"], _RO),
+    _rule(["batch"], ["cronjobs", "jobs"], _RO),
+    _rule(["policy"], ["poddisruptionbudgets"], _RO),
+    _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], _RO),
+    _rule(["discovery.k8s.io"], ["endpointslices"], _RO),
+]
+EDIT_RULES: list[Obj] = [
+    *VIEW_RULES,
+    _rule([""], ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"], _RW),
+    _rule(
+        [""],
+        [
+            "configmaps",
+            "events",
+            "persistentvolumeclaims",
+            "replicationcontrollers",
+            "secrets",
+            "serviceaccounts",
+            "services",
+            "services/proxy",
+        ],
+        _RW,
+    ),
+    _rule([""], ["serviceaccounts/token"], ["create"]),
+    _rule(
+        ["apps"],
+        ["daemonsets", "deployments", "deployments/scale", "replicasets", "statefulsets"],
+        _RW,
+    ),
+    _rule(["autoscaling"], ["horizontalpodautoscalers"], _RW),
+    _rule(["batch"], ["cronjobs", "jobs"], _RW),
+    _rule(["policy"], ["poddisruptionbudgets"], _RW),
+    _rule(["networking.k8s.io"], ["ingresses", "networkpolicies"], _RW),
+]
+ADMIN_RULES: list[Obj] = [
+    *EDIT_RULES,
+    _rule(["authorization.k8s.io"], ["localsubjectaccessreviews"], ["create"]),
+    _rule(["rbac.authorization.k8s.io"], ["rolebindings", "roles"], _RW),
+]
+BOOTSTRAP_CLUSTER_ROLES: dict[str, list[Obj]] = {
+    "cluster-admin": [_rule(["*"], ["*"], ["*"])],
+    "admin": ADMIN_RULES,
+    "edit": EDIT_RULES,
+    "view": VIEW_RULES,
+}
+CLUSTER_ADMIN_BINDING = "fake-installer-cluster-admin"
+
+
+def rule_allows(rule: Obj, verb: str, group: str, resource: str, name: str) -> bool:
+    """One PolicyRule against one request's attributes, as RBAC's rule matcher reads it."""
+    if rule.get("nonResourceURLs"):
+        return False
+    verbs = rule.get("verbs") or []
+    groups = rule.get("apiGroups") or []
+    resources = rule.get("resources") or []
+    names = rule.get("resourceNames") or []
+    subresource = resource.partition("/")[2]
+    return (
+        ("*" in verbs or verb in verbs)
+        and ("*" in groups or group in groups)
+        and (
+            "*" in resources
+            or resource in resources
+            or (bool(subresource) and f"*/{subresource}" in resources)
+        )
+        and (not names or name in names)
+    )
+
+
 class ApiError(Exception):
     """An error answered with the API's ``Status`` body."""
 
@@ -254,6 +424,7 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        self.headers: dict[str, str] = {}
 
     def status(self) -> Obj:
         body: Obj = {
@@ -296,8 +467,20 @@ class Node:
     """A schedulable node: what it can give to pods."""
 
     name: str
-    cpu_millis: int = 8000
-    memory_bytes: int = 32 * 1024**3
+    cpu_millis: int = 8000  # capacity
+    memory_bytes: int = 32 * 1024**3  # capacity
+    # What the kubelet keeps for the system, kube-reserved and the eviction threshold:
+    # ``allocatable`` is capacity less these, and pods are scheduled against allocatable.
+    reserved_cpu_millis: int = 100
+    reserved_memory_bytes: int = 512 * 1024**2
+
+    @property
+    def allocatable_cpu_millis(self) -> int:
+        return max(0, self.cpu_millis - self.reserved_cpu_millis)
+
+    @property
+    def allocatable_memory_bytes(self) -> int:
+        return max(0, self.memory_bytes - self.reserved_memory_bytes)
 
 
 @dataclass
@@ -327,13 +510,53 @@ def _now() -> str:
 # --- field paths: the unit of ownership in server-side apply ----------------------------
 
 
-def _leaves(obj: Any, prefix: FieldPath = ()) -> Iterator[tuple[FieldPath, Any]]:
-    """Every leaf of a configuration: maps are walked, lists and scalars are leaves."""
+def _leaves(
+    obj: Any,
+    prefix: FieldPath = (),
+    schema: Schema | None = None,
+    node: Obj | None = None,
+) -> Iterator[tuple[FieldPath, Any]]:
+    """Every leaf of a configuration, as structured-merge-diff sees it with the kind's
+    ``schema``: maps are walked; an item of a map list (``x-kubernetes-list-type: map``) is
+    the path element ``k:{"name":"..."}`` and is walked too; a value of a set list is the
+    element ``v:<value>``; atomic lists and scalars are leaves. Without a schema every list
+    is atomic."""
+    if schema is not None and node is None:
+        node = schema.root
     if isinstance(obj, dict) and obj:
         for key, value in obj.items():
-            yield from _leaves(value, (*prefix, str(key)))
-    elif prefix:
+            sub = schema.child(node or {}, str(key)) if schema is not None else None
+            yield from _leaves(value, (*prefix, str(key)), schema if sub is not None else None, sub)
+        return
+    if isinstance(obj, list) and obj and schema is not None and node is not None:
+        resolved = schema.resolve(node)
+        keys = Schema.list_keys(resolved)
+        if keys and all(isinstance(item, dict) for item in obj):
+            items = schema.items(resolved)
+            for item in obj:
+                yield from _leaves(item, (*prefix, _key_element(item, keys)), schema, items)
+            return
+        if resolved.get("x-kubernetes-list-type") == "set":
+            for value in obj:
+                yield (*prefix, "v:" + json.dumps(value, separators=(",", ":"))), value
+            return
+    if prefix:
         yield prefix, obj
+
+
+def _key_element(item: Obj, keys: list[str]) -> str:
+    return "k:" + json.dumps(
+        {k: item[k] for k in keys if k in item}, separators=(",", ":"), sort_keys=False
+    )
+
+
+def _matches(item: Any, element: str) -> bool:
+    """Whether a list item is the one a ``k:``/``v:`` element names (keys the element
+    leaves out, defaulted ones like a port's protocol, are not compared)."""
+    value = json.loads(element[2:])
+    if element.startswith("v:"):
+        return bool(item == value)
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in value.items())
 
 
 def _fields_v1(paths: Iterable[FieldPath]) -> Obj:
@@ -341,43 +564,82 @@ def _fields_v1(paths: Iterable[FieldPath]) -> Obj:
     for path in sorted(paths):
         node = tree
         for part in path:
-            node = node.setdefault(f"f:{part}", {})
+            node = node.setdefault(part if part[:2] in ("k:", "v:") else f"f:{part}", {})
     return tree
+
+
+def _step(node: Any, part: str) -> tuple[bool, Any]:
+    if part[:2] in ("k:", "v:"):
+        if not isinstance(node, list):
+            return False, None
+        for item in node:
+            if _matches(item, part):
+                return True, item
+        return False, None
+    if not isinstance(node, dict) or part not in node:
+        return False, None
+    return True, node[part]
 
 
 def _get(obj: Any, path: FieldPath) -> tuple[bool, Any]:
     node = obj
     for part in path:
-        if not isinstance(node, dict) or part not in node:
+        found, node = _step(node, part)
+        if not found:
             return False, None
-        node = node[part]
     return True, node
 
 
 def _set(obj: Obj, path: FieldPath, value: Any) -> None:
-    node = obj
-    for part in path[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
+    node: Any = obj
+    for index, part in enumerate(path[:-1]):
+        listed = path[index + 1][:2] in ("k:", "v:")
+        if part[:2] == "k:":
+            found, child = _step(node, part)
+            if not found:
+                child = dict(json.loads(part[2:]))
+                node.append(child)
+        else:
+            child = node.get(part)
+            if listed and not isinstance(child, list):
+                child = node[part] = []
+            elif not listed and not isinstance(child, dict):
+                child = node[part] = {}
         node = child
-    node[path[-1]] = value
+    last = path[-1]
+    if last[:2] == "v:":
+        if value not in node:
+            node.append(value)
+    elif last[:2] == "k:":
+        if not _step(node, last)[0]:
+            node.append(value)
+    else:
+        node[last] = value
 
 
 def _delete(obj: Obj, path: FieldPath) -> None:
-    """Remove a field, then the maps it leaves empty (below the top-level sections)."""
-    parents: list[tuple[Obj, str]] = []
+    """Remove a field (or a list item), then the maps and lists it leaves empty (below the
+    top-level sections)."""
+    parents: list[tuple[Any, Any]] = []  # (container, key or list item)
     node: Any = obj
     for part in path[:-1]:
-        if not isinstance(node, dict) or part not in node:
+        found, child = _step(node, part)
+        if not found:
             return
-        parents.append((node, part))
-        node = node[part]
-    if isinstance(node, dict):
-        node.pop(path[-1], None)
-    for parent, part in reversed(parents[1:]):
-        if parent[part] == {}:
-            del parent[part]
+        parents.append((node, part if part[:2] not in ("k:", "v:") else child))
+        node = child
+    last = path[-1]
+    if last[:2] in ("k:", "v:"):
+        if isinstance(node, list):
+            node[:] = [item for item in node if not _matches(item, last)]
+    elif isinstance(node, dict):
+        node.pop(last, None)
+    for container, key in reversed(parents[1:]):
+        if isinstance(container, list):
+            if key == {}:
+                container[:] = [item for item in container if item is not key]
+        elif container.get(key) in ({}, []):
+            del container[key]
 
 
 def _overlaps(a: FieldPath, b: FieldPath) -> bool:
@@ -386,7 +648,131 @@ def _overlaps(a: FieldPath, b: FieldPath) -> bool:
 
 
 def _format_path(path: FieldPath) -> str:
-    return "".join(f".{p}" for p in path)
+    """``.spec.template.spec.containers[name="codequal"].image``, as the API names fields."""
+    out = []
+    for part in path:
+        if part[:2] == "k:":
+            keys = json.loads(part[2:])
+            out.append("[" + ",".join(f"{k}={json.dumps(v)}" for k, v in keys.items()) + "]")
+        elif part[:2] == "v:":
+            out.append(f"[={part[2:]}]")
+        else:
+            out.append(f".{part}")
+    return "".join(out)
+
+
+# --- the official schemas (kubernetes-validate's strict JSON schemas) ----------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _schema_dir(server_version: str) -> Path | None:
+    """The strict schemas of the newest Kubernetes minor not above ``server_version``."""
+    try:
+        import kubernetes_validate
+    except ImportError:  # pragma: no cover - a dev dependency
+        return None
+    root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    wanted = tuple(int(p) for p in re.findall(r"\d+", server_version)[:2])
+    found = sorted(
+        (tuple(int(p) for p in re.findall(r"\d+", d.name)[:2]), d)
+        for d in root.glob("v*-local-strict")
+    )
+    below = [d for v, d in found if v <= wanted]
+    return below[-1] if below else (found[0][1] if found else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _definitions(directory: Path) -> Obj:
+    return dict(json.loads((directory / "_definitions.json").read_text("utf-8"))["$defs"])
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_schema(directory: Path, kind: str, group: str, version: str) -> Obj | None:
+    prefix = group.split(".", maxsplit=1)[0]
+    name = f"{kind.lower()}-{prefix}-{version}.json" if group else f"{kind.lower()}-{version}.json"
+    path = directory / name
+    return dict(json.loads(path.read_text("utf-8"))) if path.is_file() else None
+
+
+class Schema:
+    """One kind's schema, walked as the API server's structured-merge-diff walks types:
+    which fields exist, which lists are maps (``x-kubernetes-list-type: map`` with their
+    ``x-kubernetes-list-map-keys``), sets or atomic, which maps are atomic."""
+
+    def __init__(self, directory: Path, root: Obj) -> None:
+        self.defs = _definitions(directory)
+        self.root = root
+
+    def resolve(self, schema: Any) -> Obj:
+        while isinstance(schema, dict) and "$ref" in schema:
+            schema = {
+                **self.defs[schema["$ref"].rsplit("/", 1)[-1]],
+                **{k: v for k, v in schema.items() if k not in ("$ref", "description")},
+            }
+        return schema if isinstance(schema, dict) else {}
+
+    def child(self, schema: Obj, key: str) -> Obj | None:
+        """The schema of field ``key`` of an object, None when it has no such field."""
+        schema = self.resolve(schema)
+        props = schema.get("properties")
+        if props is not None and key in props:
+            return self.resolve(props[key])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return self.resolve(extra)
+        if props is None or extra is True or extra is None:
+            return {}  # free-form: anything goes below
+        return None
+
+    def items(self, schema: Obj) -> Obj:
+        return self.resolve(self.resolve(schema).get("items") or {})
+
+    @staticmethod
+    def list_keys(schema: Obj) -> list[str] | None:
+        """The keys of a map list; None for an atomic list (and for sets, compared whole)."""
+        if schema.get("x-kubernetes-list-type") == "map":
+            return list(schema.get("x-kubernetes-list-map-keys") or [])
+        return None
+
+    def unknown(self, value: Any, schema: Obj | None = None, path: str = "") -> list[str]:
+        """The paths of the fields ``value`` has and the schema does not."""
+        schema = self.resolve(self.root if schema is None else schema)
+        found: list[str] = []
+        if isinstance(value, dict) and schema.get("properties") is not None:
+            for key, child in value.items():
+                sub = self.child(schema, str(key))
+                where = f"{path}.{key}" if path else str(key)
+                if sub is None:
+                    found.append(where)
+                elif child is not None:
+                    found += self.unknown(child, sub, where)
+        elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+            for key, child in value.items():
+                found += self.unknown(child, self.child(schema, str(key)), f"{path}.{key}")
+        elif isinstance(value, list) and "items" in schema:
+            for index, item in enumerate(value):
+                found += self.unknown(item, self.items(schema), f"{path}[{index}]")
+        return found
+
+
+def schema_for(server_version: str, rt: ResourceType) -> Schema | None:
+    directory = _schema_dir(server_version)
+    if directory is None:
+        return None
+    root = _kind_schema(directory, rt.kind, rt.group, rt.version)
+    return Schema(directory, root) if root is not None else None
+
+
+def _drop_path(obj: Any, path: str) -> None:
+    """Remove the field at ``path`` (``a.b[2].c``) from ``obj``."""
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", path)
+    node = obj
+    for part in parts[:-1]:
+        node = node[int(part[1:-1])] if part.startswith("[") else node.get(part)
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
 
 
 # --- selectors ------------------------------------------------------------------------
@@ -466,6 +852,65 @@ def match_labels_selector(selector: Obj | None, labels: dict[str, str]) -> bool:
 
 _BINARY = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 _DECIMAL = {"k": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
+
+
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$")
+_BINARY_SUFFIXES = (
+    ("Ei", 2**60),
+    ("Pi", 2**50),
+    ("Ti", 2**40),
+    ("Gi", 2**30),
+    ("Mi", 2**20),
+    ("Ki", 2**10),
+)
+_DECIMAL_SUFFIXES = (
+    ("E", Decimal(10) ** 18),
+    ("P", Decimal(10) ** 15),
+    ("T", Decimal(10) ** 12),
+    ("G", Decimal(10) ** 9),
+    ("M", Decimal(10) ** 6),
+    ("k", Decimal(10) ** 3),
+    ("", Decimal(1)),
+    ("m", Decimal(10) ** -3),
+    ("u", Decimal(10) ** -6),
+    ("n", Decimal(10) ** -9),
+)
+
+
+def canonical_quantity(quantity: Any) -> Any:
+    """A resource quantity in the API server's canonical form (``1024Mi`` -> ``1Gi``,
+    ``0.5`` -> ``500m``, ``1.5Gi`` -> ``1536Mi``); anything else (an exponent form, a
+    number) as it came."""
+    found = _QUANTITY.match(quantity) if isinstance(quantity, str) else None
+    if found is None:
+        return quantity
+    number, suffix = Decimal(found.group(1)), found.group(2) or ""
+    if suffix.endswith("i"):
+        value = number * dict(_BINARY_SUFFIXES)[suffix]
+        if value == value.to_integral_value():
+            whole = int(value)
+            for name, factor in _BINARY_SUFFIXES:
+                if whole and whole % factor == 0:
+                    return f"{whole // factor}{name}"
+            return str(whole)
+    else:
+        value = number * dict(_DECIMAL_SUFFIXES)[suffix]
+    if value == 0:
+        return "0"
+    for name, factor in _DECIMAL_SUFFIXES:
+        scaled = value / factor
+        if scaled == scaled.to_integral_value():
+            return f"{int(scaled)}{name}"
+    return quantity
+
+
+def _canonical_resources(resources: Any) -> None:
+    if isinstance(resources, dict):
+        for section in ("requests", "limits"):
+            values = resources.get(section)
+            if isinstance(values, dict):
+                for name, value in values.items():
+                    values[name] = canonical_quantity(value)
 
 
 def cpu_millis(quantity: Any) -> int:
@@ -658,6 +1103,19 @@ def _validate_kind(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
         if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
             causes.append(_required("spec.resources[storage]"))
         if old is not None:
+            size = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+            before_size = (
+                ((old.get("spec") or {}).get("resources") or {}).get("requests") or {}
+            ).get("storage")
+            if size and before_size and memory_bytes(size) < memory_bytes(before_size):
+                causes.append(
+                    (
+                        "FieldValueForbidden",
+                        "spec.resources.requests.storage",
+                        "spec.resources.requests.storage: Forbidden: field can not be less than "
+                        "status.capacity",
+                    )
+                )
             mutable = ("resources", "volumeAttributesClassName")
             before = {k: v for k, v in (old.get("spec") or {}).items() if k not in mutable}
             after = {k: v for k, v in spec.items() if k not in mutable}
@@ -685,6 +1143,7 @@ def _default_container(container: Obj) -> None:
     container.setdefault("terminationMessagePolicy", "File")
     for port in container.get("ports") or []:
         port.setdefault("protocol", "TCP")
+    _canonical_resources(container.get("resources"))
 
 
 def _default_pod_spec(spec: Obj, restart: str = "Always") -> None:
@@ -720,6 +1179,7 @@ class FakeKubeAPI:
         storage_classes: Iterable[str] = ("standard",),
         ingress_classes: Iterable[str] = ("nginx",),
         nodes: Iterable[Node] | None = None,
+        cluster_admin: bool = True,
     ) -> None:
         self.version = version
         self.user = user
@@ -758,6 +1218,46 @@ class FakeKubeAPI:
         )
         for node in self.nodes:
             self._system_create(_node_object(node, version), "kubelet")
+        for role, rules in BOOTSTRAP_CLUSTER_ROLES.items():
+            self._system_create(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": role},
+                    "rules": copy.deepcopy(rules),
+                },
+                "kube-apiserver",
+            )
+        if cluster_admin:
+            self._system_create(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": CLUSTER_ADMIN_BINDING},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [self._subject()],
+                },
+                "kubectl",
+            )
+        # Deletion that takes time (see the module text): how long a deleted namespace stays
+        # Terminating, and how long the garbage collector takes to remove the dependents
+        # (pods of a Job or Deployment) of a deleted owner.
+        self.namespace_termination_seconds = 1.0
+        self.gc_delay = 0.2
+        # Owner uid -> when it was deleted (its dependents go gc_delay later).
+        self._deleted_owners: dict[str, float] = {}
+        self._terminating: dict[str, float] = {}
+        # Injected answers (see inject()): [status, times left, Retry-After, predicate].
+        self._injections: list[list[Any]] = []
+        # (method, path, status) of every request answered by an injection.
+        self.injected: list[tuple[str, str, int]] = []
+        # Warning headers of the request being answered, per handler thread; every one sent.
+        self._local = threading.local()
+        self.warnings_sent: list[str] = []
         self.unpullable_images: set[str] = set()
         self.crashing_images: dict[str, ContainerRun] = {}
         # Image -> why admission (PodSecurity, an SCC, a policy webhook) refuses its pods.
@@ -891,8 +1391,88 @@ class FakeKubeAPI:
     def deny(
         self, verb: str, resource: str, *, group: str = "", namespace: str | None = None
     ) -> None:
-        """Refuse ``verb`` on ``resource`` (in ``namespace``, or everywhere when None)."""
+        """Refuse ``verb`` on ``resource`` (in ``namespace``, or everywhere when None), whatever
+        RBAC grants: a shorthand for taking one permission away from a user who otherwise has
+        them all (real RBAC has no deny rules; see the module text)."""
         self._denials.append((verb, group, resource, namespace))
+
+    def inject(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        retry_after: int | None = None,
+        when: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests (those ``when(method, path)`` picks; discovery
+        and all else too when None) with ``status``: 429 as API Priority and Fairness
+        throttles (with ``Retry-After``), 5xx as an overloaded or restarting server."""
+        with self._lock:
+            self._injections.append([status, times, retry_after, when])
+
+    def _injected(self, method: str, path: str) -> ApiError | None:
+        with self._lock:
+            for entry in self._injections:
+                status, times, retry_after, when = entry
+                if times <= 0 or (when is not None and not when(method, path)):
+                    continue
+                entry[1] -= 1
+                self.injected.append((method, path, status))
+                reason, message = {
+                    429: ("TooManyRequests", "Too many requests, please try again later."),
+                    500: (
+                        "InternalError",
+                        "Internal error occurred: etcdserver: request timed out",
+                    ),
+                    503: (
+                        "ServiceUnavailable",
+                        "the server is currently unable to handle the request",
+                    ),
+                }.get(status, ("InternalError", f"HTTP {status}"))
+                error = ApiError(status, reason, message, {"retryAfterSeconds": retry_after or 0})
+                if retry_after is not None:
+                    error.headers["Retry-After"] = str(retry_after)
+                return error
+        return None
+
+    def _subject(self) -> Obj:
+        """The user as an RBAC subject: a ServiceAccount for ``system:serviceaccount:`` names."""
+        parts = self.user.split(":")
+        if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+            return {"kind": "ServiceAccount", "namespace": parts[2], "name": parts[3]}
+        return {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": self.user}
+
+    def _groups(self) -> list[str]:
+        groups = ["system:authenticated"]
+        subject = self._subject()
+        if subject["kind"] == "ServiceAccount":
+            groups += ["system:serviceaccounts", f"system:serviceaccounts:{subject['namespace']}"]
+        return groups
+
+    def bind(self, role: str, *, namespace: str | None = None, kind: str = "ClusterRole") -> Obj:
+        """Grant the user ``role``: in ``namespace`` with a RoleBinding (of a ClusterRole or a
+        Role there), or everywhere with a ClusterRoleBinding when ``namespace`` is None."""
+        binding_kind = "RoleBinding" if namespace else "ClusterRoleBinding"
+        metadata: Obj = {"name": f"fake-user-{role}"}
+        if namespace:
+            metadata["namespace"] = namespace
+        return self.add(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": binding_kind,
+                "metadata": metadata,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+                "subjects": [self._subject()],
+            }
+        )
+
+    def revoke_cluster_admin(self) -> None:
+        """Take away the ClusterRoleBinding to ``cluster-admin`` the user starts with."""
+        with self._lock:
+            self._objects.pop(
+                ("rbac.authorization.k8s.io", "clusterrolebindings", "", CLUSTER_ADMIN_BINDING),
+                None,
+            )
 
     def add(self, obj: Obj) -> Obj:
         """Store an object as if someone had created it before the test (manager ``kubectl``)."""
@@ -905,6 +1485,40 @@ class FakeKubeAPI:
                 "kubectl",
                 dry_run=False,
             )
+
+    def add_finalizer(
+        self, api_version: str, kind: str, name: str, namespace: str, finalizer: str
+    ) -> None:
+        """Put ``finalizer`` on a stored object, as another controller would."""
+        self._edit_finalizers(api_version, kind, name, namespace, add=finalizer)
+
+    def remove_finalizer(
+        self, api_version: str, kind: str, name: str, namespace: str, finalizer: str
+    ) -> None:
+        """Take ``finalizer`` off (an object being deleted then goes)."""
+        self._edit_finalizers(api_version, kind, name, namespace, remove=finalizer)
+
+    def _edit_finalizers(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str,
+        add: str | None = None,
+        remove: str | None = None,
+    ) -> None:
+        rt = self._type_for(api_version, kind)
+        key = (rt.group, rt.plural, namespace if rt.namespaced else "", name)
+        with self._lock:
+            obj = copy.deepcopy(self._objects[key])
+            finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != remove]
+            if add and add not in finalizers:
+                finalizers.append(add)
+            obj["metadata"]["finalizers"] = finalizers
+            if not finalizers:
+                obj["metadata"].pop("finalizers")
+            obj["metadata"]["resourceVersion"] = self._next_version()
+            self._objects[key] = obj
 
     def get_object(self, api_version: str, kind: str, name: str, namespace: str = "") -> Obj | None:
         rt = self._type_for(api_version, kind)
@@ -923,6 +1537,20 @@ class FakeKubeAPI:
                 if key[:2] == (rt.group, rt.plural) and (namespace is None or key[2] == namespace)
             ]
 
+    def deleted(self, api_version: str, kind: str, name: str, namespace: str = "") -> bool:
+        """Gone, or accepted for deletion (``deletionTimestamp`` set, waiting for finalizers or
+        a namespace's contents): what a client may expect right after its delete."""
+        obj = self.get_object(api_version, kind, name, namespace)
+        return obj is None or bool(obj["metadata"].get("deletionTimestamp"))
+
+    def list_live(self, api_version: str, kind: str, namespace: str | None = None) -> list[Obj]:
+        """:meth:`list_objects` less those being deleted."""
+        return [
+            obj
+            for obj in self.list_objects(api_version, kind, namespace)
+            if not obj["metadata"].get("deletionTimestamp")
+        ]
+
     def resource_versions(self) -> dict[Key, str]:
         """Every stored object's resourceVersion (to show that a run changed nothing)."""
         with self._lock:
@@ -939,6 +1567,10 @@ class FakeKubeAPI:
         ]
 
     # -- internals: types and keys ---------------------------------------------------
+
+    def _leaves_of(self, rt: ResourceType, obj: Obj) -> Iterator[tuple[FieldPath, Any]]:
+        """The field paths of what a manager can own of ``obj`` (see :func:`_leaves`)."""
+        return _leaves(_configuration(obj), (), schema_for(self.version, rt))
 
     def _type_for(self, api_version: str, kind: str) -> ResourceType:
         group, _, version = api_version.rpartition("/")
@@ -968,7 +1600,8 @@ class FakeKubeAPI:
 
     # -- authorization ---------------------------------------------------------------
 
-    def allowed(self, verb: str, group: str, resource: str, namespace: str) -> bool:
+    def allowed(self, verb: str, group: str, resource: str, namespace: str, name: str = "") -> bool:
+        """Whether the user may: the denials of :meth:`deny` first, then RBAC."""
         for d_verb, d_group, d_resource, d_namespace in self._denials:
             if (
                 d_verb in (verb, "*")
@@ -977,10 +1610,62 @@ class FakeKubeAPI:
                 and (d_namespace is None or d_namespace == namespace)
             ):
                 return False
-        return True
+        with self._lock:
+            return any(
+                rule_allows(rule, verb, group, resource, name)
+                for rule in self._rules_for(namespace)
+            )
+
+    def _binds_me(self, binding: Obj) -> bool:
+        me, groups = self._subject(), self._groups()
+        for subject in binding.get("subjects") or []:
+            kind = subject.get("kind")
+            if kind == "Group" and subject.get("name") in groups:
+                return True
+            if kind == me["kind"] == "User" and subject.get("name") == me["name"]:
+                return True
+            if (
+                kind == me["kind"] == "ServiceAccount"
+                and subject.get("name") == me["name"]
+                and (subject.get("namespace") or binding["metadata"].get("namespace"))
+                == me["namespace"]
+            ):
+                return True
+        return False
+
+    def _rules_for(self, namespace: str) -> Iterator[Obj]:
+        """Every rule that applies to the user in ``namespace`` ("" for cluster scope):
+        ClusterRoleBindings everywhere, RoleBindings only in their own namespace."""
+        rbac = "rbac.authorization.k8s.io"
+        bindings = [
+            (obj, "")
+            for key, obj in self._objects.items()
+            if key[:2] == (rbac, "clusterrolebindings")
+        ]
+        if namespace:
+            bindings += [
+                (obj, namespace)
+                for key, obj in self._objects.items()
+                if key[:3] == (rbac, "rolebindings", namespace)
+            ]
+        for binding, where in bindings:
+            if not self._binds_me(binding):
+                continue
+            ref = binding.get("roleRef") or {}
+            if ref.get("kind") == "ClusterRole":
+                role = self._objects.get((rbac, "clusterroles", "", ref.get("name", "")))
+            elif ref.get("kind") == "Role" and where:
+                role = self._objects.get((rbac, "roles", where, ref.get("name", "")))
+            else:
+                role = None
+            yield from (role or {}).get("rules") or []
 
     def _authorize(self, verb: str, rt: ResourceType, namespace: str, name: str) -> None:
-        if self.allowed(verb, rt.group, rt.plural, namespace):
+        if rt.plural == "namespaces" and name:
+            # As the API server's request info reads /api/v1/namespaces/<name>: the object
+            # is in its own namespace, so a RoleBinding there can grant get on it.
+            namespace = name
+        if self.allowed(verb, rt.group, rt.plural, namespace, name):
             return
         subject = f'{rt.qualified} "{name}"' if name else rt.qualified
         scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
@@ -994,6 +1679,77 @@ class FakeKubeAPI:
             else {"group": rt.group, "kind": rt.plural},
         )
 
+    def _validate_fields(
+        self, rt: ResourceType, body: Any, query: dict[str, str], *, apply: bool = False
+    ) -> Any:
+        """Server-side field validation of a write's body against the kind's schema: unknown
+        fields are a 400 with ``fieldValidation=Strict``, dropped silently with ``Ignore``,
+        dropped with a ``Warning`` header otherwise (``Warn``, the default)."""
+        directive = query.get("fieldValidation", "Warn")
+        if directive not in ("Strict", "Warn", "Ignore"):
+            raise ApiError(
+                400,
+                "BadRequest",
+                f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got {directive!r}',
+            )
+        schema = schema_for(self.version, rt)
+        if schema is None or not isinstance(body, dict):
+            return body
+        unknown = [p for p in schema.unknown(body) if not p.startswith("status")]
+        if not unknown:
+            return body
+        if directive == "Strict":
+            if apply:
+                name = (body.get("metadata") or {}).get("name", "")
+                listed = "\n".join(f".{p}: field not declared in schema" for p in unknown)
+                message = (
+                    f"failed to create typed patch object ({rt.group_version}, Kind={rt.kind} "
+                    f"{name}): {listed}"
+                )
+            else:
+                message = "strict decoding error: " + ", ".join(
+                    f'unknown field "{p}"' for p in unknown
+                )
+            raise ApiError(400, "BadRequest", message)
+        body = copy.deepcopy(body)
+        for path in unknown:
+            _drop_path(body, path)
+            if directive == "Warn":
+                warning = f'unknown field "{path}"'
+                self.warnings_sent.append(warning)
+                if not hasattr(self._local, "warnings"):
+                    self._local.warnings = []
+                self._local.warnings.append(warning)
+        return body
+
+    def _refuse_escalation(self, rt: ResourceType, namespace: str, obj: Any) -> None:
+        """RBAC's escalation check: a Role (or ClusterRole) may grant only what its writer
+        holds, unless the writer may ``escalate``."""
+        if rt.plural not in ("roles", "clusterroles") or not isinstance(obj, dict):
+            return
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        if self.allowed("escalate", rt.group, rt.plural, namespace, name):
+            return
+        missing = []
+        for rule in obj.get("rules") or []:
+            for group in rule.get("apiGroups") or [""]:
+                for resource in rule.get("resources") or []:
+                    for verb in rule.get("verbs") or []:
+                        if not self.allowed(verb, group, resource, namespace):
+                            missing.append(
+                                f'{{APIGroups:["{group}"], Resources:["{resource}"], Verbs:["{verb}"]}}'
+                            )
+        if missing:
+            groups = ", ".join(f'"{g}"' for g in self._groups())
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{rt.qualified} "{name}" is forbidden: user "{self.user}" (groups=[{groups}]) '
+                "is attempting to grant RBAC permissions not currently held:\n"
+                + "\n".join(missing),
+                {"name": name, "group": rt.group, "kind": rt.plural},
+            )
+
     # -- errors ----------------------------------------------------------------------
 
     @staticmethod
@@ -1005,13 +1761,37 @@ class FakeKubeAPI:
             {"name": name, "group": rt.group, "kind": rt.plural},
         )
 
-    def _check_namespace(self, rt: ResourceType, namespace: str) -> None:
-        if rt.namespaced and ("", "namespaces", "", namespace) not in self._objects:
+    def _check_namespace(self, rt: ResourceType, namespace: str, name: str = "") -> None:
+        """A namespaced object may be created only in a namespace that exists and is not
+        being deleted (the NamespaceLifecycle admission plugin)."""
+        if not rt.namespaced:
+            return
+        found = self._objects.get(("", "namespaces", "", namespace))
+        if found is None:
             raise ApiError(
                 404,
                 "NotFound",
                 f'namespaces "{namespace}" not found',
                 {"name": namespace, "kind": "namespaces"},
+            )
+        if found["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{rt.qualified} "{name}" is forbidden: unable to create new content in '
+                f"namespace {namespace} because it is being terminated",
+                {
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ],
+                },
             )
 
     def _invalid(self, rt: ResourceType, name: str, causes: list[Cause]) -> ApiError:
@@ -1142,6 +1922,11 @@ class FakeKubeAPI:
                 obj.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()
         elif rt.kind == "PersistentVolumeClaim" and isinstance(spec, dict):
             spec.setdefault("volumeMode", "Filesystem")
+            _canonical_resources(spec.get("resources"))
+            if old is None:  # the StorageObjectInUseProtection admission plugin
+                finalizers = obj["metadata"].setdefault("finalizers", [])
+                if PVC_PROTECTION not in finalizers:
+                    finalizers.append(PVC_PROTECTION)
             if old is None and "storageClassName" not in spec:
                 default = self._default_storage_class()
                 if default:
@@ -1149,12 +1934,12 @@ class FakeKubeAPI:
 
     def _default_storage_class(self) -> str | None:
         for key, obj in self._objects.items():
-            if (
-                key[1] == "storageclasses"
-                and (obj["metadata"].get("annotations") or {}).get(
-                    "storageclass.kubernetes.io/is-default-class"
+            if key[1] == "storageclasses" and any(
+                (obj["metadata"].get("annotations") or {}).get(annotation) == "true"
+                for annotation in (
+                    "storageclass.kubernetes.io/is-default-class",
+                    "storageclass.beta.kubernetes.io/is-default-class",
                 )
-                == "true"
             ):
                 return key[3]
         return None
@@ -1199,7 +1984,7 @@ class FakeKubeAPI:
     def _create(
         self, rt: ResourceType, namespace: str, body: Obj, manager: str, dry_run: bool
     ) -> Obj:
-        self._check_namespace(rt, namespace)
+        self._check_namespace(rt, namespace, (body.get("metadata") or {}).get("name", ""))
         name = (body.get("metadata") or {}).get("name", "")
         if not name and (body.get("metadata") or {}).get("generateName"):
             name = body["metadata"]["generateName"] + uuid.uuid4().hex[:5]
@@ -1212,7 +1997,7 @@ class FakeKubeAPI:
                 f'{rt.qualified} "{name}" already exists',
                 {"name": name, "group": rt.group, "kind": rt.plural},
             )
-        user_paths = {p for p, _ in _leaves(_configuration(body))}
+        user_paths = {p for p, _ in self._leaves_of(rt, body)}
         new = self._prepare(rt, body, None, namespace)
         entries = [ManagedEntry(manager, "Update", rt.group_version, _now(), user_paths)]
         return self._commit(rt, key, new, None, entries, dry_run)[0]
@@ -1232,8 +2017,8 @@ class FakeKubeAPI:
                 {"name": key[3], "group": rt.group, "kind": rt.plural},
             )
         new = self._prepare(rt, copy.deepcopy(new_body), old, key[2])
-        old_leaves = dict(_leaves(_configuration(old)))
-        new_leaves = dict(_leaves(_configuration(new)))
+        old_leaves = dict(self._leaves_of(rt, old))
+        new_leaves = dict(self._leaves_of(rt, new))
         changed = {p for p, v in new_leaves.items() if old_leaves.get(p, _MISSING) != v}
         gone = set(old_leaves) - set(new_leaves)
         touched = changed | gone
@@ -1279,8 +2064,20 @@ class FakeKubeAPI:
         key = (rt.group, rt.plural, namespace if rt.namespaced else "", name)
         old = self._objects.get(key)
         if old is None:
-            self._check_namespace(rt, namespace)
-        applied = dict(_leaves(_configuration(config)))
+            self._check_namespace(rt, namespace, name)
+        leaves = list(self._leaves_of(rt, config))
+        duplicated = [p for p, n in Counter(p for p, _ in leaves).items() if n > 1]
+        if duplicated:
+            path = duplicated[0]
+            item = max(i for i, part in enumerate(path) if part[:2] == "k:")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"failed to create typed patch object ({rt.group_version}, Kind={rt.kind} "
+                f"{name}): {_format_path(path[:item])}: duplicate entries for key "
+                f"{_format_path(path[item : item + 1])}",
+            )
+        applied = dict(leaves)
         entries = [copy.deepcopy(e) for e in self._managed.get(key, [])]
         mine = _entry(entries, manager, "Apply", rt.group_version)
         others = [e for e in entries if e is not mine]
@@ -1307,9 +2104,21 @@ class FakeKubeAPI:
                 "metadata": {"name": name},
             }
         )
-        for removed in mine.paths - set(applied):
-            if not any(_overlaps(removed, q) for e in others for q in e.paths):
-                _delete(merged, removed)
+        owned_by_others = [q for e in others for q in e.paths]
+        removed = [
+            p
+            for p in mine.paths - set(applied)
+            if not any(_overlaps(p, q) for q in owned_by_others)
+        ]
+        for path in removed:
+            _delete(merged, path)
+        # A list item nobody applies any more goes whole (its defaulted fields with it).
+        items = {
+            path[: i + 1] for path in removed for i, part in enumerate(path) if part[:2] == "k:"
+        }
+        for item in sorted(items, key=len, reverse=True):
+            if not any(_overlaps(item, q) for q in [*applied, *owned_by_others]):
+                _delete(merged, item)
         for path, value in applied.items():
             _set(merged, path, copy.deepcopy(value))
         merged["apiVersion"], merged["kind"] = config.get("apiVersion"), config.get("kind")
@@ -1322,24 +2131,89 @@ class FakeKubeAPI:
         return self._commit(rt, key, new, old, entries, dry_run)
 
     def _delete_object(self, rt: ResourceType, key: Key, dry_run: bool) -> Obj:
+        """Delete as the API server does: an object with finalizers (a namespace always has
+        one) only gets its ``deletionTimestamp`` and goes when they are removed; its
+        dependents go in the background, ``gc_delay`` later (see :meth:`_reconcile_deletions`)."""
         obj = self._objects[key]
         if dry_run:
             return self._present(rt, obj)
-        del self._objects[key]
-        self._managed.pop(key, None)
-        uid = obj["metadata"].get("uid")
-        if rt.kind == "Namespace":
-            for other in [k for k in self._objects if k[2] == key[3]]:
-                self._objects.pop(other, None)
-                self._managed.pop(other, None)
-        else:
-            for other, child in list(self._objects.items()):
-                owners = child["metadata"].get("ownerReferences") or []
-                if any(o.get("uid") == uid for o in owners):
-                    self._objects.pop(other, None)
-                    self._managed.pop(other, None)
-        self._next_version()
+        if obj["metadata"].get("deletionTimestamp"):
+            return self._present(rt, obj)
+        finalizers = list(obj["metadata"].get("finalizers") or [])
+        if rt.kind == "Namespace" or finalizers:
+            marked = copy.deepcopy(obj)
+            marked["metadata"]["deletionTimestamp"] = _now()
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            marked["metadata"]["resourceVersion"] = self._next_version()
+            if rt.kind == "Namespace":
+                marked["status"] = {"phase": "Terminating"}
+                self._terminating[key[3]] = time.monotonic()
+            self._objects[key] = marked
+            return self._present(rt, marked)
+        self._remove(key)
         return self._present(rt, obj)
+
+    def _remove(self, key: Key) -> None:
+        obj = self._objects.pop(key, None)
+        self._managed.pop(key, None)
+        if obj is None:
+            return
+        uid = obj["metadata"].get("uid")
+        if uid:
+            self._deleted_owners[uid] = time.monotonic()
+        self._next_version()
+
+    def _reconcile_deletions(self) -> None:
+        """The garbage collector, the claim-protection controller and the namespace
+        controller: what goes some time after a delete."""
+        now = time.monotonic()
+        live_uids = {o["metadata"].get("uid") for o in self._objects.values()}
+        for key, obj in list(self._objects.items()):
+            if key not in self._objects:
+                continue
+            meta = obj["metadata"]
+            owners = [o.get("uid") for o in meta.get("ownerReferences") or []]
+            if owners and not any(u in live_uids for u in owners):
+                gone_at = min((self._deleted_owners.get(u, now) for u in owners), default=now)
+                if now - gone_at >= self.gc_delay:
+                    self._delete_object(self._type_by_key(key), key, dry_run=False)
+                    continue
+            if key[1] == "persistentvolumeclaims" and meta.get("deletionTimestamp"):
+                in_use = any(  # by a pod that has not terminated
+                    k[1] == "pods"
+                    and k[2] == key[2]
+                    and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                    and any(
+                        (v.get("persistentVolumeClaim") or {}).get("claimName") == key[3]
+                        for v in (p.get("spec") or {}).get("volumes") or []
+                    )
+                    for k, p in self._objects.items()
+                )
+                if not in_use and PVC_PROTECTION in (meta.get("finalizers") or []):
+                    updated = copy.deepcopy(obj)
+                    updated["metadata"]["finalizers"] = [
+                        f for f in meta["finalizers"] if f != PVC_PROTECTION
+                    ]
+                    self._objects[key] = updated
+                    meta = updated["metadata"]
+            if (
+                meta.get("deletionTimestamp")
+                and not meta.get("finalizers")
+                and key[1] != "namespaces"
+            ):
+                self._remove(key)
+        for namespace, since in list(self._terminating.items()):
+            if now - since < self.namespace_termination_seconds:
+                continue
+            contents = [k for k in self._objects if k[2] == namespace and k[1] != "namespaces"]
+            for key in contents:  # the namespace controller deletes everything it holds
+                self._objects[key]["metadata"].pop("finalizers", None)
+                self._remove(key)
+            self._remove(("", "namespaces", "", namespace))
+            del self._terminating[namespace]
+
+    def _type_by_key(self, key: Key) -> ResourceType:
+        return next(rt for rt in self.types if (rt.group, rt.plural) == key[:2])
 
     # -- the request entry point -------------------------------------------------------
 
@@ -1457,12 +2331,16 @@ class FakeKubeAPI:
             return 200, self._list(rt, namespace, query)
         if verb == "create":
             self._authorize("create", rt, namespace, "")
-            return 201, self._create(rt, namespace, _decode(body, headers), manager, dry_run)
+            created = self._validate_fields(rt, _decode(body, headers), query)
+            self._refuse_escalation(rt, namespace, created)
+            return 201, self._create(rt, namespace, created, manager, dry_run)
         if verb == "update":
             self._authorize("update", rt, namespace, name)
             if key not in self._objects:
                 raise self._not_found(rt, name)
-            return 200, self._update(rt, key, _decode(body, headers), manager, dry_run)
+            updated = self._validate_fields(rt, _decode(body, headers), query)
+            self._refuse_escalation(rt, namespace, updated)
+            return 200, self._update(rt, key, updated, manager, dry_run)
         if verb == "delete":
             self._authorize("delete", rt, namespace, name)
             if key not in self._objects:
@@ -1481,6 +2359,8 @@ class FakeKubeAPI:
                 self._authorize("create", rt, namespace, name)
             config = _decode(body, headers)
             self.applied_bodies.append(copy.deepcopy(config))
+            config = self._validate_fields(rt, config, query, apply=True)
+            self._refuse_escalation(rt, namespace, config)
             result, created = self._apply(
                 rt,
                 namespace,
@@ -1503,7 +2383,8 @@ class FakeKubeAPI:
         ):
             if key not in self._objects:
                 raise self._not_found(rt, name)
-            patched = _merge_patch(copy.deepcopy(self._objects[key]), _decode(body, headers))
+            patch = self._validate_fields(rt, _decode(body, headers), query)
+            patched = _merge_patch(copy.deepcopy(self._objects[key]), patch)
             return 200, self._update(rt, key, patched, manager, dry_run)
         raise ApiError(
             415,
@@ -1538,6 +2419,7 @@ class FakeKubeAPI:
             attributes.get("resource", "")
             + (f"/{attributes['subresource']}" if attributes.get("subresource") else ""),
             attributes.get("namespace", ""),
+            attributes.get("name", ""),
         )
         return {
             "kind": "SelfSubjectAccessReview",
@@ -1697,6 +2579,7 @@ class FakeKubeAPI:
         self.fake_failures.append("".join(traceback.format_exception(error)))
 
     def _reconcile(self) -> None:
+        self._reconcile_deletions()
         for key, obj in list(self._objects.items()):
             if key not in self._objects:
                 continue
@@ -1735,7 +2618,7 @@ class FakeKubeAPI:
                 "Update",
                 rt.group_version,
                 _now(),
-                {p for p, _ in _leaves(_configuration(obj))},
+                {p for p, _ in self._leaves_of(rt, obj)},
             )
         ]
         return obj
@@ -2009,6 +2892,13 @@ class FakeKubeAPI:
         succeeded = sum(1 for _, p in pods if p["status"]["phase"] == "Succeeded")
         failed = sum(1 for _, p in pods if p["status"]["phase"] == "Failed")
         active = [p for _, p in pods if p["status"]["phase"] in ("Pending", "Running")]
+        # Under OnFailure a failure is a container restart in the same pod; the Job counts
+        # them against backoffLimit as it counts failed pods.
+        failed += sum(
+            int(c.get("restartCount") or 0)
+            for _, p in pods
+            for c in (p.get("status") or {}).get("containerStatuses") or []
+        )
         if succeeded:
             status.update({"succeeded": 1, "completionTime": _now(), "ready": 0})
             status.pop("active", None)
@@ -2030,6 +2920,9 @@ class FakeKubeAPI:
         elif failed > int(job["spec"].get("backoffLimit", 6)):
             status.update({"failed": failed, "ready": 0})
             status.pop("active", None)
+            for pod_key, pod in pods:  # the Job controller stops what still runs
+                if pod["status"]["phase"] in ("Pending", "Running"):
+                    self._remove(pod_key)
             status["conditions"] = [
                 {
                     "type": "FailureTarget",
@@ -2157,9 +3050,9 @@ class FakeKubeAPI:
             for c in spec["containers"]
         )
         short = []
-        if not any(n.cpu_millis >= cpu for n in self.nodes):
+        if not any(n.allocatable_cpu_millis >= cpu for n in self.nodes):
             short.append(f"{len(self.nodes)} Insufficient cpu")
-        if not any(n.memory_bytes >= memory for n in self.nodes):
+        if not any(n.allocatable_memory_bytes >= memory for n in self.nodes):
             short.append(f"{len(self.nodes)} Insufficient memory")
         if short:
             count = len(self.nodes)
@@ -2279,14 +3172,72 @@ class FakeKubeAPI:
                 },
             }
         if is_job and run.plan is not None:
+            restarted: Obj = {}
+            if run.attempts:
+                restarted = {
+                    "restartCount": run.attempts,
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": run.plan.exit_code,
+                            "reason": "Error",
+                            "startedAt": run.started_at,
+                            "finishedAt": run.started_at,
+                        }
+                    },
+                }
+            if run.restarting:
+                if not run.due():
+                    return {
+                        **base,
+                        **restarted,
+                        "state": {
+                            "waiting": {
+                                "reason": "CrashLoopBackOff",
+                                "message": f"back-off 10s restarting failed container={name} pod={pod['metadata']['name']}_{pod['metadata']['namespace']}({pod['metadata']['uid']})",
+                            }
+                        },
+                    }
+                run.restarting, run.finished = False, False
+                run.printed = []
+                run.started_at = _now()
+                self.record_event(
+                    pod, "Normal", "Started", f"Started container {name}", "kubelet", field_path
+                )
             if len(run.printed) < len(run.plan.lines):
                 run.printed.append(run.plan.lines[len(run.printed)])
                 return {
                     **base,
+                    **restarted,
                     "started": True,
                     "state": {"running": {"startedAt": run.started_at}},
                 }
             run.finished = True
+            if run.plan.exit_code != 0 and pod["spec"].get("restartPolicy") == "OnFailure":
+                # The kubelet restarts the container in the same pod, after a back-off.
+                run.attempts += 1
+                run.restarting = True
+                run.last_attempt = time.monotonic()
+                self.record_event(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {name} in pod {pod['metadata']['name']}_{pod['metadata']['namespace']}({pod['metadata']['uid']})",
+                    "kubelet",
+                    field_path,
+                )
+                return {
+                    **base,
+                    "restartCount": run.attempts,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {
+                        "terminated": {
+                            "exitCode": run.plan.exit_code,
+                            "reason": "Error",
+                            "startedAt": run.started_at,
+                            "finishedAt": _now(),
+                        }
+                    },
+                }
             reason = "Completed" if run.plan.exit_code == 0 else "Error"
             return {
                 **base,
@@ -2407,6 +3358,9 @@ class _RunningContainer:
     # Pull attempts, or restarts of a crashing container; paced like the kubelet's back-off.
     attempts: int = 0
     last_attempt: float = 0.0
+    # A Job's container that failed under ``restartPolicy: OnFailure``: restarted in the
+    # same pod once the back-off is over.
+    restarting: bool = False
 
     def due(self, interval: float = 0.5) -> bool:
         now = time.monotonic()
@@ -2424,6 +3378,7 @@ def _last_status(pod: Obj, container: str) -> Obj | None:
 
 
 _LOG_TYPE = ResourceType("", "v1", "pods/log", "Pod", True)
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 _MISSING = object()
 _WAITING_WORDS = {
     "ErrImagePull": "trying and failing to pull image",
@@ -2433,9 +3388,16 @@ _WAITING_WORDS = {
 
 
 def _node_object(node: Node, version: str) -> Obj:
-    resources = {
-        "cpu": f"{node.cpu_millis}m",
+    capacity = {
+        "cpu": str(node.cpu_millis // 1000)
+        if node.cpu_millis % 1000 == 0
+        else f"{node.cpu_millis}m",
         "memory": f"{node.memory_bytes // 1024}Ki",
+        "pods": "110",
+    }
+    allocatable = {
+        "cpu": f"{node.allocatable_cpu_millis}m",
+        "memory": f"{node.allocatable_memory_bytes // 1024}Ki",
         "pods": "110",
     }
     return {
@@ -2451,8 +3413,8 @@ def _node_object(node: Node, version: str) -> Obj:
         },
         "spec": {"providerID": f"fake://{node.name}"},
         "status": {
-            "capacity": dict(resources),
-            "allocatable": dict(resources),
+            "capacity": capacity,
+            "allocatable": allocatable,
             "conditions": [
                 {
                     "type": "Ready",
@@ -2714,13 +3676,24 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        extra: dict[str, str] = {}
+        self.api._local.warnings = []
         try:
+            injected = self.api._injected(self.command, self.path)
+            if injected is not None:
+                raise injected
             code, payload = self.api.handle(self.command, self.path, headers, body)
         except ApiError as e:
-            code, payload = e.code, e.status()
+            code, payload, extra = e.code, e.status(), e.headers
+        warnings = self.api._local.warnings
         if isinstance(payload, dict):
             data = json.dumps(payload).encode()
             self.send_response(code)
+            for name, value in extra.items():
+                self.send_header(name, value)
+            for warning in warnings:
+                escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+                self.send_header("Warning", f'299 - "{escaped}"')
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -14,7 +14,7 @@ from installer.bundle.installer_image import UNPACKER_COMMAND, unpacker_rootfs
 from installer.checks.measurements import Listener, ListenerScan
 from installer.checks.probes import HOST_ROOT_VARIABLE, HostProbe
 from installer.checks.requirements import Requirements, evaluate_os, evaluate_ports
-from installer.errors import UsageError
+from installer.errors import PrerequisiteError
 
 
 def test_in_the_image_the_os_is_the_hosts_file_not_the_images(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_the_unpacker_holds_zstd_and_every_library_it_loads() -> None:
 
 
 def test_without_zstd_bundle_create_says_what_to_install(tmp_path: Path) -> None:
-    with pytest.raises(UsageError) as raised:
+    with pytest.raises(PrerequisiteError) as raised:
         unpacker_rootfs(zstd=str(tmp_path / "no-such-command"))
     assert "the zstd command is not installed" in str(raised.value)
     assert "apt-get install zstd" in (raised.value.hint or "")

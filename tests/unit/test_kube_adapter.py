@@ -160,7 +160,7 @@ def test_an_image_that_cannot_be_pulled_fails_with_the_registry_explained(
     assert "--bundle" in failed.data["hint"]
     # A fresh install that failed leaves nothing of itself behind.
     assert run.final().data["rolled_back"]
-    assert api.get_object("v1", "Namespace", NAMESPACE) is None
+    assert api.deleted("v1", "Namespace", NAMESPACE)  # Terminating, then gone
 
 
 def test_a_migration_job_that_cannot_start_fails_with_the_reason(
@@ -603,7 +603,7 @@ def test_a_resumed_install_that_fails_removes_what_the_interrupted_run_made(
     assert "deleted Namespace codequal (created by this run)" in step_messages(
         resumed, "containers"
     )
-    assert api.get_object("v1", "Namespace", NAMESPACE) is None
+    assert api.deleted("v1", "Namespace", NAMESPACE)  # Terminating, then gone
 
 
 def test_objects_a_new_answer_drops_are_pruned_and_their_data_kept(

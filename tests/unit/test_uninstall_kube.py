@@ -104,7 +104,7 @@ def test_purge_deletes_claims_and_the_namespace_this_tool_created(
     deleted = _deletes(api, before)
     assert any(resource == "persistentvolumeclaims" for resource, _ in deleted)
     assert deleted[-1] == ("namespaces", NAMESPACE)
-    assert api.get_object("v1", "Namespace", NAMESPACE) is None
+    assert api.deleted("v1", "Namespace", NAMESPACE)  # Terminating, then gone
 
 
 def test_purge_keeps_a_namespace_the_tool_did_not_create(
@@ -130,5 +130,5 @@ def test_purge_keeps_a_namespace_the_tool_did_not_create(
     deleted = _deletes(api, before)
     assert not any(resource == "namespaces" for resource, _ in deleted)
     assert api.get_object("v1", "Namespace", NAMESPACE) is not None
-    assert api.list_objects("v1", "PersistentVolumeClaim", NAMESPACE) == []
+    assert api.list_live("v1", "PersistentVolumeClaim", NAMESPACE) == []  # pvc-protection
     assert api.get_object("v1", "ConfigMap", "codequal-release", NAMESPACE) is None

@@ -345,12 +345,27 @@ def _dry_verdict(
         live = cluster.get(ref)
         result = cluster.apply(obj, dry_run=True)
     except KubernetesError as e:
+        if ref.kind == "Job" and job_template_changed(e):
+            return (
+                "would be replaced (a Job's pod template cannot change: the earlier Job is "
+                "deleted and this one runs)"
+            )
         return f"REJECTED by the server: {e.message}"
     if live is None:
         return "would be created"
     if comparable(result.obj) == comparable(live):
         return "unchanged"
     return "would be changed"
+
+
+def job_template_changed(error: KubernetesError) -> bool:
+    """Whether the API refused an apply to an existing Job only because its pod template
+    changed (immutable): the install then replaces the Job."""
+    return (
+        error.status == 422
+        and bool(error.causes)
+        and all(c.startswith("spec.template") and "immutable" in c for c in error.causes)
+    )
 
 
 def kubernetes_status(answers: AnswerFile, *, options: KubeOptions | None = None) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class KubeOptions:
     request_timeout: float = 30.0
     https_port: int = 443  # the public host's HTTPS port (tests use another)
     https_timeout: float = 120.0
+    namespace_timeout: float = 300.0  # for a namespace still being deleted (Terminating)
     environ: Mapping[str, str] | None = None  # KUBECONFIG and friends; os.environ when None
     bundle_key: Path | None = None  # apply --key: the bundle's signature must verify with it
 

@@ -175,6 +175,7 @@ class PrerequisitesStep(KubeStep):
                 )
         report.raise_for_failures()
         cluster = session.cluster()
+        yield from self._await_terminating(ctx, cluster)
         yield from self._permissions(cluster)
         yield from self._classes(cluster)
         operator = session.prometheus_operator()
@@ -191,7 +192,7 @@ class PrerequisitesStep(KubeStep):
 
         for item in [*session.objects, *_record(namespace, "", "", "", [])]:
             kinds[(item.ref.api_version, item.kind)] = None
-        namespace_exists = cluster.get(ObjectRef("v1", "Namespace", namespace)) is not None
+        namespace_exists = self._namespace_exists(cluster, namespace)
         for api_version, kind in kinds:
             if not cluster.serves(api_version, kind):
                 raise PrerequisiteError(
@@ -203,7 +204,14 @@ class PrerequisitesStep(KubeStep):
             resource = cluster.resource(api_version, kind)
             scope = namespace if resource.namespaced else ""
             for verb in WRITE_VERBS:
-                needed[(verb, resource.group, resource.plural, "", scope)] = None
+                where = scope
+                if resource.plural == "namespaces" and verb != "create":
+                    # RBAC reads a request on /api/v1/namespaces/<name> as one in that
+                    # namespace: a RoleBinding there grants it, a cluster-wide ask would not.
+                    where = namespace
+                elif resource.plural == "namespaces" and namespace_exists:
+                    continue  # an existing namespace is never created
+                needed[(verb, resource.group, resource.plural, "", where)] = None
         for verb, group, plural, sub in READ_PERMISSIONS:
             needed[(verb, group, plural, sub, namespace)] = None
         # RBAC lets a user create a Role only with permissions the user holds (no escalation):
@@ -249,6 +257,48 @@ class PrerequisitesStep(KubeStep):
             )
         yield f"permissions: all {total} checked with SelfSubjectAccessReview are granted"
 
+    def _await_terminating(self, ctx: StepContext, cluster: Cluster) -> Iterator[StepUpdate]:
+        """A namespace being deleted (an earlier run rolled back, say) takes new objects only
+        once it is gone: wait for that, for at most ``namespace_timeout``."""
+        namespace = self.session.namespace
+        ref = ObjectRef("v1", "Namespace", namespace)
+        if not cluster.can_i("get", "", "namespaces", namespace):
+            return
+        live = cluster.get(ref)
+        if live is None or not live["metadata"].get("deletionTimestamp"):
+            return
+        timeout = self.session.options.namespace_timeout
+        yield (
+            f"namespace {namespace} is being deleted (Terminating): waiting up to {timeout:g} s "
+            "for it to go before installing into it again"
+        )
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        while live is not None and live["metadata"].get("deletionTimestamp"):
+            if time.monotonic() > deadline:
+                raise PrerequisiteError(
+                    f"namespace {namespace} is still being deleted after {timeout:g} s",
+                    hint=f"see what holds it (`kubectl get namespace {namespace} -o yaml`: its "
+                    "conditions name the finalizers and objects left), then run again",
+                )
+            ctx.sleep(self.session.options.poll_interval)
+            live = cluster.get(ref)
+        if live is None:
+            yield f"namespace {namespace} is gone after {time.monotonic() - started:.1f} s"
+
+    @staticmethod
+    def _namespace_exists(cluster: Cluster, namespace: str) -> bool:
+        """Whether the target namespace exists; False when this user may not read it (the
+        permission check then names that ``get``)."""
+        if not cluster.can_i("get", "", "namespaces", namespace):
+            return False
+        try:
+            return cluster.get(ObjectRef("v1", "Namespace", namespace)) is not None
+        except KubernetesError as e:
+            if e.status == 403:
+                return False
+            raise
+
     def _classes(self, cluster: Cluster) -> Iterator[StepUpdate]:
         answers = self.session.answers
         wanted_storage = answers.kubernetes.storage_class
@@ -258,7 +308,11 @@ class PrerequisitesStep(KubeStep):
                 cluster,
                 api_version="storage.k8s.io/v1",
                 kind="StorageClass",
-                default_annotation="storageclass.kubernetes.io/is-default-class",
+                default_annotations=(
+                    "storageclass.kubernetes.io/is-default-class",
+                    # The beta annotation, still set by some provisioners and older clusters.
+                    "storageclass.beta.kubernetes.io/is-default-class",
+                ),
                 wanted=wanted_storage,
                 answer_key="kubernetes.storage_class",
             )
@@ -269,7 +323,7 @@ class PrerequisitesStep(KubeStep):
                 cluster,
                 api_version="networking.k8s.io/v1",
                 kind="IngressClass",
-                default_annotation="ingressclass.kubernetes.io/is-default-class",
+                default_annotations=("ingressclass.kubernetes.io/is-default-class",),
                 wanted=answers.kubernetes.ingress_class,
                 answer_key="kubernetes.ingress_class",
             )
@@ -280,7 +334,7 @@ class PrerequisitesStep(KubeStep):
         *,
         api_version: str,
         kind: str,
-        default_annotation: str,
+        default_annotations: tuple[str, ...],
         wanted: str | None,
         answer_key: str,
     ) -> Iterator[StepUpdate]:
@@ -294,7 +348,10 @@ class PrerequisitesStep(KubeStep):
         defaults = [
             i["metadata"]["name"]
             for i in items
-            if (i["metadata"].get("annotations") or {}).get(default_annotation) == "true"
+            if any(
+                (i["metadata"].get("annotations") or {}).get(a) == "true"
+                for a in default_annotations
+            )
         ]
         if wanted is not None:
             if wanted not in names:
@@ -557,7 +614,17 @@ def restore_release(
             yield f"could not restore {item.ref}: {e.message}"
     keep = record.object_set
     for item in reversed(session.applied()):
-        if item.ref not in keep and cluster.delete(item.ref):
+        if item.ref in keep:
+            continue
+        if item.kind == "PersistentVolumeClaim":
+            # Claims are never pruned: the failed release may already have written data.
+            if cluster.get(item.ref) is not None:
+                yield (
+                    f"kept {item.ref} (added by the failed release; its data stays until "
+                    "you delete it)"
+                )
+            continue
+        if cluster.delete(item.ref):
             yield f"pruned {item.ref} (added by the failed release)"
     deadline = time.monotonic() + session.options.rollout_timeout
     for item in recorded:
@@ -629,10 +696,31 @@ class DatabaseStep(KubeStep):
             # A Job's pod template cannot change; a failed or older one is replaced.
             cluster.delete(job.ref)
             yield f"replacing the earlier Job {job.ref.name}"
-            while cluster.get(job.ref) is not None:
-                ctx.sleep(session.options.poll_interval)
+            yield from self._wait_deleted(ctx, cluster, job)
         yield from apply_objects(cluster, ctx, [job])
         yield from self._follow(ctx, cluster, job)
+
+    def _wait_deleted(
+        self, ctx: StepContext, cluster: Cluster, job: ManifestObject
+    ) -> Iterator[StepUpdate]:
+        """Until the earlier Job is gone, for at most the rollout timeout (a finalizer that
+        nobody removes would otherwise hold the install forever)."""
+        timeout = self.session.options.rollout_timeout
+        deadline = time.monotonic() + timeout
+        while (live := cluster.get(job.ref)) is not None:
+            if time.monotonic() > deadline:
+                finalizers = live["metadata"].get("finalizers") or []
+                held = f" (held by the finalizers {', '.join(finalizers)})" if finalizers else ""
+                raise StepFailed(
+                    f"the earlier Job {job.ref.name} is still being deleted after "
+                    f"{timeout:g} s{held}",
+                    step=self.name,
+                    hint="find what holds it (`kubectl get job "
+                    f"{job.ref.name} -n {job.ref.namespace} -o yaml`: finalizers, the "
+                    "controller that owns them), let it finish, then run apply again",
+                )
+            ctx.sleep(self.session.options.poll_interval)
+        yield f"the earlier Job {job.ref.name} is deleted"
 
     def _follow(
         self, ctx: StepContext, cluster: Cluster, job: ManifestObject
@@ -645,20 +733,26 @@ class DatabaseStep(KubeStep):
         start_deadline = started_at + min(
             session.options.rollout_timeout, session.options.job_timeout
         )
-        streamed: set[str] = set()
+        # (pod, restart count): under restartPolicy OnFailure a failed run restarts in the
+        # same pod, and each run's log is streamed.
+        streamed: set[tuple[str, int]] = set()
         tail: list[str] = []
+        # This Job's pods only: ``job-name=`` also matches the pods of an earlier Job of the
+        # same name that the garbage collector has not removed yet; the selector the server
+        # set (its controller-uid) does not.
+        live = cluster.get(job.ref)
+        pods_of_job = _job_pod_selector(live, job.ref.name)
         while True:
             live = cluster.get(job.ref)
             outcome = _job_finished(live) if live else None
-            pods = cluster.list_objects(
-                "v1", "Pod", namespace, label_selector=f"job-name={job.ref.name}"
-            )
+            pods = cluster.list_objects("v1", "Pod", namespace, label_selector=pods_of_job)
             for pod in sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
                 name = pod["metadata"]["name"]
-                if name in streamed or not _container_started(pod):
+                run = (name, _restarts(pod))
+                if run in streamed or not _container_started(pod):
                     continue
-                streamed.add(name)
-                yield f"log of {name}:"
+                streamed.add(run)
+                yield f"log of {name}:" if not run[1] else f"log of {name} (restart {run[1]}):"
                 for line in cluster.follow_pod_log(
                     namespace, name, timeout=session.options.job_timeout
                 ):
@@ -672,7 +766,7 @@ class DatabaseStep(KubeStep):
                 explanation = explain_pods(
                     cluster,
                     namespace,
-                    f"job-name={job.ref.name}",
+                    pods_of_job,
                     mirror=session.mirror,
                     owner=job.ref.name,
                 )
@@ -702,11 +796,25 @@ class DatabaseStep(KubeStep):
         )
 
 
+def _job_pod_selector(job: dict[str, Any] | None, name: str) -> str:
+    """The label selector of this Job's own pods: the one the server put on it (its
+    ``controller-uid``), ``job-name=`` only when the Job could not be read."""
+    selector = selector_string(((job or {}).get("spec") or {}).get("selector"))
+    return selector or f"job-name={name}"
+
+
 def _job_finished(job: dict[str, Any]) -> str | None:
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
             return str(condition["type"])
     return None
+
+
+def _restarts(pod: dict[str, Any]) -> int:
+    return sum(
+        int(status.get("restartCount") or 0)
+        for status in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 def _container_started(pod: dict[str, Any]) -> bool:
