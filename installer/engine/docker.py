@@ -113,11 +113,23 @@ class ContainerInfo:
     oneoff: bool
     health_output: list[str] = field(default_factory=list)
     published_ports: list[int] = field(default_factory=list)
+    # Probes failed in a row (``inspect`` only: the list endpoint's summary does not say).
+    failing_streak: int | None = None
 
     @property
     def ready(self) -> bool:
         """Running, and healthy when it has a health check."""
         return self.state == "running" and self.health in (None, "healthy")
+
+    @property
+    def failed_health(self) -> bool:
+        """Unhealthy because its probes failed (``inspect``'s view; needs ``failing_streak``).
+
+        The Engine also says "unhealthy" when it stops a container's health monitor (a
+        pause: a backup's consistent snapshot) and keeps saying it until the next probe
+        after the unpause; no probe has failed then (streak 0): that is not a failure.
+        """
+        return self.health == "unhealthy" and self.failing_streak != 0
 
 
 class DockerEngine:
@@ -374,4 +386,5 @@ def _info(attrs: dict[str, Any]) -> ContainerInfo:
         oneoff=str(labels.get(ONEOFF_LABEL, "False")).lower() == "true",
         health_output=health_output,
         published_ports=sorted(set(ports)),
+        failing_streak=int(health.get("FailingStreak") or 0) if health else None,
     )

@@ -211,7 +211,9 @@ class ComposeInstallation:
             ready = [s for s, found in infos.items() if found and all(c.ready for c in found)]
             for service, found in infos.items():
                 for info in found:
-                    if info.health == "unhealthy" or info.state in ("exited", "dead"):
+                    if info.state in ("exited", "dead") or (
+                        info.health == "unhealthy" and self._probes_failed(info)
+                    ):
                         raise self._service_failure(ctx, service, info)
             if len(ready) != last_ready:
                 last_ready = len(ready)
@@ -231,6 +233,16 @@ class ComposeInstallation:
                     hint=f"run `docker compose ps -a` in {self.install_dir}",
                 )
             ctx.sleep(POLL_SECONDS)
+
+    def _probes_failed(self, info: ContainerInfo) -> bool:
+        """Whether an "unhealthy" container's probes failed (else: wait for the next probe).
+
+        A container paused and unpaused (the pre-upgrade backup's snapshot) is reported
+        unhealthy until its next probe, though none failed: an upgrade that keeps it (same
+        image and configuration) must wait for that probe, not fail on it.
+        """
+        detailed = self.engine.inspect(info.id)
+        return detailed is None or detailed.failed_health
 
     def _service_failure(
         self, ctx: StepContext, service: str, info: ContainerInfo, timed_out: float | None = None
