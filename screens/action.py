@@ -4,8 +4,10 @@ A review (:class:`ActionReview`, :class:`FormReview`) is a modal that says what 
 will change and dismisses with what the run needs (or None: nothing runs). The run panel
 (:class:`RunPanel`) starts the action's event stream in a thread worker and renders its
 events into the install's live log, a status line and a progress bar; when the stream
-ends it posts :class:`RunPanel.Ended` with the verdict. The Backups and Manage screens
-both use them, so that every action looks and behaves the same.
+ends it posts :class:`RunPanel.Ended` with the verdict. :class:`ActionScreen` is the step
+screen around them: one action at a time, the screen read again after each, and quitting
+during a run stops it at its next checkpoint first. The Backups and Manage screens both
+are one, so that every action looks and behaves the same.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from textual.widgets import Button, Input, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from screens.install_log import InstallLog
+from screens.step import StepScreen
 
 if TYPE_CHECKING:
     from installer.events import Event
@@ -284,3 +287,70 @@ class RunPanel(Vertical):
         if event.total and event.unit == "bytes":
             label += f" {human_size(event.current or 0)}/{human_size(event.total)}"
         self.query_one("#run-progress-label", Static).update(label)
+
+
+# -- the screen ---------------------------------------------------------------------------
+
+
+class ActionScreen(StepScreen):
+    """A step screen whose actions run one at a time in its :class:`RunPanel`.
+
+    Subclasses name their actions' titles (``ACTION_TITLES``) and what stopping one leaves
+    behind (``STOP_CONSEQUENCE``, the end of the quit question), keep their buttons in step
+    with :attr:`running` in :meth:`_sync_actions` and read their facts again in
+    :meth:`_reload` after every run.
+    """
+
+    ACTION_TITLES: ClassVar[dict[str, str]] = {}
+    STOP_CONSEQUENCE: ClassVar[str] = "."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: str | None = None  # the action whose run is in the panel
+        self._quit_after_run = False
+
+    @property
+    def verdict(self) -> Event | None:
+        """The last run's ``run.finished`` or ``run.failed`` event."""
+        return self.query_one(RunPanel).verdict
+
+    def _sync_actions(self) -> None:
+        """Enable what may run now (nothing while :attr:`running`)."""
+
+    def _reload(self) -> None:
+        """Read the screen's facts again: a run has ended."""
+
+    def _start(self, action: str, stream: EventStream, title: str | None = None) -> None:
+        if self.running is not None:
+            return
+        self.running = action
+        self.query_one(RunPanel).start(title or self.ACTION_TITLES[action], stream)
+        self._sync_actions()
+
+    def on_run_panel_ended(self, message: RunPanel.Ended) -> None:
+        message.stop()
+        self.running = None
+        self._sync_actions()
+        self._reload()
+        if self._quit_after_run:
+            from screens.app import WizardOutcome
+
+            self.app.exit(WizardOutcome.QUIT)
+
+    @property
+    def QUIT_QUESTION(self) -> str:  # type: ignore[override]
+        if self.running is None:
+            return "Quit the installer?"
+        return (
+            f"Stop the {self.ACTION_TITLES[self.running]} and quit? It stops at its next "
+            f"checkpoint{self.STOP_CONSEQUENCE}"
+        )
+
+    def on_quit_confirmed(self) -> None:
+        if self.running is None:
+            from screens.app import WizardOutcome
+
+            self.app.exit(WizardOutcome.QUIT)
+            return
+        self._quit_after_run = True
+        self.query_one(RunPanel).stop("stopped from the wizard")

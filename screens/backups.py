@@ -30,8 +30,7 @@ from textual.widgets import (
     Static,
 )
 
-from screens.action import ActionReview, EventStream, FormReview, RunPanel
-from screens.step import StepScreen
+from screens.action import ActionReview, ActionScreen, FormReview, RunPanel
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
@@ -95,7 +94,7 @@ def _verified(entry: ArchiveEntry) -> str:
     return f"✓ {entry.verified.get('mode') or 'yes'}"
 
 
-class BackupsScreen(StepScreen):
+class BackupsScreen(ActionScreen):
     """The installation's archives; Create, Verify and Restore, each with a review."""
 
     STEP = "backups"
@@ -111,6 +110,10 @@ class BackupsScreen(StepScreen):
         "review says what is replaced, and a safety backup of the installation is taken "
         "first.\n\n"
         "Runs stream their log below; Ctrl+Q asks before stopping one."
+    )
+    ACTION_TITLES: ClassVar[dict[str, str]] = _ACTION_TITLES
+    STOP_CONSEQUENCE = (
+        ": a backup leaves no half-written archive, a restore resumes when run again."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "create", "Create"),
@@ -135,9 +138,7 @@ class BackupsScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.listing: _Listing | None = None
-        self.running: str | None = None
         self.identity: str = ""
-        self._quit_after_run = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -377,46 +378,8 @@ class BackupsScreen(StepScreen):
 
     # -- a run ----------------------------------------------------------------------------
 
-    @property
-    def verdict(self) -> Event | None:
-        """The last run's ``run.finished`` or ``run.failed`` event."""
-        return self.query_one(RunPanel).verdict
-
-    def _start(self, action: str, start: EventStream) -> None:
-        self.running = action
-        self.query_one(RunPanel).start(_ACTION_TITLES[action], start)
-        self._sync_actions()
-
-    def on_run_panel_ended(self, message: RunPanel.Ended) -> None:
-        message.stop()
-        self.running = None
-        self._sync_actions()
+    def _reload(self) -> None:
         self._list()
-        if self._quit_after_run:
-            from screens.app import WizardOutcome
-
-            self.app.exit(WizardOutcome.QUIT)
-
-    # -- quitting -------------------------------------------------------------------------
-
-    @property
-    def QUIT_QUESTION(self) -> str:  # type: ignore[override]
-        if self.running is None:
-            return "Quit the installer?"
-        return (
-            f"Stop the {_ACTION_TITLES[self.running]} and quit? It stops at its next "
-            "checkpoint: a backup leaves no half-written archive, a restore resumes when run "
-            "again."
-        )
-
-    def on_quit_confirmed(self) -> None:
-        if self.running is None:
-            from screens.app import WizardOutcome
-
-            self.app.exit(WizardOutcome.QUIT)
-            return
-        self._quit_after_run = True
-        self.query_one(RunPanel).stop("stopped from the wizard")
 
 
 # -- the reviews --------------------------------------------------------------------------

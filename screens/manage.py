@@ -36,13 +36,11 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from screens.action import ActionReview, EventStream, RunPanel
-from screens.step import StepScreen
+from screens.action import ActionReview, ActionScreen, RunPanel
 
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.credentials import LoadedSecrets
-    from installer.events import Event
     from installer.manage import Overview, ReleaseChoice, UninstallPreview, UpgradePreview
     from installer.rollback import RollbackPreview
     from installer.runner import CancelToken
@@ -96,7 +94,7 @@ def overview_text(overview: Overview) -> str:
     return "\n".join(lines)
 
 
-class ManageScreen(StepScreen):
+class ManageScreen(ActionScreen):
     """Status, then Upgrade, Backups, Rollback and Uninstall, each with a review."""
 
     STEP = "manage"
@@ -116,6 +114,8 @@ class ManageScreen(StepScreen):
         "[b]s[/b] reads the status again. Runs stream their log below; Ctrl+Q asks before "
         "stopping one."
     )
+    ACTION_TITLES: ClassVar[dict[str, str]] = _TITLES
+    STOP_CONSEQUENCE = "; its journal is kept, and running it again resumes or rolls back."
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("u", "upgrade", "Upgrade"),
         Binding("b", "backups", "Backups"),
@@ -141,8 +141,6 @@ class ManageScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.loaded: _Loaded | None = None
-        self.running: str | None = None
-        self._quit_after_run = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -189,10 +187,6 @@ class ManageScreen(StepScreen):
             )
         self.query_one("#overview", Static).update(text)
         self._sync_actions()
-
-    @property
-    def verdict(self) -> Event | None:
-        return self.query_one(RunPanel).verdict
 
     # -- actions --------------------------------------------------------------------------
 
@@ -303,7 +297,7 @@ class ManageScreen(StepScreen):
                 cancel=cancel,
             )
 
-        self._start("upgrade", f"upgrade to {choice.version}", start)
+        self._start("upgrade", start, f"upgrade to {choice.version}")
 
     def _rollback_confirmed(self, preview: RollbackPreview | None) -> None:
         if preview is None or self.loaded is None or self.loaded.answers is None:
@@ -317,7 +311,7 @@ class ManageScreen(StepScreen):
             # The preview confirmed is what the history records as lost.
             return rollback.rollback_events(answers, secrets(), cancel=cancel, preview=preview)
 
-        self._start("rollback", "rollback", start)
+        self._start("rollback", start)
 
     def _uninstall_confirmed(self, purge: bool | None) -> None:
         if purge is None or self.loaded is None or self.loaded.answers is None:
@@ -329,44 +323,10 @@ class ManageScreen(StepScreen):
         def start(cancel: CancelToken) -> Any:
             return manage.uninstall_events(answers, purge=purge, cancel=cancel)
 
-        self._start("uninstall", "uninstall --purge" if purge else "uninstall", start)
+        self._start("uninstall", start, "uninstall --purge" if purge else "uninstall")
 
-    def _start(self, action: str, title: str, stream: EventStream) -> None:
-        if self.running is not None:
-            return
-        self.running = action
-        self.query_one(RunPanel).start(title, stream)
-        self._sync_actions()
-
-    def on_run_panel_ended(self, message: RunPanel.Ended) -> None:
-        message.stop()
-        self.running = None
-        self._sync_actions()
+    def _reload(self) -> None:
         self._load()
-        if self._quit_after_run:
-            from screens.app import WizardOutcome
-
-            self.app.exit(WizardOutcome.QUIT)
-
-    # -- quitting -------------------------------------------------------------------------
-
-    @property
-    def QUIT_QUESTION(self) -> str:  # type: ignore[override]
-        if self.running is None:
-            return "Quit the installer?"
-        return (
-            f"Stop the {_TITLES[self.running]} and quit? It stops at its next checkpoint; "
-            "its journal is kept, and running it again resumes or rolls back."
-        )
-
-    def on_quit_confirmed(self) -> None:
-        if self.running is None:
-            from screens.app import WizardOutcome
-
-            self.app.exit(WizardOutcome.QUIT)
-            return
-        self._quit_after_run = True
-        self.query_one(RunPanel).stop("stopped from the wizard")
 
 
 def manage_secrets(typed: dict[str, str], answers_path: str | None) -> LoadedSecrets:
