@@ -224,6 +224,21 @@ def _ip(*args: str, check: bool = True) -> None:
     subprocess.run(["ip", *args], check=check, capture_output=True, timeout=30)
 
 
+BRIDGE_PREFIX = "cqde"
+
+
+def _remove_stale_bridges() -> None:
+    """Delete the bridges of isolated Engines whose test process is gone (killed before its
+    cleanup ran): each carries the same address, and two of them on the host would leave
+    the new one's traffic to whichever the kernel routes first."""
+    import re
+
+    for name in os.listdir("/sys/class/net"):
+        owner = re.fullmatch(BRIDGE_PREFIX + r"(\d+)", name)
+        if owner and not Path(f"/proc/{owner.group(1)}").exists():
+            _ip("link", "del", name, check=False)
+
+
 @contextmanager
 def _isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
     import shutil
@@ -237,7 +252,8 @@ def _isolated_engine(workdir: Path) -> Iterator[IsolatedEngine]:
     trap = ConnectionTrap()
     # Socket paths must stay short: the exec root lives directly under /tmp.
     exec_root = Path(tempfile.mkdtemp(prefix="cqde-", dir="/tmp"))
-    bridge = f"cqde{os.getpid() % 100000}"
+    _remove_stale_bridges()
+    bridge = f"{BRIDGE_PREFIX}{os.getpid()}"  # at most 11 characters: pids stay below 2**22
     _ip("link", "del", bridge, check=False)
     _ip("link", "add", "name", bridge, "type", "bridge")
     _ip("addr", "add", ISOLATED_BRIDGE_ADDRESS, "dev", bridge)
