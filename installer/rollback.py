@@ -635,7 +635,7 @@ def _abandon_interrupted_upgrade(state: StateDir, basis: RollbackBasis) -> None:
 
     if basis.pending is None:
         return
-    lock = RunLock(state.lock)
+    lock = RunLock(state.lock, "rollback")
     lock.acquire()  # RunInProgress (exit 2) when the upgrade is in fact still running
     try:
         journal = Journal.load(state.journal)

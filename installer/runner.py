@@ -204,6 +204,7 @@ class InstallPlan:
     redactor: Redactor = field(default_factory=Redactor)
     result: Callable[[RunSummary], dict[str, Any]] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    command: str = "apply"  # what holds the installation's lock while this plan runs
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -470,8 +471,9 @@ class RunLock:
     locked is still the one at the path, so an unlink racing with it cannot split the lock.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, command: str = "apply") -> None:
         self.path = path
+        self.command = command  # recorded in the file, so that a refused run names it
         self._fd: int | None = None
 
     def acquire(self) -> StaleLock | None:
@@ -491,10 +493,11 @@ class RunLock:
                 pid = holder.get("pid")
                 since = holder.get("started_at")
                 who = f"PID {pid}" if pid else "another process"
+                command = holder.get("command") or "run"
                 raise RunInProgress(
-                    f"another apply is running on this installation ({who}"
+                    f"another {command} is running on this installation ({who}"
                     + (f", started {since})" if since else ")"),
-                    hint="wait for it to finish (or stop it), then run apply again",
+                    hint="wait for it to finish (or stop it), then try again",
                 ) from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
@@ -513,7 +516,12 @@ class RunLock:
             else:
                 # A live PID that does not hold the lock: reused by an unrelated process.
                 stale = StaleLock(pid, previous.get("started_at"))
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now()}
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": _now(),
+            "command": self.command,
+        }
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(me, separators=(",", ":")) + "\n").encode(), 0)
@@ -662,7 +670,7 @@ class Runner:
         self.outcome: RunOutcome | None = None
         self._journal: Journal | None = None
         self._log: RunLog | None = None
-        self._lock = RunLock(plan.state.lock)
+        self._lock = RunLock(plan.state.lock, plan.command)
         self._changed: list[str] = []
         self._started_at = _now()
 

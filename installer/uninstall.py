@@ -549,7 +549,7 @@ def remove_compose(
     started_at = utc_now()
     lock: RunLock | None = None
     if state.path.is_dir():
-        lock = RunLock(state.lock)
+        lock = RunLock(state.lock, "uninstall")
         lock.acquire()
     try:
         done = compose_uninstall(answers, purge=purge, client=client, found=found)

@@ -273,7 +273,7 @@ class BackupCreate:
         try:
             self._check_inputs()
             self.state.ensure()
-            lock = RunLock(self.state.lock)
+            lock = RunLock(self.state.lock, "backup create")
             lock.acquire()
             self._log = RunLog(self.state.logs / f"backup-{run_id}.log", self.redactor)
             self._log.write(f"codequal-installer backup create {run_id} (pid {os.getpid()})")

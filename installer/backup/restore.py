@@ -357,6 +357,7 @@ class RestorePlan:
             redactor=base.redactor,
             result=result,
             summary={**base.summary, "restore": str(self.source.path)},
+            command="restore",
         )
 
 

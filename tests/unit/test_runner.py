@@ -463,6 +463,31 @@ def test_the_lock_excludes_another_process(tmp_path: Path) -> None:
     lock.release()
 
 
+def test_a_refused_run_names_what_holds_the_lock(tmp_path: Path) -> None:
+    from installer.errors import RunInProgress
+
+    lock_path = tmp_path / "apply.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from installer.runner import RunLock;"
+            f"RunLock(Path({str(lock_path)!r}), 'backup create').acquire();"
+            "print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunInProgress, match="another backup create is running") as refused:
+            RunLock(lock_path, "uninstall").acquire()
+        assert "apply" not in refused.value.message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def _child_runs_until_killed(tmp_path: Path) -> int:
     """Fork a child that runs a plan and SIGKILLs itself inside step b; its exit status."""
     pid = os.fork()
