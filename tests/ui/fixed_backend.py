@@ -189,6 +189,20 @@ class FixedBackend:
             data=result_data(answers),
         )
 
+    def _hold(self) -> None:
+        """Wait for :attr:`hold_loading`, or until the app stops the worker this runs in
+        (on exit it cancels every worker: a snapshot's app does not wait 30 s for it)."""
+        from textual.worker import NoActiveWorker, get_current_worker
+
+        assert self.hold_loading is not None
+        deadline = time.monotonic() + 30
+        while not self.hold_loading.wait(0.05) and time.monotonic() < deadline:
+            try:
+                if get_current_worker().is_cancelled:
+                    return
+            except NoActiveWorker:
+                pass
+
     def _load_images(self, step: str, second: int, cancel: CancelToken) -> Iterator[Event]:
         self.loading_images.set()
         total = max(self.image_events, 1)
@@ -209,7 +223,7 @@ class FixedBackend:
                     "step.output", f"layer {index + 1}/{total} loaded", step=step, ts=_ts(second)
                 )
                 if self.hold_loading is not None and index == 0:
-                    self.hold_loading.wait(30)
+                    self._hold()
                 if index % _BURST == _BURST - 1:
                     # A runner reading Docker's progress stream waits on its socket here.
                     time.sleep(_READ_WAIT)
