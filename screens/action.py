@@ -49,6 +49,24 @@ class ActionReview(ModalScreen[Any]):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def _show_preview(
+        self, preview: Any, error: str | None, review_id: str, render: Callable[[Any], str]
+    ) -> None:
+        """Show a preview read in a worker (or why it could not be read) in the Static
+        ``review_id``; Confirm is enabled, and focused, only when the preview allows the
+        action."""
+        self.query_one("#reading").display = False
+        review = self.query_one(f"#{review_id}", Static)
+        if preview is None:
+            review.update(f"[$error]{escape(error or '')}[/]")
+            return
+        self.preview = preview
+        review.update(render(preview))
+        confirm = self.query_one("#confirm", Button)
+        confirm.disabled = not preview.allowed
+        if preview.allowed:
+            confirm.focus()
+
 
 class FormReview(ActionReview):
     """A review with a field to fill: confirmed (Enter or the button) only when ``_check``

@@ -624,17 +624,7 @@ class RestoreReview(ActionReview):
 
     def on_restore_review_previewed(self, message: Previewed) -> None:
         message.stop()
-        self.query_one("#reading").display = False
-        review = self.query_one("#restore-review", Static)
-        if message.preview is None:
-            review.update(f"[$error]{escape(message.error or '')}[/]")
-            return
-        self.preview = message.preview
-        review.update(restore_review_text(message.preview))
-        confirm = self.query_one("#confirm", Button)
-        confirm.disabled = not message.preview.allowed
-        if message.preview.allowed:
-            confirm.focus()
+        self._show_preview(message.preview, message.error, "restore-review", restore_review_text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -491,17 +491,7 @@ class UpgradeReview(ActionReview):
 
     def on_upgrade_review_previewed(self, message: Previewed) -> None:
         message.stop()
-        self.query_one("#reading").display = False
-        review = self.query_one("#upgrade-review", Static)
-        if message.preview is None:
-            review.update(f"[$error]{escape(message.error or '')}[/]")
-            return
-        self.preview = message.preview
-        review.update(upgrade_review_text(message.preview))
-        confirm = self.query_one("#confirm", Button)
-        confirm.disabled = not message.preview.allowed
-        if message.preview.allowed:
-            confirm.focus()
+        self._show_preview(message.preview, message.error, "upgrade-review", upgrade_review_text)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
