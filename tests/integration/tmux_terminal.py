@@ -14,7 +14,7 @@ import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 
@@ -92,6 +92,37 @@ class TmuxTerminal:
                 raise TerminalTimeout(f"found {fail_on!r} waiting for {what!r}:\n{screen}")
             time.sleep(interval)
         raise TerminalTimeout(f"waited {timeout:.0f}s for {what!r}; the screen:\n{screen}")
+
+    def read_back(self, wanted: Iterable[str], *, pages: int = 60) -> str:
+        """Every screen from the top of the focused scrolling view (Home) down, a page at a
+        time (PageDown), until each text in ``wanted`` has been on one of them; raises
+        naming what never was. A live view can scroll lines away between two captures;
+        this reads what it holds afterwards. Scrolling animates: each screen is read once
+        two captures in a row agree."""
+        missing = list(wanted)
+        seen: list[str] = []
+        self.send("Home")
+        for _ in range(pages):
+            screen = self._settled()
+            seen.append(screen)
+            missing = [text for text in missing if text not in " ".join(screen.split())]
+            if not missing:
+                return "\n".join(seen)
+            self.send("PageDown")
+        raise TerminalTimeout(
+            f"never on screen after {pages} pages: {missing!r}; the last:\n{seen[-1]}"
+        )
+
+    def _settled(self, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        screen = self.capture()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            again = self.capture()
+            if again == screen:
+                return screen
+            screen = again
+        return screen
 
     def exit_code(self, timeout: float = 60) -> int:
         screen = self.wait_for("EXIT=", timeout)

@@ -312,7 +312,9 @@ class TestUpgrade:
             options.highlighted = two
             await pilot.press("enter")
             await wait_until(pilot, lambda: review.preview is not None)
-            await pilot.click("#confirm")
+            await pilot.pause()
+            assert app.focused is confirm  # Enter confirms, as an operator would
+            await pilot.press("enter")
             await wait_until(pilot, lambda: screen.running is None and screen.verdict is not None)
             ((name, call),) = fakes.calls
             assert name == "upgrade"
@@ -321,6 +323,11 @@ class TestUpgrade:
             lines = log_lines(screen)
             assert "==> upgrade step" in lines and "upgrade: working" in lines
             assert "✓ upgrade done" in lines
+            # The log has the focus once the review is gone, so Home, PageUp and the arrows
+            # read back what scrolled by.
+            from screens.action import RunPanel
+
+            assert app.focused is screen.query_one(RunPanel).log_view
 
     async def test_cancel_runs_nothing(
         self, make_app: Callable[..., InstallerApp], site: Site, fakes: Fakes
