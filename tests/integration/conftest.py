@@ -15,6 +15,17 @@ import pytest
 from tests.support.images import BuildReport, ImageBuildError, ensure_test_images
 from tests.support.registry import LocalRegistry, RegistryStartError, local_registry
 
+# The fixtures that hold the host-ports lock for the whole test (below and in test_check_cli).
+_HOST_PORTS_FIXTURES = frozenset({"install", "port_3000_held"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that holds the host-ports lock ``host_ports``: scripts/test runs them
+    in one process and everything else beside it, so no process waits on the lock."""
+    for item in items:
+        if _HOST_PORTS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.host_ports)
+
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[Any]:

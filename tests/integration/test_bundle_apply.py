@@ -82,6 +82,7 @@ def _healthy(install: Install) -> dict[str, str]:
     }
 
 
+@pytest.mark.host_ports
 def test_a_bundle_not_signed_by_the_key_given_stops_the_install_before_anything_is_written(
     release_bundle: Path, engine: IsolatedEngine, keys: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -103,6 +104,7 @@ def test_a_bundle_not_signed_by_the_key_given_stops_the_install_before_anything_
     assert engine.client.images.list() == []
 
 
+@pytest.mark.host_ports
 def test_a_compose_install_from_the_bundle_needs_no_network(
     release_bundle: Path,
     engine: IsolatedEngine,

@@ -67,6 +67,7 @@ def test_the_release_is_not_one_this_installer_ships() -> None:
     assert RELEASE not in bundled_release_names()
 
 
+@pytest.mark.host_ports
 def test_a_bundle_of_a_release_not_shipped_installs_offline_from_airgap_bundle(
     release_bundle: Path, engine: IsolatedEngine, keys: dict[str, Path], tmp_path: Path
 ) -> None:

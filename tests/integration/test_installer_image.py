@@ -216,6 +216,7 @@ def test_an_installer_image_missing_from_the_engine_stops_before_anything_is_wri
     assert list(tmp_path.iterdir()) == []  # no wheelhouse made, no bundle
 
 
+@pytest.mark.host_ports
 @pytest.mark.parametrize("python", ["python3.9", "no python3"])
 def test_the_launcher_installs_from_the_bundle_through_the_installer_image(
     python: str,

@@ -36,7 +36,7 @@ def field_id(path: str) -> str:
     return "#field-" + path.replace(".", "--")
 
 
-async def wait_for_screen(pilot: Pilot[Any], name: str, timeout: float = 10.0) -> None:
+async def wait_for_screen(pilot: Pilot[Any], name: str, timeout: float = 30.0) -> None:
     """Pause until the current screen is the step ``name`` (its workers may be running)."""
     import asyncio
 
@@ -52,7 +52,7 @@ async def wait_for_screen(pilot: Pilot[Any], name: str, timeout: float = 10.0) -
 
 
 async def wait_until(
-    pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0
+    pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 30.0
 ) -> None:
     import asyncio
 
