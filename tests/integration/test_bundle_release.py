@@ -1,12 +1,14 @@
 """The bundle's release manifest is what an install from the bundle installs: a bundle of a
 release this installer does not ship (the test release, made where ``CODEQUAL_RELEASES_DIR``
-names it) installs offline with no environment variable set, from ``airgap.bundle``; a
-bundle of another release than ``release.version`` (or ``upgrade --to``) stops with exit 2
+names it) installs offline with no environment variable set, from ``airgap.bundle``, and
+the next release's bundle upgrades it the same way (``upgrade --bundle``); a bundle of
+another release than ``release.version`` (or ``upgrade --to``) stops with exit 2
 naming both, before anything is written.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from tests.unit.cli_helpers import run_cli
 pytestmark = pytest.mark.integration
 
 RELEASE = "1.0.0-test"
+NEXT = "2.0.0-test"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,23 @@ def release_bundle(
 
 
 @pytest.fixture(scope="module")
+def upgrade_bundle(
+    tmp_path_factory: pytest.TempPathFactory, test_images: Any, keys: dict[str, Path]
+) -> Path:
+    """The vendor's next release, 2.0.0-test, as a signed bundle."""
+    out = tmp_path_factory.mktemp("vendor-next") / f"codequal-{NEXT}.bundle"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
+        result = run_cli(
+            "bundle", "create", "--release", NEXT, "--out", str(out),
+            "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(keys["private"]),
+            "--no-installer-image",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedEngine]:
     with isolated_engine(tmp_path_factory.mktemp("engine")) as running:
         yield running
@@ -68,8 +88,12 @@ def test_the_release_is_not_one_this_installer_ships() -> None:
 
 
 @pytest.mark.host_ports
-def test_a_bundle_of_a_release_not_shipped_installs_offline_from_airgap_bundle(
-    release_bundle: Path, engine: IsolatedEngine, keys: dict[str, Path], tmp_path: Path
+def test_a_bundle_of_a_release_not_shipped_installs_and_upgrades_offline(
+    release_bundle: Path,
+    upgrade_bundle: Path,
+    engine: IsolatedEngine,
+    keys: dict[str, Path],
+    tmp_path: Path,
 ) -> None:
     assert engine.client.images.list() == []
     started = time.time()
@@ -110,6 +134,30 @@ def test_a_bundle_of_a_release_not_shipped_installs_offline_from_airgap_bundle(
             # `status` reads the installation without the release being known either.
             shown = install.run("status", "--install-dir", str(install.install_dir), env=env)
             assert shown.exit_code == 0, shown.describe()
+
+            # The next release comes as a bundle too: `upgrade --bundle` reads it from there,
+            # still with no network and no release directory, and backs up first.
+            assert NEXT not in bundled_release_names()
+            upgrade = install.run(
+                "upgrade", "--answers", str(answers), "--to", NEXT, "--bundle",
+                str(upgrade_bundle), "--key", str(keys["public"]), "--yes", "--json", env=env,
+            )  # fmt: skip
+            assert upgrade.exit_code == 0, upgrade.describe()
+            status, body = install.https_get("/health")
+            assert status == 200 and body["version"] == NEXT
+            assert (install.result()["release"]["version"], install.result()["schema_version"]) == (
+                NEXT,
+                "2",
+            )
+            history = [
+                json.loads(line)
+                for line in (install.state / "history.jsonl").read_text().splitlines()
+            ]
+            assert history[-1]["kind"] == "upgrade" and history[-1]["exit_code"] == 0
+            assert history[-1]["release"] == {"from": RELEASE, "to": NEXT}
+            archive = Path(history[-1]["backup"])
+            verified = json.loads(archive.with_name(archive.name + ".verified.json").read_text())
+            assert verified["purpose"] == "pre-upgrade" and verified["release"] == RELEASE
         finally:
             install.teardown()
     actions = [e.get("Action") for e in engine.image_events(started, time.time())]
