@@ -81,6 +81,13 @@ class FieldRow(Vertical):
         self.set_class(bool(messages), "-invalid")
 
 
+def _show_text(static: Static, text: str) -> None:
+    """Show ``text`` unless it is shown already: every ``update`` lays the whole form out
+    again, which a keystroke that changes nothing there must not cost."""
+    if static.content != text:
+        static.update(text)
+
+
 def _input_for(form_field: FormField, value: Any) -> Widget:
     widget_id = form_field.widget_id
     kind = form_field.kind
@@ -315,7 +322,7 @@ class ConfigurationScreen(StepScreen):
                 url = redirect_url(
                     str(state.get("domain") or "localhost"), str(self.value_of("tls.mode"))
                 )
-                line.update(f"Register this redirect URL with the provider: {url}")
+                _show_text(line, f"Register this redirect URL with the provider: {url}")
 
     def _refresh_form(self, *, focus_first: bool = False) -> None:
         self.validation = self.wizard.state.validate()
@@ -337,10 +344,8 @@ class ConfigurationScreen(StepScreen):
             box, error, rows = self._boxes[section.name]
             problems = by_field.get(section.name, [])
             text = "\n".join(f"✗ {m}" for m in problems)
-            if getattr(error, "shown_text", None) != text:
-                error.shown_text = text  # type: ignore[attr-defined]
-                error.update(text)
-                error.display = bool(problems)
+            _show_text(error, text)
+            error.display = bool(problems)
             wanted = bool(problems) or any(row.display for row in rows)
             if box.display != wanted:
                 box.display = wanted
@@ -348,8 +353,9 @@ class ConfigurationScreen(StepScreen):
             self._show_elsewhere(elsewhere)
         self._show_redirect_url()
         count = sum(len(v) for v in by_field.values()) + len(elsewhere)
-        self.query_one("#form-status", Static).update(
-            "all answers valid" if not count else f"{count} to fix"
+        _show_text(
+            self.query_one("#form-status", Static),
+            "all answers valid" if not count else f"{count} to fix",
         )
         self.query_one("#show-all", Button).display = self.only_asked
         if focus_first:
