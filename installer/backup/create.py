@@ -63,10 +63,14 @@ from installer.statedir import StateDir, atomic_write_json, read_json
 if TYPE_CHECKING:
     from installer.answers import AnswerFile
     from installer.credentials import LoadedSecrets
-    from installer.engine.docker import DockerEngine
+    from installer.engine.docker import ContainerInfo, DockerEngine
     from installer.runner import CancelToken
 
 PAUSE_RECORD = "backup-paused.json"
+# How long a backup waits, after writing its archive, for the first health check of a
+# container it paused (the Engine runs none while paused), and how often it looks.
+HEALTH_AFTER_PAUSE_SECONDS = 60.0
+_HEALTH_POLL_SECONDS = 0.5
 DATABASE_SERVICE: Final = "postgres"
 SQLITE_DEFAULT = "file:/app/data/codequal.db"
 ZSTD_LEVEL = 3
@@ -408,7 +412,54 @@ class BackupCreate:
                 path = writer.finish(manifest, self.recipients, lambda n: self._progress(rate, n))
                 size = path.stat().st_size
                 self._say(f"{path.name}: {_size(size)}, {len(manifest.members) + 1} members")
+                try:
+                    self._await_health_after_pause(prepared.to_pause)
+                except InstallerError as e:  # the archive is written: said, not failed
+                    self._say(f"cannot read the application's health after the pause: {e.message}")
         return BackupResult(path, size, manifest, consistency.pause_seconds)
+
+    def _await_health_after_pause(self, containers: list[str]) -> None:
+        """Leave the application as the backup found it, health included.
+
+        The Engine stops a container's health checks while it is paused and calls it
+        "unhealthy" from then until its next probe, though no probe failed. Until that probe
+        `status` exits 3 and an `upgrade` right after the backup is refused as unhealthy, so
+        such a container is waited for (usually done by now: the archive took longer than a
+        probe interval). One whose probes fail is named, not waited for: the archive is whole
+        either way.
+        """
+
+        def not_probed_since_the_pause() -> list[ContainerInfo]:
+            found = [self.engine.inspect(container_id) for container_id in containers]
+            return [
+                info
+                for info in found
+                if info is not None and info.health == "unhealthy" and not info.failed_health
+            ]
+
+        started = time.monotonic()
+        pending = not_probed_since_the_pause()
+        if pending:
+            self._say(
+                f"waiting for the next health check of {', '.join(i.name for i in pending)} "
+                "(none has run since the pause)"
+            )
+        while pending and time.monotonic() - started < HEALTH_AFTER_PAUSE_SECONDS:
+            if self.cancel.cancelled:  # the archive is whole: stop waiting, not the backup
+                break
+            time.sleep(_HEALTH_POLL_SECONDS)
+            pending = not_probed_since_the_pause()
+        for info in pending:
+            self._say(
+                f"{info.name}: no health check has run since the pause "
+                f"({time.monotonic() - started:.0f}s); `status` shows its health once one has"
+            )
+        if not pending and time.monotonic() - started >= _HEALTH_POLL_SECONDS:
+            self._say(f"health checks run again, {time.monotonic() - started:.1f}s later")
+        for container_id in containers:
+            now = self.engine.inspect(container_id)
+            if now is not None and now.failed_health:
+                self._say(f"{now.name} is unhealthy: its health check fails; see `status`")
 
     def _remove_leftovers(self, project: str) -> None:
         """What a killed ``backup create`` of this installation left: its staging directory

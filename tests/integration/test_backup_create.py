@@ -428,3 +428,21 @@ def test_dump_and_volumes_describe_the_same_moment_under_load(install: Install) 
     # and the writer kept going after the backup: nothing was left paused
     time.sleep(1)
     assert int(install.psql("SELECT count(*) FROM load_probe")) > rows
+
+
+def test_the_application_is_healthy_again_when_the_backup_ends(install: Install) -> None:
+    """The Engine calls a paused and unpaused container "unhealthy" until its next probe,
+    though none failed; `status` (exit 3 then) and an `upgrade` (refused as unhealthy) right
+    after a backup would read that. The backup ends once a probe has run again."""
+    answers = install.answers("development")
+    run = install.apply(answers)
+    assert run.exit_code == 0, run.describe()
+    _, recipient = _keygen(install)
+    for _ in range(3):
+        run = _create(install, answers, "--recipient", recipient)
+        assert run.exit_code == 0, run.describe()
+        status = install.run("status", "--install-dir", str(install.install_dir), "--json")
+        assert status.exit_code == 0, status.describe()
+        shown = json.loads(status.stdout)
+        assert shown["healthy"] is True
+        assert {s["health"] for s in shown["services"]} == {"healthy"}, shown["services"]
