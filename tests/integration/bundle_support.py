@@ -135,6 +135,25 @@ def cached_wheelhouse() -> Path:
     return target
 
 
+def vendor_bundle(out: Path, release: str, sign_key: Path) -> Path:
+    """A vendor's signed bundle of the test release ``release`` at ``out``, made from the
+    main Engine's images where the test releases are known, without the installer image."""
+    import pytest
+
+    from tests.support import TEST_RELEASES_DIR
+    from tests.unit.cli_helpers import run_cli
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
+        result = run_cli(
+            "bundle", "create", "--release", release, "--out", str(out),
+            "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(sign_key),
+            "--no-installer-image",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
 # -- a Docker Engine of its own, with none of the images, that cannot pull unseen --------------
 
 ISOLATED_POOL = "172.31.240.0/20"  # its Compose networks: away from the main Engine's

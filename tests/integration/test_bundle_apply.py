@@ -19,7 +19,7 @@ import pytest
 
 from installer.errors import ExitCode
 from tests.integration.apply_support import Install, host_ports_lock
-from tests.integration.bundle_support import IsolatedEngine, cached_wheelhouse, isolated_engine
+from tests.integration.bundle_support import IsolatedEngine, isolated_engine, vendor_bundle
 from tests.support import TEST_RELEASES_DIR
 from tests.unit.cli_helpers import run_cli
 
@@ -49,15 +49,7 @@ def release_bundle(
 ) -> Path:
     """The signed bundle of the test release, made from the main Engine's images."""
     out = tmp_path_factory.mktemp("release-bundle") / f"codequal-{RELEASE}.bundle"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
-        result = run_cli(
-            "bundle", "create", "--release", RELEASE, "--out", str(out),
-            "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(keys["private"]),
-            "--no-installer-image",
-        )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return vendor_bundle(out, RELEASE, keys["private"])
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,7 @@ import pytest
 from installer.errors import ExitCode
 from installer.release import bundled_release_names
 from tests.integration.apply_support import Install, host_ports_lock
-from tests.integration.bundle_support import IsolatedEngine, cached_wheelhouse, isolated_engine
-from tests.support import TEST_RELEASES_DIR
+from tests.integration.bundle_support import IsolatedEngine, isolated_engine, vendor_bundle
 from tests.unit.cli_helpers import run_cli
 
 pytestmark = pytest.mark.integration
@@ -43,15 +42,7 @@ def release_bundle(
 ) -> Path:
     """The vendor's signed bundle of the test release (made where the release is known)."""
     out = tmp_path_factory.mktemp("vendor") / f"codequal-{RELEASE}.bundle"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
-        result = run_cli(
-            "bundle", "create", "--release", RELEASE, "--out", str(out),
-            "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(keys["private"]),
-            "--no-installer-image",
-        )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return vendor_bundle(out, RELEASE, keys["private"])
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +51,7 @@ def upgrade_bundle(
 ) -> Path:
     """The vendor's next release, 2.0.0-test, as a signed bundle."""
     out = tmp_path_factory.mktemp("vendor-next") / f"codequal-{NEXT}.bundle"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CODEQUAL_RELEASES_DIR", str(TEST_RELEASES_DIR))
-        result = run_cli(
-            "bundle", "create", "--release", NEXT, "--out", str(out),
-            "--wheelhouse", str(cached_wheelhouse()), "--sign-key", str(keys["private"]),
-            "--no-installer-image",
-        )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    return vendor_bundle(out, NEXT, keys["private"])
 
 
 @pytest.fixture(scope="module")
