@@ -205,6 +205,9 @@ class InstallPlan:
     result: Callable[[RunSummary], dict[str, Any]] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     command: str = "apply"  # what holds the installation's lock while this plan runs
+    # Given the run's cancel token when a runner takes the plan: for waits inside the
+    # plan's own connections (a Kubernetes API's retry back-off) that Ctrl-C must end.
+    bind_cancel: Callable[[CancelToken], None] | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
@@ -665,6 +668,8 @@ class Runner:
         self.plan = plan
         self.redactor = redactor if redactor is not None else plan.redactor
         self.cancel = cancel if cancel is not None else CancelToken()
+        if plan.bind_cancel is not None:
+            plan.bind_cancel(self.cancel)
         self.run_id = new_run_id()
         self.resumed = False
         self.outcome: RunOutcome | None = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,9 @@ class Cluster:
     # each time, capped; a Retry-After header is honoured up to the cap).
     retry_attempts: int = RETRY_ATTEMPTS
     retry_backoff: float = RETRY_BACKOFF_SECONDS
+    # How a retry waits (up to RETRY_MAX_WAIT_SECONDS): a run gives a wait that its Ctrl-C
+    # cuts short, raising its interruption.
+    sleep: Callable[[float], None] = time.sleep
     _resources: dict[str, dict[str, ApiResource]] = field(default_factory=dict, repr=False)
     _groups: set[str] | None = field(default=None, repr=False)
 
@@ -442,7 +445,7 @@ class Cluster:
                 if status in RETRY_STATUSES and attempts < self.retry_attempts:
                     response.read()
                     delay = self._retry_delay(response, attempts)
-                    time.sleep(delay)
+                    self.sleep(delay)
                     waited += delay
                     continue
                 if not 200 <= status <= 299:

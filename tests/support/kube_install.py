@@ -10,7 +10,7 @@ from installer.answers import AnswerFile
 from installer.credentials import Secrets
 from installer.events import Event
 from installer.release import ReleaseManifest, load_release
-from installer.runner import Runner
+from installer.runner import CancelToken, Runner
 from installer.targets.kubernetes.plan import install_plan, prepare_install
 from installer.targets.kubernetes.session import KubeInstall, KubeOptions
 
@@ -79,9 +79,11 @@ def install(
     release_manifest: ReleaseManifest | None = None,
     secrets: Secrets | None = None,
     skip_steps: tuple[str, ...] = (),
+    cancel: CancelToken | None = None,
     **option_overrides: Any,
 ) -> InstallRun:
-    """One ``apply`` of ``answer_file``: render, plan, run; every event kept."""
+    """One ``apply`` of ``answer_file``: render, plan, run (cancelled through ``cancel``);
+    every event kept."""
     session = prepare_install(
         answer_file,
         secrets or Secrets(),
@@ -92,7 +94,7 @@ def install(
     plan = install_plan(session)
     if skip_steps:
         plan.steps = [s for s in plan.steps if s.name not in skip_steps]
-    runner = Runner(plan)
+    runner = Runner(plan, cancel=cancel)
     try:
         events = list(runner.run())
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from installer.engine.kubernetes import RETRY_ATTEMPTS, Cluster, KubernetesError
+from installer.errors import ExitCode
+from installer.runner import CancelToken
 from tests.support.fake_kube_api import FakeKubeAPI
 from tests.support.kube_install import answers, install
 
@@ -73,3 +76,37 @@ def test_an_install_throttled_now_and_then_completes(
 
     assert run.exit_code == 0, run.text()
     assert len(api.injected) == 6
+
+
+def test_ctrl_c_ends_a_long_retry_after_wait_and_the_rerun_resumes(
+    api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """The server asks for 30 s (Retry-After) on the first write; Ctrl-C a second into that
+    wait ends it there: the run stops as interrupted, and the same apply then resumes."""
+    api.inject(429, 1, retry_after=30, when=lambda method, _path: method == "PATCH")
+    cancel = CancelToken()
+    throttled_at: list[float] = []
+
+    def press_ctrl_c_once_throttled() -> None:
+        while not api.injected and not cancel.cancelled:
+            time.sleep(0.05)
+        throttled_at.append(time.monotonic())
+        time.sleep(1.0)
+        cancel.cancel("interrupted")
+
+    presser = threading.Thread(target=press_ctrl_c_once_throttled, daemon=True)
+    presser.start()
+    run = install(
+        answers(monitoring={"enabled": False}), kubeconfig, tmp_path / "root", cancel=cancel
+    )
+    cancel.cancel("the test is over")  # the presser stops waiting if the 429 never came
+    presser.join(timeout=10)
+    assert run.exit_code == ExitCode.INTERRUPTED, run.text()
+    assert throttled_at, "the server never throttled"
+    waited = time.monotonic() - throttled_at[0]
+    assert waited < 25, f"the run waited out the server's 30 s ({waited:.1f} s)"
+    assert [status for _, _, status in api.injected] == [429]
+    assert "Run the same apply again to resume" in run.events[-1].message
+    # The same apply again, unthrottled, resumes and finishes.
+    again = install(answers(monitoring={"enabled": False}), kubeconfig, tmp_path / "root")
+    assert again.exit_code == 0, again.text()

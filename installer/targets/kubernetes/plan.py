@@ -184,6 +184,7 @@ def install_plan(session: KubeInstall) -> InstallPlan:
         ),
         redactor=session.rendered.redactor,
         result=lambda summary: install_result(session, summary),
+        bind_cancel=session.bind_cancel,
         summary={
             "target": answers.target,
             "namespace": session.namespace,

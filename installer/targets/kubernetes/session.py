@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from installer.credentials import LoadedSecrets, Secrets
     from installer.release import ReleaseManifest
     from installer.render import RenderedPlan
+    from installer.runner import CancelToken
 
 PHASES: tuple[Phase, ...] = ("deploy", "database", "services", "monitoring")
 # Where the render puts Prometheus's alert rules (one key of its ConfigMap).
@@ -76,6 +78,7 @@ class KubeInstall:
     namespace_created: bool | None = None
     _cluster: Cluster | None = field(default=None, repr=False)
     _operator: bool | None = field(default=None, repr=False)
+    _cancel: CancelToken | None = field(default=None, repr=False)
 
     @classmethod
     def from_rendered(
@@ -133,7 +136,22 @@ class KubeInstall:
                 environ=self.options.environ,
                 timeout=self.options.request_timeout,
             )
+            self._cluster.sleep = self._retry_wait
         return self._cluster
+
+    def bind_cancel(self, cancel: CancelToken) -> None:
+        """The run's cancel token: from now on the cluster's retry waits end on Ctrl-C."""
+        self._cancel = cancel
+
+    def _retry_wait(self, seconds: float) -> None:
+        """A retry's back-off. Cancelled while waiting: the run's interruption, at once. A
+        wait that starts after the run was cancelled is its rollback's: it runs whole, so the
+        rollback still gets its answers."""
+        cancel = self._cancel
+        if cancel is None or cancel.cancelled:
+            time.sleep(seconds)
+        else:
+            cancel.sleep(seconds)
 
     def close(self) -> None:
         if self._cluster is not None:
