@@ -144,14 +144,12 @@ class KubeInstall:
         self._cancel = cancel
 
     def _retry_wait(self, seconds: float) -> None:
-        """A retry's back-off. Cancelled while waiting: the run's interruption, at once. A
-        wait that starts after the run was cancelled is its rollback's: it runs whole, so the
-        rollback still gets its answers."""
-        cancel = self._cancel
-        if cancel is None or cancel.cancelled:
+        """A retry's back-off: the run's interruption at once when it is cancelled (as a
+        step's own waits are), a plain wait outside a run."""
+        if self._cancel is None:
             time.sleep(seconds)
         else:
-            cancel.sleep(seconds)
+            self._cancel.sleep(seconds)
 
     def close(self) -> None:
         if self._cluster is not None:
