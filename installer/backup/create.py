@@ -68,9 +68,8 @@ if TYPE_CHECKING:
 
 PAUSE_RECORD = "backup-paused.json"
 # How long a backup waits, after writing its archive, for the first health check of a
-# container it paused (the Engine runs none while paused), and how often it looks.
+# container it paused (the Engine runs none while paused).
 HEALTH_AFTER_PAUSE_SECONDS = 60.0
-_HEALTH_POLL_SECONDS = 0.5
 DATABASE_SERVICE: Final = "postgres"
 SQLITE_DEFAULT = "file:/app/data/codequal.db"
 ZSTD_LEVEL = 3
@@ -428,38 +427,41 @@ class BackupCreate:
         probe interval). One whose probes fail is named, not waited for: the archive is whole
         either way.
         """
+        from installer.targets.compose.polling import wait_until
 
-        def not_probed_since_the_pause() -> list[ContainerInfo]:
-            found = [self.engine.inspect(container_id) for container_id in containers]
-            return [
-                info
-                for info in found
-                if info is not None and info.health == "unhealthy" and not info.failed_health
-            ]
+        def look() -> list[ContainerInfo]:
+            return [info for info in map(self.engine.inspect, containers) if info is not None]
+
+        def not_probed_since_the_pause(found: list[ContainerInfo]) -> list[ContainerInfo]:
+            return [i for i in found if i.health == "unhealthy" and not i.failed_health]
 
         started = time.monotonic()
-        pending = not_probed_since_the_pause()
-        if pending:
+        found = look()
+        if pending := not_probed_since_the_pause(found):
             self._say(
                 f"waiting for the next health check of {', '.join(i.name for i in pending)} "
                 "(none has run since the pause)"
             )
-        while pending and time.monotonic() - started < HEALTH_AFTER_PAUSE_SECONDS:
-            if self.cancel.cancelled:  # the archive is whole: stop waiting, not the backup
-                break
-            time.sleep(_HEALTH_POLL_SECONDS)
-            pending = not_probed_since_the_pause()
-        for info in pending:
-            self._say(
-                f"{info.name}: no health check has run since the pause "
-                f"({time.monotonic() - started:.0f}s); `status` shows its health once one has"
-            )
-        if not pending and time.monotonic() - started >= _HEALTH_POLL_SECONDS:
-            self._say(f"health checks run again, {time.monotonic() - started:.1f}s later")
-        for container_id in containers:
-            now = self.engine.inspect(container_id)
-            if now is not None and now.failed_health:
-                self._say(f"{now.name} is unhealthy: its health check fails; see `status`")
+            try:
+                found = wait_until(
+                    self.cancel,
+                    look,
+                    lambda now: not not_probed_since_the_pause(now),
+                    timeout=HEALTH_AFTER_PAUSE_SECONDS,
+                )
+            except Interrupted:  # the archive is whole: Ctrl-C stops the wait, not the backup
+                found = look()
+            elapsed = time.monotonic() - started
+            for info in (still := not_probed_since_the_pause(found)):
+                self._say(
+                    f"{info.name}: no health check has run since the pause ({elapsed:.0f}s); "
+                    "`status` shows its health once one has"
+                )
+            if not still:
+                self._say(f"health checks run again, {elapsed:.1f}s later")
+        for info in found:
+            if info.failed_health:
+                self._say(f"{info.name} is unhealthy: its health check fails; see `status`")
 
     def _remove_leftovers(self, project: str) -> None:
         """What a killed ``backup create`` of this installation left: its staging directory

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:
-    from installer.runner import StepContext
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5
 
 
+class Sleeper(Protocol):
+    """What waits between attempts: a step's context or a run's cancel token, whose
+    ``sleep`` raises the run's interruption when it is cancelled."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
 def wait_until(
-    ctx: StepContext,
+    ctx: Sleeper,
     attempt: Callable[[], T],
     done: Callable[[T], bool],
     *,
@@ -25,7 +29,7 @@ def wait_until(
     """Call ``attempt`` until ``done`` holds for its result or ``timeout`` seconds passed.
 
     Returns the last result either way: the caller, who knows what it was waiting for,
-    says what went wrong. The pause between attempts is the run's cancellable sleep.
+    says what went wrong. The pause between attempts is ``ctx``'s cancellable sleep.
     """
     deadline = time.monotonic() + timeout
     while True:
