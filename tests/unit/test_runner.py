@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -434,28 +435,40 @@ def test_a_lock_file_left_by_a_dead_process_is_broken(tmp_path: Path) -> None:
     assert events[-1].exit_code == 0
 
 
-def test_the_lock_excludes_another_process(tmp_path: Path) -> None:
-    lock_path = tmp_path / "apply.lock"
+@contextlib.contextmanager
+def _lock_held_by_another_process(
+    lock_path: Path, command: str = "apply"
+) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding ``RunLock(lock_path, command)`` until the block ends (it is
+    killed then: the kernel drops its lock)."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; from installer.runner import RunLock;"
-            f"RunLock(Path({str(lock_path)!r})).acquire(); print('held', flush=True);"
-            "time.sleep(60)",
+            f"RunLock(Path({str(lock_path)!r}), {command!r}).acquire();"
+            "print('held', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        from installer.errors import RunInProgress
-
-        with pytest.raises(RunInProgress, match=f"PID {holder.pid}"):
-            RunLock(lock_path).acquire()
+        yield holder
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_lock_excludes_another_process(tmp_path: Path) -> None:
+    from installer.errors import RunInProgress
+
+    lock_path = tmp_path / "apply.lock"
+    with (
+        _lock_held_by_another_process(lock_path) as holder,
+        pytest.raises(RunInProgress, match=f"PID {holder.pid}"),
+    ):
+        RunLock(lock_path).acquire()
     # the kernel dropped the dead holder's lock: the next acquire works and names it stale
     lock = RunLock(lock_path)
     stale = lock.acquire()
@@ -467,25 +480,10 @@ def test_a_refused_run_names_what_holds_the_lock(tmp_path: Path) -> None:
     from installer.errors import RunInProgress
 
     lock_path = tmp_path / "apply.lock"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time; from pathlib import Path; from installer.runner import RunLock;"
-            f"RunLock(Path({str(lock_path)!r}), 'backup create').acquire();"
-            "print('held', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with _lock_held_by_another_process(lock_path, "backup create"):
         with pytest.raises(RunInProgress, match="another backup create is running") as refused:
             RunLock(lock_path, "uninstall").acquire()
         assert "apply" not in refused.value.message
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def _child_runs_until_killed(tmp_path: Path) -> int:
